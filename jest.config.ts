@@ -1,0 +1,47 @@
+import type { Config } from 'jest';
+
+/**
+ * One jest run covers the three tiers. Unit specs (`*.spec.ts`) need nothing; integration specs
+ * (`*.int-spec.ts`) and end-to-end specs (`*.e2e-spec.ts`) use the Postgres, Redis and NATS servers that
+ * the global setup starts on free ports for this run and stops after it.
+ */
+const swc: Config['transform'] = {
+  '^.+\\.(t|j)s$': [
+    '@swc/jest',
+    {
+      jsc: {
+        target: 'es2022',
+        parser: { syntax: 'typescript', decorators: true },
+        transform: { legacyDecorator: true, decoratorMetadata: true },
+      },
+      module: { type: 'commonjs' },
+    },
+  ],
+};
+
+const moduleNameMapper = {
+  '^@bctrl/([a-z-]+)$': '<rootDir>/libs/$1/src/index.ts',
+};
+
+const project = (displayName: string, testMatch: string[], extra: Partial<Config> = {}): Config => ({
+  displayName,
+  testEnvironment: 'node',
+  transform: swc,
+  moduleNameMapper,
+  testMatch,
+  testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+  ...extra,
+});
+
+const config: Config = {
+  rootDir: '.',
+  globalSetup: '<rootDir>/tools/jest/global-setup.ts',
+  globalTeardown: '<rootDir>/tools/jest/global-teardown.ts',
+  projects: [
+    project('unit', ['<rootDir>/{apps,libs,tools}/**/*.spec.ts']),
+    project('int', ['<rootDir>/{apps,libs,tools}/**/*.int-spec.ts']),
+    project('e2e', ['<rootDir>/{apps,libs,tools}/**/*.e2e-spec.ts']),
+  ],
+};
+
+export default config;

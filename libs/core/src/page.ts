@@ -1,0 +1,53 @@
+import { BctrlError } from './errors';
+
+/** Lists are newest first; a cursor names the last row a page returned (its time and id break ties). */
+export interface CursorPosition {
+  createdAt: Date;
+  id: string;
+}
+
+export const PAGE_LIMIT_DEFAULT = 20;
+export const PAGE_LIMIT_MAX = 100;
+
+export function encodeCursor(position: CursorPosition): string {
+  return Buffer.from(JSON.stringify({ t: position.createdAt.toISOString(), i: position.id })).toString('base64url');
+}
+
+/** Anything a client did not get from us (edited, truncated, from another list's shape) is a 400. */
+export function decodeCursor(cursor: string): CursorPosition {
+  const invalid = BctrlError.validation([{ field: 'cursor', issue: 'is not a cursor this API returned' }]);
+  if (!/^[A-Za-z0-9_-]{1,512}$/.test(cursor)) throw invalid;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw invalid;
+  }
+  if (typeof parsed !== 'object' || parsed === null) throw invalid;
+  const { t, i } = parsed as Record<string, unknown>;
+  if (typeof t !== 'string' || typeof i !== 'string' || i.length === 0 || i.length > 64) throw invalid;
+  const createdAt = new Date(t);
+  if (Number.isNaN(createdAt.getTime())) throw invalid;
+  return { createdAt, id: i };
+}
+
+export interface Page<T> {
+  data: T[];
+  nextCursor: string | null;
+}
+
+/**
+ * Repositories fetch `limit + 1` rows; the extra row only says whether another page exists.
+ */
+export function toPage<T extends { id: string; createdAt: Date }, R>(
+  rows: T[],
+  limit: number,
+  render: (row: T) => R,
+): Page<R> {
+  const pageRows = rows.slice(0, limit);
+  const last = pageRows[pageRows.length - 1];
+  return {
+    data: pageRows.map(render),
+    nextCursor: rows.length > limit && last ? encodeCursor(last) : null,
+  };
+}

@@ -1,0 +1,27 @@
+export type Role = 'admin' | 'member' | 'viewer';
+export const ROLES: readonly Role[] = ['admin', 'member', 'viewer'];
+
+/** A tenant's API key, resolved by the spaces service from the key's hash. */
+export interface KeyPrincipal {
+  kind: 'key';
+  accountId: string;
+  /** null: the key belongs to the account itself and sees every subaccount's spaces. */
+  subaccountId: string | null;
+  /** null: every space in the key's reach; otherwise only these. */
+  spaceIds: string[] | null;
+  role: Role;
+  keyId: string;
+}
+
+/** The platform acting on its own behalf (bootstrap, reconcile, tests of internal calls). */
+export interface OperatorPrincipal {
+  kind: 'operator';
+}
+
+export type Principal = KeyPrincipal | OperatorPrincipal;
+
+const ROLE_RANK: Record<Role, number> = { viewer: 0, member: 1, admin: 2 };
+
+export function roleAtLeast(role: Role, needed: Role): boolean {
+  return ROLE_RANK[role] >= ROLE_RANK[needed];
+}

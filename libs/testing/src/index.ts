@@ -1,0 +1,4 @@
+export * from './servers/process';
+export * from './servers/redis';
+export * from './servers/nats';
+export * from './servers/postgres';

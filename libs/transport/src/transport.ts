@@ -1,0 +1,89 @@
+import type { DescMessage, MessageInitShape, MessageShape } from '@bufbuild/protobuf';
+import type { RpcMethod } from '@bctrl/contracts';
+import type { Principal } from '@bctrl/core';
+
+/** What travels with every message besides its payload. Trace context travels too, through OpenTelemetry's propagator. */
+export interface CallContext {
+  principal: Principal;
+}
+
+export interface RequestOptions {
+  /** Default 10 s. A call with no reply by then fails with `unavailable`. */
+  timeoutMs?: number;
+}
+
+export type Handler<Req extends DescMessage, Res extends DescMessage> = (
+  request: MessageShape<Req>,
+  context: CallContext,
+) => Promise<MessageInitShape<Res>>;
+
+export interface EventMeta {
+  subject: string;
+  /** The stream's sequence number of this message (JetStream's, or the in-process log's). */
+  streamSeq: number;
+  /** How many times it has been delivered, 1 the first time. */
+  deliveryCount: number;
+  publishedAt: Date;
+}
+
+export interface DurableConsumerOptions<Payload extends DescMessage> {
+  /** Durable name: a restarted consumer with the same name resumes where it acknowledged. */
+  durable: string;
+  filterSubject: string;
+  payload: Payload;
+  /** Unacknowledged messages are redelivered after this long. Default 30 s. */
+  ackWaitMs?: number;
+}
+
+/**
+ * A handler that resolves acknowledges the event; one that throws leaves it unacknowledged, to be
+ * delivered again.
+ */
+export type EventHandler<Payload extends DescMessage> = (
+  payload: MessageShape<Payload>,
+  meta: EventMeta,
+  context: CallContext,
+) => Promise<void>;
+
+export interface Closable {
+  close(): Promise<void>;
+}
+
+/**
+ * How services talk. Two implementations share these semantics exactly: NATS (request/reply with one
+ * queue group per service, JetStream for run streams) and in-process (local mode). Payloads are encoded
+ * to protobuf binary on both, so a handler never sees an object the other side still holds.
+ */
+export interface Transport {
+  request<Req extends DescMessage, Res extends DescMessage>(
+    method: RpcMethod<Req, Res>,
+    request: MessageInitShape<Req>,
+    context: CallContext,
+    options?: RequestOptions,
+  ): Promise<MessageShape<Res>>;
+
+  serve<Req extends DescMessage, Res extends DescMessage>(
+    method: RpcMethod<Req, Res>,
+    handler: Handler<Req, Res>,
+  ): Closable;
+
+  /** Durable publish: resolves once the stream has stored the event. */
+  publish<Payload extends DescMessage>(
+    subject: string,
+    payload: Payload,
+    message: MessageInitShape<Payload>,
+    context: CallContext,
+  ): Promise<void>;
+
+  consume<Payload extends DescMessage>(
+    options: DurableConsumerOptions<Payload>,
+    handler: EventHandler<Payload>,
+  ): Promise<Closable>;
+
+  /** Resolves when the underlying connection answers; used by /readyz. */
+  ping(): Promise<void>;
+
+  close(): Promise<void>;
+}
+
+export const TRANSPORT = Symbol.for('bctrl.transport');
