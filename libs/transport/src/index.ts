@@ -1,1 +1,3 @@
 export * from './transport';
+export { InProcessTransport } from './in-process.transport';
+export { ERROR_HEADER, PRINCIPAL_HEADER, decodePrincipal, encodePrincipal } from './wire';

@@ -1,0 +1,95 @@
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import type { Context, Span, TextMapGetter, TextMapSetter } from '@opentelemetry/api';
+import { BctrlError } from '@bctrl/core';
+
+/** Only the API here: the process that boots the service decides whether and where spans are exported. */
+const TRACER_NAME = '@bctrl/transport';
+
+export interface HeaderCarrier {
+  get(key: string): string | undefined;
+  set(key: string, value: string): void;
+  keys(): string[];
+}
+
+const setter: TextMapSetter<HeaderCarrier> = { set: (carrier, key, value) => carrier.set(key, value) };
+const getter: TextMapGetter<HeaderCarrier> = {
+  get: (carrier, key) => carrier.get(key),
+  keys: (carrier) => carrier.keys(),
+};
+
+export type MessagingOperation = 'request' | 'process' | 'publish';
+
+/**
+ * Runs the sending side (CLIENT or PRODUCER) in a span of its own and injects that span's context into
+ * the outgoing headers, so that the receiver's span becomes its child.
+ */
+export async function withOutgoingSpan<T>(
+  system: string,
+  subject: string,
+  kind: SpanKind.CLIENT | SpanKind.PRODUCER,
+  carrier: HeaderCarrier,
+  work: () => Promise<T>,
+): Promise<T> {
+  const span = trace.getTracer(TRACER_NAME).startSpan(subject, {
+    kind,
+    attributes: { 'messaging.system': system, 'messaging.destination.name': subject },
+  });
+  const spanContext = trace.setSpan(context.active(), span);
+  propagation.inject(spanContext, carrier, setter);
+  return context.with(spanContext, () => endAfter(span, work));
+}
+
+/**
+ * Runs the receiving side (SERVER or CONSUMER) in a span whose parent comes only from the headers: the
+ * receiving callback's own ambient context belongs to whoever happened to be running, not to the sender.
+ */
+export async function withIncomingSpan<T>(
+  system: string,
+  subject: string,
+  kind: SpanKind.SERVER | SpanKind.CONSUMER,
+  carrier: HeaderCarrier,
+  work: () => Promise<T>,
+): Promise<T> {
+  const parent: Context = propagation.extract(ROOT_CONTEXT, carrier, getter);
+  const span = trace.getTracer(TRACER_NAME).startSpan(
+    subject,
+    { kind, attributes: { 'messaging.system': system, 'messaging.destination.name': subject } },
+    parent,
+  );
+  return context.with(trace.setSpan(parent, span), () => endAfter(span, work));
+}
+
+async function endAfter<T>(span: Span, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    markFailed(span, error);
+    throw error;
+  } finally {
+    span.end();
+  }
+}
+
+export function markFailed(span: Span, error: unknown): void {
+  if (error instanceof BctrlError) {
+    span.setAttribute('bctrl.error.code', error.code);
+  }
+  span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof BctrlError ? error.code : 'error' });
+}
+
+/** A plain-object carrier for the in-process transport, which has no header type of its own. */
+export class RecordCarrier implements HeaderCarrier {
+  readonly values: Record<string, string> = {};
+
+  get(key: string): string | undefined {
+    return this.values[key];
+  }
+
+  set(key: string, value: string): void {
+    this.values[key] = value;
+  }
+
+  keys(): string[] {
+    return Object.keys(this.values);
+  }
+}
