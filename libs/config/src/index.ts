@@ -1,1 +1,5 @@
-export {};
+export * from './setting';
+export * from './schemas';
+export * from './load-config';
+export * from './describe-config';
+export * from './settings';

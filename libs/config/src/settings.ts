@@ -1,0 +1,262 @@
+import { z } from 'zod';
+
+import {
+  envBoolean,
+  envBytes,
+  envEnum,
+  envPort,
+  envString,
+  envUrl,
+} from './schemas';
+import { ConfigOf, defineSetting } from './setting';
+
+// One table for the whole platform: local mode composes every service in one process, so names and defaults
+// must agree everywhere. Services load the subset they use with `pickSettings`. To add a setting, declare it
+// here and regenerate the README table with `renderSettingsTable(platformSettings)`.
+
+const mode = defineSetting({
+  env: 'BCTRL_MODE',
+  schema: envEnum(['local', 'distributed'] as const),
+  default: 'local',
+  group: 'General',
+  description:
+    '`local` runs every service in one process with embedded adapters; `distributed` runs one service per process against NATS, Redis, Postgres and S3.',
+  sensitive: false,
+});
+
+const port = defineSetting({
+  env: 'BCTRL_PORT',
+  schema: envPort(),
+  default: 8080,
+  group: 'General',
+  description: 'HTTP port of the gateway (the public API).',
+  sensitive: false,
+});
+
+const host = defineSetting({
+  env: 'BCTRL_HOST',
+  schema: envString(),
+  // Local mode usually runs on a workstation, where listening on every interface would expose an unauthenticated
+  // bootstrap to the LAN; in distributed mode the process runs in a container that must accept traffic from outside.
+  default: (read) => (read(mode) === 'distributed' ? '0.0.0.0' : '127.0.0.1'),
+  defaultDoc: '`127.0.0.1` in local mode, `0.0.0.0` in distributed mode',
+  group: 'General',
+  description: 'Interface the HTTP servers listen on.',
+  sensitive: false,
+});
+
+const publicUrl = defineSetting({
+  env: 'BCTRL_PUBLIC_URL',
+  schema: envUrl(['http', 'https']),
+  default: (read) => `http://localhost:${read(port)}`,
+  defaultDoc: '`http://localhost:<BCTRL_PORT>`',
+  group: 'General',
+  description:
+    'Base URL tenants use to reach the gateway; used to build `wsUrl`, live-view and presigned links.',
+  sensitive: false,
+});
+
+const dataDir = defineSetting({
+  env: 'BCTRL_DATA_DIR',
+  schema: envString(),
+  default: './.bctrl',
+  group: 'General',
+  description:
+    'Directory for local-mode state: embedded Postgres data, the filesystem object store, browser profiles.',
+  sensitive: false,
+});
+
+const bootstrapApiKey = defineSetting({
+  env: 'BCTRL_BOOTSTRAP_API_KEY',
+  schema: envString().optional(),
+  group: 'General',
+  description:
+    'If set, an admin API key with this value is created on first boot, so automation can start without a manual step.',
+  sensitive: true,
+});
+
+const healthPort = defineSetting({
+  env: 'BCTRL_HEALTH_PORT',
+  schema: envPort(),
+  // A fixed port because Kubernetes probes and the chart must know it; local mode serves health on the gateway.
+  default: 8081,
+  group: 'General',
+  description:
+    'Port of the per-service health/readiness HTTP endpoint in distributed mode (unused in local mode).',
+  sensitive: false,
+});
+
+const maxBodyBytes = defineSetting({
+  env: 'BCTRL_MAX_BODY_BYTES',
+  schema: envBytes(),
+  default: 1024 * 1024,
+  defaultDoc: '`1048576` (1 MiB)',
+  group: 'General',
+  description:
+    'Largest JSON request body the gateway accepts; accepts plain bytes or units such as `512kib`, `2mb`.',
+  sensitive: false,
+});
+
+const databaseUrl = defineSetting({
+  env: 'DATABASE_URL',
+  schema: envUrl(['postgres', 'postgresql']),
+  requiredWhen: { setting: mode, is: 'distributed' },
+  group: 'Backing services',
+  description:
+    'Postgres connection URL. Local mode starts an embedded Postgres instead.',
+  sensitive: true,
+});
+
+const redisUrl = defineSetting({
+  env: 'REDIS_URL',
+  schema: envUrl(['redis', 'rediss']),
+  requiredWhen: { setting: mode, is: 'distributed' },
+  group: 'Backing services',
+  description:
+    'Redis URL for leases and revocations. Local mode keeps them in memory.',
+  sensitive: true,
+});
+
+const natsUrl = defineSetting({
+  env: 'NATS_URL',
+  schema: envString(),
+  requiredWhen: { setting: mode, is: 'distributed' },
+  group: 'Backing services',
+  description:
+    'NATS server URL(s), comma-separated, with JetStream enabled. Local mode uses an in-process transport.',
+  sensitive: false,
+});
+
+const objectStore = defineSetting({
+  env: 'BCTRL_OBJECT_STORE',
+  schema: envEnum(['fs', 's3'] as const),
+  // Pods of one service do not share a filesystem, so distributed mode needs S3 unless told otherwise.
+  default: (read) => (read(mode) === 'distributed' ? 's3' : 'fs'),
+  defaultDoc: '`fs` in local mode, `s3` in distributed mode',
+  group: 'Object store',
+  description:
+    'Where space storage, artifacts and recordings live: `fs` under `BCTRL_DATA_DIR`, or an S3-compatible store.',
+  sensitive: false,
+});
+
+const s3Endpoint = defineSetting({
+  env: 'S3_ENDPOINT',
+  schema: envUrl(['http', 'https']).optional(),
+  group: 'Object store',
+  description:
+    'S3 endpoint URL for MinIO, R2 and other S3-compatible stores; leave unset for AWS S3.',
+  sensitive: false,
+});
+
+const s3Region = defineSetting({
+  env: 'S3_REGION',
+  schema: envString(),
+  requiredWhen: { setting: objectStore, is: 's3' },
+  default: 'us-east-1',
+  group: 'Object store',
+  description: 'S3 region.',
+  sensitive: false,
+});
+
+const s3Bucket = defineSetting({
+  env: 'S3_BUCKET',
+  schema: envString(),
+  requiredWhen: { setting: objectStore, is: 's3' },
+  group: 'Object store',
+  description: 'S3 bucket holding all objects.',
+  sensitive: false,
+});
+
+const s3AccessKeyId = defineSetting({
+  env: 'S3_ACCESS_KEY_ID',
+  schema: envString(),
+  requiredWhen: { setting: objectStore, is: 's3' },
+  group: 'Object store',
+  description: 'S3 access key id.',
+  sensitive: false,
+});
+
+const s3SecretAccessKey = defineSetting({
+  env: 'S3_SECRET_ACCESS_KEY',
+  schema: envString(),
+  requiredWhen: { setting: objectStore, is: 's3' },
+  group: 'Object store',
+  description: 'S3 secret access key.',
+  sensitive: true,
+});
+
+const s3ForcePathStyle = defineSetting({
+  env: 'S3_FORCE_PATH_STYLE',
+  schema: envBoolean(),
+  default: false,
+  group: 'Object store',
+  description:
+    'Use path-style bucket URLs (needed by MinIO and most self-hosted stores).',
+  sensitive: false,
+});
+
+const logLevel = defineSetting({
+  env: 'LOG_LEVEL',
+  schema: envEnum(['debug', 'info', 'warn', 'error'] as const),
+  default: 'info',
+  group: 'Observability',
+  description: 'Lowest level written to the JSON logs.',
+  sensitive: false,
+});
+
+const otelExporterOtlpEndpoint = defineSetting({
+  env: 'OTEL_EXPORTER_OTLP_ENDPOINT',
+  schema: envUrl(['http', 'https']).optional(),
+  group: 'Observability',
+  description:
+    'OTLP/HTTP collector base URL; traces are exported to `<url>/v1/traces`. Unset: no export.',
+  sensitive: false,
+});
+
+const otelServiceName = defineSetting({
+  env: 'OTEL_SERVICE_NAME',
+  schema: envString().optional(),
+  group: 'Observability',
+  description:
+    'Overrides the service name on traces and logs (defaults to the app name, or `bctrl-local`).',
+  sensitive: false,
+});
+
+const chromePath = defineSetting({
+  env: 'CHROME_PATH',
+  schema: envString(),
+  default: '/usr/lib/chromium/chromium',
+  group: 'Browser',
+  description:
+    'Chromium executable used by the local-process browser driver and browser-runtime.',
+  sensitive: false,
+});
+
+export const platformSettings = {
+  mode,
+  port,
+  host,
+  publicUrl,
+  dataDir,
+  bootstrapApiKey,
+  healthPort,
+  maxBodyBytes,
+  databaseUrl,
+  redisUrl,
+  natsUrl,
+  objectStore,
+  s3Endpoint,
+  s3Region,
+  s3Bucket,
+  s3AccessKeyId,
+  s3SecretAccessKey,
+  s3ForcePathStyle,
+  logLevel,
+  otelExporterOtlpEndpoint,
+  otelServiceName,
+  chromePath,
+} as const;
+
+export type PlatformSettings = typeof platformSettings;
+export type PlatformConfig = ConfigOf<PlatformSettings>;
+export type LogLevel = z.output<typeof logLevel.schema>;
