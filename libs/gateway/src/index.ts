@@ -1,1 +1,4 @@
-export {};
+export * from './gateway.module';
+export * from './gateway.app';
+export * from './idempotency/idempotency.store';
+export { toBctrlError, envelope } from './http/error.filter';

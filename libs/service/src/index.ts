@@ -1,1 +1,3 @@
-export {};
+export * from './handlers';
+export * from './health';
+export * from './platform.module';

@@ -1,1 +1,2 @@
-export {};
+export * from './spaces.module';
+export { SPACES_DB_SCHEMA } from './db/spaces-db';

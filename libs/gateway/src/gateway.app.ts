@@ -1,0 +1,38 @@
+import type { DynamicModule, LoggerService, Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { createValidationPipe, JsonObjectBodyPipe } from './http/validation';
+import { installRequestContext } from './http/request-context';
+import { buildOpenApiDocument, serveOpenApi } from './openapi/openapi';
+
+export interface GatewayAppOptions {
+  maxBodyBytes: number;
+  publicUrl: string;
+  logger: LoggerService | false;
+}
+
+/**
+ * Builds the Fastify-backed Nest app that serves the public API, from a root module that imports
+ * PlatformModule and GatewayModule (the gateway app alone, or local mode with every service).
+ */
+export async function createGatewayApp(
+  rootModule: Type<unknown> | DynamicModule,
+  options: GatewayAppOptions,
+): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({
+    bodyLimit: options.maxBodyBytes,
+    // Behind an ingress the client address comes from X-Forwarded-For.
+    trustProxy: true,
+    return503OnClosing: true,
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+  installRequestContext(adapter.getInstance());
+  const app = await NestFactory.create<NestFastifyApplication>(rootModule, adapter, {
+    logger: options.logger,
+    bufferLogs: false,
+  });
+  app.useGlobalPipes(new JsonObjectBodyPipe(), createValidationPipe());
+  app.enableShutdownHooks();
+  serveOpenApi(adapter.getInstance(), buildOpenApiDocument(app, options.publicUrl));
+  return app;
+}

@@ -1,0 +1,59 @@
+import { DynamicModule, Inject, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
+import { healthMethod } from '@bctrl/contracts';
+import { HealthRegistry } from '@bctrl/service';
+import { Transport, TRANSPORT } from '@bctrl/transport';
+import { ApiKeysController } from './api-keys/api-keys.controller';
+import { ApiKeyGuard } from './auth/auth';
+import { ErrorEnvelopeFilter } from './http/error.filter';
+import { ServiceClient } from './http/service-client';
+import { IdempotencyInterceptor } from './idempotency/idempotency.interceptor';
+import { IDEMPOTENCY_STORE, IdempotencyStore } from './idempotency/idempotency.store';
+import { SpacesController } from './spaces/spaces.controller';
+import { SubaccountsController } from './subaccounts/subaccounts.controller';
+
+export interface GatewayModuleOptions {
+  idempotencyStore: IdempotencyStore;
+}
+
+/** The services whose answers the gateway needs for its routes: not ready without them. */
+const REQUIRED_SERVICES = ['spaces'] as const;
+
+@Injectable()
+class GatewayLifecycle implements OnApplicationShutdown {
+  constructor(
+    @Inject(IDEMPOTENCY_STORE) private readonly idempotency: IdempotencyStore,
+    @Inject(TRANSPORT) transport: Transport,
+    health: HealthRegistry,
+  ) {
+    for (const service of REQUIRED_SERVICES) {
+      health.add(service, async () => {
+        const answer = await transport.request(healthMethod(service), {}, { principal: { kind: 'operator' } }, { timeoutMs: 1_500 });
+        if (!answer.ready) throw new Error(`${service} is not ready`);
+      });
+    }
+  }
+
+  async onApplicationShutdown() {
+    await this.idempotency.close();
+  }
+}
+
+/** The public HTTP surface. Needs PlatformModule (transport, health) imported beside it. */
+@Module({})
+export class GatewayModule {
+  static forRoot(options: GatewayModuleOptions): DynamicModule {
+    return {
+      module: GatewayModule,
+      controllers: [SpacesController, SubaccountsController, ApiKeysController],
+      providers: [
+        { provide: IDEMPOTENCY_STORE, useValue: options.idempotencyStore },
+        ServiceClient,
+        GatewayLifecycle,
+        { provide: APP_GUARD, useClass: ApiKeyGuard },
+        { provide: APP_INTERCEPTOR, useClass: IdempotencyInterceptor },
+        { provide: APP_FILTER, useClass: ErrorEnvelopeFilter },
+      ],
+    };
+  }
+}

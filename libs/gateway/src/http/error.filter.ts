@@ -1,0 +1,84 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import { BctrlError, ErrorCode } from '@bctrl/core';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+interface Envelope {
+  error: { code: ErrorCode; message: string; details: unknown[]; requestId: string };
+}
+
+/** Fastify's own errors (body parsing, limits) by their code, so they get API.md's codes instead of a 500. */
+const FASTIFY_ERRORS: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'validation_failed',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'validation_failed',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'validation_failed',
+};
+
+const STATUS_CODES: Record<number, ErrorCode> = {
+  400: 'validation_failed',
+  401: 'unauthenticated',
+  403: 'forbidden',
+  404: 'not_found',
+  405: 'not_found',
+  409: 'conflict',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  429: 'rate_limited',
+  503: 'unavailable',
+};
+
+export function toBctrlError(error: unknown): BctrlError {
+  if (error instanceof BctrlError) return error;
+  const code = (error as { code?: unknown })?.code;
+  if (typeof code === 'string' && FASTIFY_ERRORS[code]) {
+    const mapped = FASTIFY_ERRORS[code];
+    return new BctrlError(mapped, fastifyMessage(mapped, (error as Error).message));
+  }
+  if (error instanceof SyntaxError) return new BctrlError('validation_failed', 'The request body is not valid JSON.');
+  if (error instanceof HttpException) {
+    const status = error.getStatus();
+    const mapped = STATUS_CODES[status];
+    if (mapped === 'not_found') return new BctrlError('not_found', 'No such route.');
+    if (mapped) return new BctrlError(mapped, error.message);
+  }
+  return new BctrlError('internal', 'Something went wrong on our side. Quote the request id if you contact the operator.');
+}
+
+function fastifyMessage(code: ErrorCode, original: string): string {
+  switch (code) {
+    case 'payload_too_large':
+      return 'The request body is larger than this route accepts.';
+    case 'unsupported_media_type':
+      return 'Send the body as application/json.';
+    default:
+      return original.includes('JSON') || original.includes('json') ? 'The request body is not valid JSON.' : original;
+  }
+}
+
+export function envelope(error: BctrlError, requestId: string): Envelope {
+  return { error: { code: error.code, message: error.message, details: error.details, requestId } };
+}
+
+@Catch()
+export class ErrorEnvelopeFilter implements ExceptionFilter {
+  private readonly logger = new Logger('Gateway');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const request = http.getRequest<FastifyRequest>();
+    const reply = http.getResponse<FastifyReply>();
+    const error = toBctrlError(exception);
+    if (error.code === 'internal') {
+      this.logger.error(`unhandled error on ${request.method} ${request.url.split('?')[0]}: ${describe(exception)}`);
+    }
+    const requestId = request.bctrl?.requestId ?? '';
+    if (error.code === 'unauthenticated') void reply.header('www-authenticate', 'Bearer');
+    if (error.code === 'rate_limited' && !reply.getHeader('retry-after')) void reply.header('retry-after', '1');
+    void reply.status(error.status).send(envelope(error, requestId));
+  }
+}
+
+function describe(exception: unknown): string {
+  return exception instanceof Error ? `${exception.name}: ${exception.message}\n${exception.stack ?? ''}` : String(exception);
+}

@@ -1,0 +1,23 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { DescMessage, MessageInitShape, MessageShape } from '@bufbuild/protobuf';
+import type { RpcMethod } from '@bctrl/contracts';
+import { BctrlError } from '@bctrl/core';
+import { Transport, TRANSPORT } from '@bctrl/transport';
+import type { FastifyRequest } from 'fastify';
+import { inRequestTrace } from './request-context';
+
+/** Calls a service on behalf of the request's principal, inside the request's trace. */
+@Injectable()
+export class ServiceClient {
+  constructor(@Inject(TRANSPORT) private readonly transport: Transport) {}
+
+  call<Req extends DescMessage, Res extends DescMessage>(
+    request: FastifyRequest,
+    method: RpcMethod<Req, Res>,
+    payload: MessageInitShape<Req>,
+  ): Promise<MessageShape<Res>> {
+    const principal = request.bctrl.principal;
+    if (!principal) throw new BctrlError('unauthenticated', 'The API key is missing.');
+    return inRequestTrace(request, () => this.transport.request(method, payload, { principal }));
+  }
+}

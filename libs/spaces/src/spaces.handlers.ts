@@ -1,0 +1,58 @@
+import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { SpacesV1 } from '@bctrl/contracts';
+import { bindHandlers, handle } from '@bctrl/service';
+import { Closable, Transport, TRANSPORT } from '@bctrl/transport';
+import { AccountsService } from './accounts/accounts.service';
+import { ApiKeysService } from './api-keys/api-keys.service';
+import { SpacesService } from './spaces/spaces.service';
+import { SubaccountsService } from './subaccounts/subaccounts.service';
+
+/** The spaces service's side of its contracts: each subject answered by one service method. */
+@Injectable()
+export class SpacesHandlers implements OnApplicationBootstrap, OnModuleDestroy {
+  private subscription: Closable | null = null;
+
+  constructor(
+    @Inject(TRANSPORT) private readonly transport: Transport,
+    private readonly spaces: SpacesService,
+    private readonly subaccounts: SubaccountsService,
+    private readonly apiKeys: ApiKeysService,
+    private readonly accounts: AccountsService,
+  ) {}
+
+  onApplicationBootstrap() {
+    this.subscription = bindHandlers(this.transport, [
+      handle(SpacesV1.authenticate, async (req) => ({ principal: principalMessage(await this.apiKeys.authenticate(req.keyHash)) })),
+      handle(SpacesV1.createSpace, (req, ctx) => this.spaces.create(ctx.principal, req)),
+      handle(SpacesV1.listSpaces, (req, ctx) => this.spaces.list(ctx.principal, req)),
+      handle(SpacesV1.getSpace, (req, ctx) => this.spaces.get(ctx.principal, req.spaceId)),
+      handle(SpacesV1.updateSpace, (req, ctx) => this.spaces.update(ctx.principal, req)),
+      handle(SpacesV1.deleteSpace, (req, ctx) => this.spaces.delete(ctx.principal, req)),
+      handle(SpacesV1.createSubaccount, (req, ctx) => this.subaccounts.create(ctx.principal, req)),
+      handle(SpacesV1.listSubaccounts, (req, ctx) => this.subaccounts.list(ctx.principal, req)),
+      handle(SpacesV1.getSubaccount, (req, ctx) => this.subaccounts.get(ctx.principal, req.subaccountId)),
+      handle(SpacesV1.updateSubaccount, (req, ctx) => this.subaccounts.update(ctx.principal, req)),
+      handle(SpacesV1.deleteSubaccount, (req, ctx) => this.subaccounts.delete(ctx.principal, req.subaccountId)),
+      handle(SpacesV1.createApiKey, (req, ctx) => this.apiKeys.create(ctx.principal, req)),
+      handle(SpacesV1.listApiKeys, (req, ctx) => this.apiKeys.list(ctx.principal, req)),
+      handle(SpacesV1.revokeApiKey, (req, ctx) => this.apiKeys.revoke(ctx.principal, req.keyId)),
+      handle(SpacesV1.ensureRootAccount, (req, ctx) => this.accounts.ensureRoot(ctx.principal, req)),
+      handle(SpacesV1.createAccount, (req, ctx) => this.accounts.createAccount(ctx.principal, req)),
+    ]);
+  }
+
+  async onModuleDestroy() {
+    await this.subscription?.close();
+  }
+}
+
+function principalMessage(principal: Awaited<ReturnType<ApiKeysService['authenticate']>>) {
+  return {
+    kind: 'key',
+    accountId: principal.accountId,
+    subaccountId: principal.subaccountId ?? '',
+    spaceIds: principal.spaceIds ?? [],
+    role: principal.role,
+    keyId: principal.keyId,
+  };
+}

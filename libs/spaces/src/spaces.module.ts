@@ -1,0 +1,50 @@
+import { DynamicModule, Inject, Injectable, Module, OnModuleDestroy } from '@nestjs/common';
+import { HealthRegistry } from '@bctrl/service';
+import { AccountsRepository } from './accounts/accounts.repository';
+import { AccountsService } from './accounts/accounts.service';
+import { ApiKeysRepository } from './api-keys/api-keys.repository';
+import { ApiKeysService } from './api-keys/api-keys.service';
+import { createSpacesDb, SPACES_DB, SpacesDb } from './db/spaces-db';
+import { SpacesHandlers } from './spaces.handlers';
+import { SpacesRepository } from './spaces/spaces.repository';
+import { SpacesService } from './spaces/spaces.service';
+import { SubaccountsRepository } from './subaccounts/subaccounts.repository';
+import { SubaccountsService } from './subaccounts/subaccounts.service';
+
+export interface SpacesModuleOptions {
+  databaseUrl: string;
+}
+
+@Injectable()
+class SpacesDbLifecycle implements OnModuleDestroy {
+  constructor(@Inject(SPACES_DB) private readonly db: SpacesDb, health: HealthRegistry) {
+    health.add('postgres', () => db.$queryRawUnsafe('SELECT 1'));
+  }
+
+  async onModuleDestroy() {
+    await this.db.$disconnect();
+  }
+}
+
+/** The spaces service: tenancy (accounts, subaccounts, spaces, API keys), answering over the transport. */
+@Module({})
+export class SpacesModule {
+  static forRoot(options: SpacesModuleOptions): DynamicModule {
+    return {
+      module: SpacesModule,
+      providers: [
+        { provide: SPACES_DB, useFactory: () => createSpacesDb(options.databaseUrl) },
+        SpacesDbLifecycle,
+        SpacesRepository,
+        SubaccountsRepository,
+        ApiKeysRepository,
+        AccountsRepository,
+        SpacesService,
+        SubaccountsService,
+        ApiKeysService,
+        AccountsService,
+        SpacesHandlers,
+      ],
+    };
+  }
+}

@@ -1,0 +1,105 @@
+import { Injectable } from '@nestjs/common';
+import { MessageInitShape } from '@bufbuild/protobuf';
+import { spacesV1 } from '@bctrl/contracts';
+import {
+  assertValid,
+  BctrlError,
+  checkMetadata,
+  checkName,
+  isId,
+  newId,
+  Principal,
+  toPage,
+} from '@bctrl/core';
+import { iso } from '../tenancy/listing';
+import { requireKey, requireUnrestricted } from '../tenancy/tenancy';
+import { SubaccountsRepository } from '../subaccounts/subaccounts.repository';
+import { SpaceRow, SpacesRepository } from './spaces.repository';
+
+type SpaceMessage = MessageInitShape<typeof spacesV1.SpaceSchema>;
+
+export function renderSpace(row: SpaceRow): SpaceMessage {
+  return {
+    id: row.id,
+    accountId: row.accountId,
+    subaccountId: row.subaccountId ?? '',
+    name: row.name,
+    metadata: { entries: (row.metadata ?? {}) as Record<string, string> },
+    createdAt: iso(row.createdAt),
+    updatedAt: iso(row.updatedAt),
+  };
+}
+
+@Injectable()
+export class SpacesService {
+  constructor(
+    private readonly spaces: SpacesRepository,
+    private readonly subaccounts: SubaccountsRepository,
+  ) {}
+
+  async create(principal: Principal, request: spacesV1.CreateSpaceRequest): Promise<SpaceMessage> {
+    const key = requireKey(principal, 'member');
+    requireUnrestricted(key, 'create spaces');
+    const metadata = request.metadata?.entries ?? {};
+    assertValid([...checkName(request.name), ...checkMetadata(metadata)]);
+    let subaccountId = key.subaccountId;
+    if (request.subaccountId) {
+      if (key.subaccountId && request.subaccountId !== key.subaccountId) {
+        throw new BctrlError('forbidden', 'A subaccount key can only create spaces in its own subaccount.');
+      }
+      const owner = isId('subaccount', request.subaccountId)
+        ? await this.subaccounts.findInAccount(key.accountId, request.subaccountId)
+        : null;
+      if (!owner) throw BctrlError.validation([{ field: 'subaccountId', issue: 'is not a subaccount of this account' }]);
+      subaccountId = owner.id;
+    }
+    const row = await this.spaces.create({
+      id: newId('space'),
+      accountId: key.accountId,
+      subaccountId,
+      name: request.name,
+      metadata,
+    });
+    return renderSpace(row);
+  }
+
+  async list(principal: Principal, request: spacesV1.ListSpacesRequest) {
+    const key = requireKey(principal, 'viewer');
+    const { rows, limit } = await this.spaces.list(key, request.page);
+    const page = toPage(rows, limit, renderSpace);
+    return { data: page.data, nextCursor: page.nextCursor ?? '' };
+  }
+
+  async get(principal: Principal, spaceId: string): Promise<SpaceMessage> {
+    return renderSpace(await this.findOrThrow(principal, spaceId, 'viewer'));
+  }
+
+  async update(principal: Principal, request: spacesV1.UpdateSpaceRequest): Promise<SpaceMessage> {
+    const details = [
+      ...(request.name !== undefined ? checkName(request.name) : []),
+      ...(request.metadata ? checkMetadata(request.metadata.entries) : []),
+    ];
+    const existing = await this.findOrThrow(principal, request.spaceId, 'member');
+    assertValid(details);
+    const row = await this.spaces.update(existing.id, {
+      ...(request.name !== undefined ? { name: request.name } : {}),
+      ...(request.metadata ? { metadata: request.metadata.entries } : {}),
+    });
+    return renderSpace(row);
+  }
+
+  async delete(principal: Principal, request: spacesV1.DeleteSpaceRequest) {
+    const existing = await this.findOrThrow(principal, request.spaceId, 'member');
+    await this.spaces.delete(existing.id);
+    return { id: existing.id, deleted: true };
+  }
+
+  /** Out of reach and nonexistent look the same: a key never learns that another tenant's space exists. */
+  private async findOrThrow(principal: Principal, spaceId: string, role: 'viewer' | 'member') {
+    const key = requireKey(principal, 'viewer');
+    const row = isId('space', spaceId) ? await this.spaces.findVisible(key, spaceId) : null;
+    if (!row) throw BctrlError.notFound('space');
+    requireKey(principal, role);
+    return row;
+  }
+}

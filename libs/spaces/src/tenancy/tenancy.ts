@@ -1,0 +1,45 @@
+import { BctrlError, KeyPrincipal, Principal, Role, roleAtLeast } from '@bctrl/core';
+
+/** Tenant calls need a key principal; the operator principal is only for the platform's own calls. */
+export function requireKey(principal: Principal, needed: Role): KeyPrincipal {
+  if (principal.kind !== 'key') throw new BctrlError('forbidden', 'This call needs an API key.');
+  if (!roleAtLeast(principal.role, needed)) {
+    throw new BctrlError('forbidden', `This call needs a key with the ${needed} role or higher.`);
+  }
+  return principal;
+}
+
+export function requireOperator(principal: Principal): void {
+  if (principal.kind !== 'operator') throw new BctrlError('forbidden', 'This call is for the platform operator only.');
+}
+
+/**
+ * Keys limited to some spaces manage only those spaces' resources; account-wide work (subaccounts, keys,
+ * creating spaces) needs a key that is not limited to spaces.
+ */
+export function requireUnrestricted(principal: KeyPrincipal, what: string): void {
+  if (principal.spaceIds) throw new BctrlError('forbidden', `A key limited to some spaces cannot ${what}.`);
+}
+
+/** The rows a key can see: its account, its subaccount if it has one, its spaces if it is limited to some. */
+export function spaceScope(principal: KeyPrincipal) {
+  return {
+    accountId: principal.accountId,
+    ...(principal.subaccountId ? { subaccountId: principal.subaccountId } : {}),
+    ...(principal.spaceIds ? { id: { in: principal.spaceIds } } : {}),
+  };
+}
+
+export function subaccountScope(principal: KeyPrincipal) {
+  return {
+    accountId: principal.accountId,
+    ...(principal.subaccountId ? { id: principal.subaccountId } : {}),
+  };
+}
+
+export function apiKeyScope(principal: KeyPrincipal) {
+  return {
+    accountId: principal.accountId,
+    ...(principal.subaccountId ? { subaccountId: principal.subaccountId } : {}),
+  };
+}
