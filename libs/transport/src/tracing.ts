@@ -1,5 +1,17 @@
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import type { Context, Span, TextMapGetter, TextMapSetter } from '@opentelemetry/api';
+import {
+  context,
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from '@opentelemetry/api';
+import type {
+  Context,
+  Span,
+  TextMapGetter,
+  TextMapSetter,
+} from '@opentelemetry/api';
 import { BctrlError } from '@bctrl/core';
 
 /** Only the API here: the process that boots the service decides whether and where spans are exported. */
@@ -11,7 +23,9 @@ export interface HeaderCarrier {
   keys(): string[];
 }
 
-const setter: TextMapSetter<HeaderCarrier> = { set: (carrier, key, value) => carrier.set(key, value) };
+const setter: TextMapSetter<HeaderCarrier> = {
+  set: (carrier, key, value) => carrier.set(key, value),
+};
 const getter: TextMapGetter<HeaderCarrier> = {
   get: (carrier, key) => carrier.get(key),
   keys: (carrier) => carrier.keys(),
@@ -32,7 +46,10 @@ export async function withOutgoingSpan<T>(
 ): Promise<T> {
   const span = trace.getTracer(TRACER_NAME).startSpan(subject, {
     kind,
-    attributes: { 'messaging.system': system, 'messaging.destination.name': subject },
+    attributes: {
+      'messaging.system': system,
+      'messaging.destination.name': subject,
+    },
   });
   const spanContext = trace.setSpan(context.active(), span);
   propagation.inject(spanContext, carrier, setter);
@@ -51,11 +68,19 @@ export async function withIncomingSpan<T>(
   work: () => Promise<T>,
 ): Promise<T> {
   const parent: Context = propagation.extract(ROOT_CONTEXT, carrier, getter);
-  const span = trace.getTracer(TRACER_NAME).startSpan(
-    subject,
-    { kind, attributes: { 'messaging.system': system, 'messaging.destination.name': subject } },
-    parent,
-  );
+  const span = trace
+    .getTracer(TRACER_NAME)
+    .startSpan(
+      subject,
+      {
+        kind,
+        attributes: {
+          'messaging.system': system,
+          'messaging.destination.name': subject,
+        },
+      },
+      parent,
+    );
   return context.with(trace.setSpan(parent, span), () => endAfter(span, work));
 }
 
@@ -74,7 +99,10 @@ export function markFailed(span: Span, error: unknown): void {
   if (error instanceof BctrlError) {
     span.setAttribute('bctrl.error.code', error.code);
   }
-  span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof BctrlError ? error.code : 'error' });
+  span.setStatus({
+    code: SpanStatusCode.ERROR,
+    message: error instanceof BctrlError ? error.code : 'error',
+  });
 }
 
 /** A plain-object carrier for the in-process transport, which has no header type of its own. */

@@ -1,8 +1,17 @@
 import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { defineMethod, ErrorSchema, HealthResponseSchema, PageRequestSchema } from '@bctrl/contracts';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+import {
+  defineMethod,
+  ErrorSchema,
+  HealthResponseSchema,
+  PageRequestSchema,
+} from '@bctrl/contracts';
 import { BctrlError } from '@bctrl/core';
 import type { KeyPrincipal, Principal } from '@bctrl/core';
 import type { CallContext, EventMeta, Transport } from './transport';
@@ -36,7 +45,12 @@ function unique(prefix: string): string {
 
 function echoMethod() {
   const service = unique('svc');
-  return defineMethod(service, `${service}.v1.echo`, PageRequestSchema, HealthResponseSchema);
+  return defineMethod(
+    service,
+    `${service}.v1.echo`,
+    PageRequestSchema,
+    HealthResponseSchema,
+  );
 }
 
 function eventually(check: () => boolean, timeoutMs = 5_000): Promise<void> {
@@ -44,7 +58,8 @@ function eventually(check: () => boolean, timeoutMs = 5_000): Promise<void> {
   return new Promise((resolve, reject) => {
     const tick = () => {
       if (check()) return resolve();
-      if (Date.now() > deadline) return reject(new Error('condition not met in time'));
+      if (Date.now() > deadline)
+        return reject(new Error('condition not met in time'));
       setTimeout(tick, 10);
     };
     tick();
@@ -64,7 +79,11 @@ export function describeTransportConformance(
     let client: Transport;
 
     beforeAll(() => {
-      trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
+      trace.setGlobalTracerProvider(
+        new BasicTracerProvider({
+          spanProcessors: [new SimpleSpanProcessor(exporter)],
+        }),
+      );
       context.setGlobalContextManager(contextManager.enable());
       propagation.setGlobalPropagator(new W3CTraceContextPropagator());
     });
@@ -88,10 +107,17 @@ export function describeTransportConformance(
     describe('request/reply', () => {
       it('carries the request to the handler and the response back', async () => {
         const method = echoMethod();
-        server.serve(method, async (request) => ({ service: `${request.cursor}:${request.limit}`, ready: true }));
+        server.serve(method, async (request) => ({
+          service: `${request.cursor}:${request.limit}`,
+          ready: true,
+        }));
         await server.ping();
 
-        const response = await client.request(method, { limit: 7, cursor: 'abc' }, OPERATOR);
+        const response = await client.request(
+          method,
+          { limit: 7, cursor: 'abc' },
+          OPERATOR,
+        );
 
         expect(response.service).toBe('abc:7');
         expect(response.ready).toBe(true);
@@ -107,7 +133,13 @@ export function describeTransportConformance(
         await server.ping();
 
         await client.request(method, {}, { principal: KEY_PRINCIPAL });
-        await client.request(method, {}, { principal: { ...KEY_PRINCIPAL, subaccountId: null, spaceIds: null } });
+        await client.request(
+          method,
+          {},
+          {
+            principal: { ...KEY_PRINCIPAL, subaccountId: null, spaceIds: null },
+          },
+        );
         await client.request(method, {}, OPERATOR);
 
         expect(seen).toEqual([
@@ -120,34 +152,54 @@ export function describeTransportConformance(
       it('rethrows a BctrlError from the handler as an equal BctrlError with its details', async () => {
         const method = echoMethod();
         server.serve(method, async () => {
-          throw new BctrlError('conflict', 'Already exists.', [{ field: 'metadata.owner', issue: 'taken' }, { issue: 'plain' }]);
+          throw new BctrlError('conflict', 'Already exists.', [
+            { field: 'metadata.owner', issue: 'taken' },
+            { issue: 'plain' },
+          ]);
         });
         await server.ping();
 
-        const error = await client.request(method, {}, OPERATOR).catch((e: unknown) => e);
+        const error = await client
+          .request(method, {}, OPERATOR)
+          .catch((e: unknown) => e);
 
         expect(error).toBeInstanceOf(BctrlError);
-        expect(error).toMatchObject({ code: 'conflict', message: 'Already exists.' });
-        expect((error as BctrlError).details).toEqual([{ field: 'metadata.owner', issue: 'taken' }, { issue: 'plain' }]);
+        expect(error).toMatchObject({
+          code: 'conflict',
+          message: 'Already exists.',
+        });
+        expect((error as BctrlError).details).toEqual([
+          { field: 'metadata.owner', issue: 'taken' },
+          { issue: 'plain' },
+        ]);
       });
 
       it('turns any other error into internal without leaking its message', async () => {
         const method = echoMethod();
-        const stderr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+        const stderr = jest
+          .spyOn(process.stderr, 'write')
+          .mockImplementation(() => true);
         try {
           server.serve(method, async () => {
             throw new Error('password=hunter2 at /srv/secret.ts');
           });
           await server.ping();
 
-          const error = await client.request(method, {}, OPERATOR).catch((e: unknown) => e);
+          const error = await client
+            .request(method, {}, OPERATOR)
+            .catch((e: unknown) => e);
 
           expect(error).toBeInstanceOf(BctrlError);
           expect((error as BctrlError).code).toBe('internal');
-          expect(JSON.stringify({ message: (error as BctrlError).message, details: (error as BctrlError).details })).not.toContain(
-            'hunter2',
-          );
-          expect(stderr.mock.calls.map(([line]) => String(line)).join('')).toContain('hunter2');
+          expect(
+            JSON.stringify({
+              message: (error as BctrlError).message,
+              details: (error as BctrlError).details,
+            }),
+          ).not.toContain('hunter2');
+          expect(
+            stderr.mock.calls.map(([line]) => String(line)).join(''),
+          ).toContain('hunter2');
         } finally {
           stderr.mockRestore();
         }
@@ -155,19 +207,28 @@ export function describeTransportConformance(
 
       it('answers validation_failed to a payload the handler cannot decode', async () => {
         const method = echoMethod();
-        const wrong = defineMethod(method.service, method.subject, ErrorSchema, HealthResponseSchema);
+        const wrong = defineMethod(
+          method.service,
+          method.subject,
+          ErrorSchema,
+          HealthResponseSchema,
+        );
         const handler = jest.fn(async () => ({}));
         server.serve(method, handler);
         await server.ping();
 
-        const error = await client.request(wrong, { code: 'x', message: 'y' }, OPERATOR).catch((e: unknown) => e);
+        const error = await client
+          .request(wrong, { code: 'x', message: 'y' }, OPERATOR)
+          .catch((e: unknown) => e);
 
         expect(error).toMatchObject({ code: 'validation_failed' });
         expect(handler).not.toHaveBeenCalled();
       });
 
       it('fails with unavailable when nobody serves the method', async () => {
-        const error = await client.request(echoMethod(), {}, OPERATOR).catch((e: unknown) => e);
+        const error = await client
+          .request(echoMethod(), {}, OPERATOR)
+          .catch((e: unknown) => e);
 
         expect(error).toBeInstanceOf(BctrlError);
         expect((error as BctrlError).code).toBe('unavailable');
@@ -175,11 +236,16 @@ export function describeTransportConformance(
 
       it('fails with unavailable when the handler does not answer in time', async () => {
         const method = echoMethod();
-        server.serve(method, () => new Promise((resolve) => setTimeout(() => resolve({}), 1_000)));
+        server.serve(
+          method,
+          () => new Promise((resolve) => setTimeout(() => resolve({}), 1_000)),
+        );
         await server.ping();
 
         const started = Date.now();
-        const error = await client.request(method, {}, OPERATOR, { timeoutMs: 100 }).catch((e: unknown) => e);
+        const error = await client
+          .request(method, {}, OPERATOR, { timeoutMs: 100 })
+          .catch((e: unknown) => e);
 
         expect((error as BctrlError).code).toBe('unavailable');
         expect(Date.now() - started).toBeLessThan(900);
@@ -194,7 +260,9 @@ export function describeTransportConformance(
         await serving.close();
         await server.ping();
 
-        await expect(client.request(method, {}, OPERATOR)).rejects.toMatchObject({ code: 'unavailable' });
+        await expect(
+          client.request(method, {}, OPERATOR),
+        ).rejects.toMatchObject({ code: 'unavailable' });
       });
 
       it('shares the load between two handlers of one service', async () => {
@@ -227,18 +295,25 @@ export function describeTransportConformance(
         await server.ping();
 
         const tracer = trace.getTracer('test');
-        const callerTraceId = await tracer.startActiveSpan('caller', async (span) => {
-          await client.request(method, {}, OPERATOR);
-          span.end();
-          return span.spanContext().traceId;
-        });
+        const callerTraceId = await tracer.startActiveSpan(
+          'caller',
+          async (span) => {
+            await client.request(method, {}, OPERATOR);
+            span.end();
+            return span.spanContext().traceId;
+          },
+        );
 
-        const spans = exporter.getFinishedSpans().filter((span) => span.name === method.subject);
+        const spans = exporter
+          .getFinishedSpans()
+          .filter((span) => span.name === method.subject);
         const clientSpan = spans.find((span) => span.kind === SpanKind.CLIENT);
         const serverSpan = spans.find((span) => span.kind === SpanKind.SERVER);
         expect(clientSpan?.spanContext().traceId).toBe(callerTraceId);
         expect(serverSpan?.spanContext().traceId).toBe(callerTraceId);
-        expect(serverSpan?.parentSpanContext?.spanId).toBe(clientSpan?.spanContext().spanId);
+        expect(serverSpan?.parentSpanContext?.spanId).toBe(
+          clientSpan?.spanContext().spanId,
+        );
         expect(handlerTraceId).toBe(callerTraceId);
       });
     });
@@ -246,30 +321,61 @@ export function describeTransportConformance(
     describe('durable events', () => {
       function runStream() {
         const runId = unique('run');
-        return { filter: `runs.${runId}.>`, subject: (kind: string) => `runs.${runId}.${kind}`, durable: unique('durable') };
+        return {
+          filter: `runs.${runId}.>`,
+          subject: (kind: string) => `runs.${runId}.${kind}`,
+          durable: unique('durable'),
+        };
       }
 
       it('delivers published events to a durable consumer in order, with their metadata and principal', async () => {
         const run = runStream();
         const before = Date.now();
-        await client.publish(run.subject('a'), PageRequestSchema, { cursor: 'first' }, { principal: KEY_PRINCIPAL });
-        await client.publish(run.subject('b'), PageRequestSchema, { cursor: 'second' }, OPERATOR);
+        await client.publish(
+          run.subject('a'),
+          PageRequestSchema,
+          { cursor: 'first' },
+          { principal: KEY_PRINCIPAL },
+        );
+        await client.publish(
+          run.subject('b'),
+          PageRequestSchema,
+          { cursor: 'second' },
+          OPERATOR,
+        );
 
-        const seen: { cursor: string; meta: EventMeta; principal: Principal }[] = [];
+        const seen: {
+          cursor: string;
+          meta: EventMeta;
+          principal: Principal;
+        }[] = [];
         const consumer = await server.consume(
-          { durable: run.durable, filterSubject: run.filter, payload: PageRequestSchema },
+          {
+            durable: run.durable,
+            filterSubject: run.filter,
+            payload: PageRequestSchema,
+          },
           async (payload, meta, ctx) => {
-            seen.push({ cursor: payload.cursor, meta, principal: ctx.principal });
+            seen.push({
+              cursor: payload.cursor,
+              meta,
+              principal: ctx.principal,
+            });
           },
         );
         await eventually(() => seen.length === 2);
         await consumer.close();
 
         expect(seen.map((event) => event.cursor)).toEqual(['first', 'second']);
-        expect(seen.map((event) => event.meta.subject)).toEqual([run.subject('a'), run.subject('b')]);
+        expect(seen.map((event) => event.meta.subject)).toEqual([
+          run.subject('a'),
+          run.subject('b'),
+        ]);
         expect(seen[1].meta.streamSeq).toBeGreaterThan(seen[0].meta.streamSeq);
         expect(seen[0].meta.deliveryCount).toBe(1);
-        expect(seen[0].meta.publishedAt.getTime()).toBeGreaterThanOrEqual(before - 1_000);
+        expect(seen[0].meta.publishedAt.getTime()).toBeGreaterThanOrEqual(
+          before - 1_000,
+        );
         expect(seen[0].principal).toEqual(KEY_PRINCIPAL);
         expect(seen[1].principal).toEqual({ kind: 'operator' });
       });
@@ -278,13 +384,22 @@ export function describeTransportConformance(
         const run = runStream();
         const seen: string[] = [];
         const consumer = await server.consume(
-          { durable: run.durable, filterSubject: run.filter, payload: PageRequestSchema },
+          {
+            durable: run.durable,
+            filterSubject: run.filter,
+            payload: PageRequestSchema,
+          },
           async (payload) => {
             seen.push(payload.cursor);
           },
         );
 
-        await client.publish(run.subject('x'), PageRequestSchema, { cursor: 'live' }, OPERATOR);
+        await client.publish(
+          run.subject('x'),
+          PageRequestSchema,
+          { cursor: 'live' },
+          OPERATOR,
+        );
         await eventually(() => seen.length === 1);
         await consumer.close();
 
@@ -293,12 +408,26 @@ export function describeTransportConformance(
 
       it('resumes after the last acknowledged event when a durable is reopened', async () => {
         const run = runStream();
-        await client.publish(run.subject('e'), PageRequestSchema, { limit: 1 }, OPERATOR);
-        await client.publish(run.subject('e'), PageRequestSchema, { limit: 2 }, OPERATOR);
+        await client.publish(
+          run.subject('e'),
+          PageRequestSchema,
+          { limit: 1 },
+          OPERATOR,
+        );
+        await client.publish(
+          run.subject('e'),
+          PageRequestSchema,
+          { limit: 2 },
+          OPERATOR,
+        );
 
         const firstRound: number[] = [];
         const first = await server.consume(
-          { durable: run.durable, filterSubject: run.filter, payload: PageRequestSchema },
+          {
+            durable: run.durable,
+            filterSubject: run.filter,
+            payload: PageRequestSchema,
+          },
           async (payload) => {
             firstRound.push(payload.limit);
           },
@@ -306,11 +435,20 @@ export function describeTransportConformance(
         await eventually(() => firstRound.length === 2);
         await first.close();
 
-        await client.publish(run.subject('e'), PageRequestSchema, { limit: 3 }, OPERATOR);
+        await client.publish(
+          run.subject('e'),
+          PageRequestSchema,
+          { limit: 3 },
+          OPERATOR,
+        );
 
         const secondRound: number[] = [];
         const second = await server.consume(
-          { durable: run.durable, filterSubject: run.filter, payload: PageRequestSchema },
+          {
+            durable: run.durable,
+            filterSubject: run.filter,
+            payload: PageRequestSchema,
+          },
           async (payload) => {
             secondRound.push(payload.limit);
           },
@@ -326,12 +464,24 @@ export function describeTransportConformance(
 
       it('redelivers an event whose handler threw, counting the deliveries', async () => {
         const run = runStream();
-        await client.publish(run.subject('e'), PageRequestSchema, { cursor: 'flaky' }, OPERATOR);
-        const stderr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+        await client.publish(
+          run.subject('e'),
+          PageRequestSchema,
+          { cursor: 'flaky' },
+          OPERATOR,
+        );
+        const stderr = jest
+          .spyOn(process.stderr, 'write')
+          .mockImplementation(() => true);
 
         const deliveries: number[] = [];
         const consumer = await server.consume(
-          { durable: run.durable, filterSubject: run.filter, payload: PageRequestSchema, ackWaitMs: 200 },
+          {
+            durable: run.durable,
+            filterSubject: run.filter,
+            payload: PageRequestSchema,
+            ackWaitMs: 200,
+          },
           async (_payload, meta) => {
             deliveries.push(meta.deliveryCount);
             if (deliveries.length < 3) throw new Error('not yet');
@@ -351,15 +501,27 @@ export function describeTransportConformance(
       it('traces a published event into its consumer', async () => {
         const run = runStream();
         const tracer = trace.getTracer('test');
-        const publisherTraceId = await tracer.startActiveSpan('publisher', async (span) => {
-          await client.publish(run.subject('t'), PageRequestSchema, {}, OPERATOR);
-          span.end();
-          return span.spanContext().traceId;
-        });
+        const publisherTraceId = await tracer.startActiveSpan(
+          'publisher',
+          async (span) => {
+            await client.publish(
+              run.subject('t'),
+              PageRequestSchema,
+              {},
+              OPERATOR,
+            );
+            span.end();
+            return span.spanContext().traceId;
+          },
+        );
 
         let consumerTraceId: string | undefined;
         const consumer = await server.consume(
-          { durable: run.durable, filterSubject: run.filter, payload: PageRequestSchema },
+          {
+            durable: run.durable,
+            filterSubject: run.filter,
+            payload: PageRequestSchema,
+          },
           async () => {
             consumerTraceId = trace.getActiveSpan()?.spanContext().traceId;
           },
@@ -372,7 +534,9 @@ export function describeTransportConformance(
           .getFinishedSpans()
           .filter((span) => span.name === run.subject('t'))
           .map((span) => span.kind);
-        expect(kinds).toEqual(expect.arrayContaining([SpanKind.PRODUCER, SpanKind.CONSUMER]));
+        expect(kinds).toEqual(
+          expect.arrayContaining([SpanKind.PRODUCER, SpanKind.CONSUMER]),
+        );
       });
     });
   });

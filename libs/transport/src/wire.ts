@@ -1,5 +1,9 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import type { DescMessage, MessageInitShape, MessageShape } from '@bufbuild/protobuf';
+import type {
+  DescMessage,
+  MessageInitShape,
+  MessageShape,
+} from '@bufbuild/protobuf';
 import { ErrorSchema, PrincipalSchema } from '@bctrl/contracts';
 import type { RpcMethod } from '@bctrl/contracts';
 import { BctrlError, ROLES } from '@bctrl/core';
@@ -35,15 +39,24 @@ export function encodePrincipal(principal: Principal): string {
 
 /** Throws `unauthenticated`: a call whose principal cannot be read must not run under a guessed one. */
 export function decodePrincipal(header: string | undefined): Principal {
-  if (!header) throw new BctrlError('unauthenticated', 'The call carries no principal.');
+  if (!header)
+    throw new BctrlError('unauthenticated', 'The call carries no principal.');
   let message;
   try {
     message = fromBinary(PrincipalSchema, Buffer.from(header, 'base64'));
   } catch {
-    throw new BctrlError('unauthenticated', 'The call carries a malformed principal.');
+    throw new BctrlError(
+      'unauthenticated',
+      'The call carries a malformed principal.',
+    );
   }
   if (message.kind === 'operator') return { kind: 'operator' };
-  if (message.kind === 'key' && isRole(message.role) && message.accountId && message.keyId) {
+  if (
+    message.kind === 'key' &&
+    isRole(message.role) &&
+    message.accountId &&
+    message.keyId
+  ) {
     return {
       kind: 'key',
       accountId: message.accountId,
@@ -53,7 +66,10 @@ export function decodePrincipal(header: string | undefined): Principal {
       keyId: message.keyId,
     };
   }
-  throw new BctrlError('unauthenticated', 'The call carries a malformed principal.');
+  throw new BctrlError(
+    'unauthenticated',
+    'The call carries a malformed principal.',
+  );
 }
 
 function isRole(value: string): value is Role {
@@ -66,7 +82,10 @@ export function encodeError(error: BctrlError): Uint8Array {
     create(ErrorSchema, {
       code: error.code,
       message: error.message,
-      details: error.details.map((detail) => ({ field: detail.field ?? '', issue: detail.issue })),
+      details: error.details.map((detail) => ({
+        field: detail.field ?? '',
+        issue: detail.issue,
+      })),
     }),
   );
 }
@@ -76,12 +95,17 @@ export function decodeError(body: Uint8Array): BctrlError {
   try {
     message = fromBinary(ErrorSchema, body);
   } catch {
-    return new BctrlError('internal', 'The service answered with an unreadable error.');
+    return new BctrlError(
+      'internal',
+      'The service answered with an unreadable error.',
+    );
   }
   // An unknown code comes from a newer service; the caller can still act on it as a server fault.
   const code = BctrlError.isCode(message.code) ? message.code : 'internal';
   const details: ErrorDetail[] = message.details.map((detail) =>
-    detail.field ? { field: detail.field, issue: detail.issue } : { issue: detail.issue },
+    detail.field
+      ? { field: detail.field, issue: detail.issue }
+      : { issue: detail.issue },
   );
   return new BctrlError(code, message.message, details);
 }
@@ -93,7 +117,10 @@ export function decodeError(body: Uint8Array): BctrlError {
 export function toWireError(error: unknown, subject: string): BctrlError {
   if (error instanceof BctrlError) return error;
   logError('handler failed', subject, error);
-  return new BctrlError('internal', 'The service failed to handle the request.');
+  return new BctrlError(
+    'internal',
+    'The service failed to handle the request.',
+  );
 }
 
 export function logError(msg: string, subject: string, error: unknown): void {
@@ -102,7 +129,10 @@ export function logError(msg: string, subject: string, error: unknown): void {
     time: new Date().toISOString(),
     msg,
     subject,
-    error: error instanceof Error ? { name: error.name, message: error.message, stack: error.stack } : String(error),
+    error:
+      error instanceof Error
+        ? { name: error.name, message: error.message, stack: error.stack }
+        : String(error),
   };
   process.stderr.write(`${JSON.stringify(entry)}\n`);
 }
@@ -115,11 +145,17 @@ export function encodeMessage<Schema extends DescMessage>(
 }
 
 /** Undecodable input is the sender's fault, so it is reported as a validation failure rather than a crash. */
-export function decodeMessage<Schema extends DescMessage>(schema: Schema, body: Uint8Array): MessageShape<Schema> {
+export function decodeMessage<Schema extends DescMessage>(
+  schema: Schema,
+  body: Uint8Array,
+): MessageShape<Schema> {
   try {
     return fromBinary(schema, body);
   } catch {
-    throw new BctrlError('validation_failed', `The payload is not a valid ${schema.typeName}.`);
+    throw new BctrlError(
+      'validation_failed',
+      `The payload is not a valid ${schema.typeName}.`,
+    );
   }
 }
 
@@ -129,27 +165,41 @@ export interface WireReply {
 }
 
 /** The server half of a call, shared by both transports so that they cannot drift apart. */
-export async function runHandler<Req extends DescMessage, Res extends DescMessage>(
+export async function runHandler<
+  Req extends DescMessage,
+  Res extends DescMessage,
+>(
   method: RpcMethod<Req, Res>,
   handler: Handler<Req, Res>,
   body: Uint8Array,
   principalHeader: string | undefined,
 ): Promise<WireReply> {
   try {
-    const context: CallContext = { principal: decodePrincipal(principalHeader) };
+    const context: CallContext = {
+      principal: decodePrincipal(principalHeader),
+    };
     const request = decodeMessage(method.request, body);
     const response = await handler(request, context);
     return { isError: false, body: encodeMessage(method.response, response) };
   } catch (error) {
-    return { isError: true, body: encodeError(toWireError(error, method.subject)) };
+    return {
+      isError: true,
+      body: encodeError(toWireError(error, method.subject)),
+    };
   }
 }
 
-export function readReply<Res extends DescMessage>(method: RpcMethod<DescMessage, Res>, reply: WireReply): MessageShape<Res> {
+export function readReply<Res extends DescMessage>(
+  method: RpcMethod<DescMessage, Res>,
+  reply: WireReply,
+): MessageShape<Res> {
   if (reply.isError) throw decodeError(reply.body);
   try {
     return fromBinary(method.response, reply.body);
   } catch {
-    throw new BctrlError('internal', `The service answered ${method.subject} with an unreadable response.`);
+    throw new BctrlError(
+      'internal',
+      `The service answered ${method.subject} with an unreadable response.`,
+    );
   }
 }
