@@ -1,1 +1,4 @@
-export {};
+export * from './start-telemetry';
+export * from './trace-ids';
+export * from './json-logger';
+export * from './redact';

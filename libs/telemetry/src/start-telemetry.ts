@@ -1,0 +1,109 @@
+import { context, propagation, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import {
+  BatchSpanProcessor,
+  SimpleSpanProcessor,
+  SpanExporter,
+  SpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
+
+/** Local mode composes every service in one process, so its traces carry one name. */
+export const LOCAL_SERVICE_NAME = 'bctrl-local';
+
+export interface TelemetryOptions {
+  /** The app's name (`gateway`, `spaces`, …), or `LOCAL_SERVICE_NAME`; `OTEL_SERVICE_NAME` overrides it. */
+  readonly serviceName: string;
+  /** Where spans go; defaults to OTLP/HTTP JSON when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, else nowhere. */
+  readonly exporter?: SpanExporter;
+  /**
+   * Batch spans before export. Defaults to true for the OTLP exporter taken from the environment and false for a
+   * passed exporter, which is usually a test's in-memory exporter that should see spans as soon as they end.
+   */
+  readonly batch?: boolean;
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}
+
+export interface TelemetryHandle {
+  readonly serviceName: string;
+  readonly provider: NodeTracerProvider;
+  /** Exports every ended span now; spans still open are not included. */
+  forceFlush(): Promise<void>;
+  /** Flushes, stops export and unregisters the globals, so telemetry can be started again (tests do). */
+  shutdown(): Promise<void>;
+}
+
+let active: TelemetryHandle | undefined;
+
+/**
+ * Call from `src/instrumentation.ts`, imported before Nest so that libraries patched or wrapped later see the
+ * registered provider and context manager. A second call in the same process returns the first handle: local mode
+ * may reach several services' instrumentation, and the process has one provider.
+ */
+export function startTelemetry(options: TelemetryOptions): TelemetryHandle {
+  if (active) return active;
+  const env = options.env ?? process.env;
+  const serviceName = env.OTEL_SERVICE_NAME?.trim() || options.serviceName;
+
+  const spanProcessors: SpanProcessor[] = [];
+  const exporter = options.exporter ?? otlpExporterFromEnv(env);
+  if (exporter) {
+    const batch = options.batch ?? options.exporter === undefined;
+    spanProcessors.push(
+      batch
+        ? new BatchSpanProcessor(exporter)
+        : new SimpleSpanProcessor(exporter),
+    );
+  }
+
+  // Spans are created and sampled even without an exporter: request ids and log lines are built from trace ids.
+  const provider = new NodeTracerProvider({
+    resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: serviceName }),
+    spanProcessors,
+  });
+  provider.register({
+    contextManager: new AsyncLocalStorageContextManager(),
+    propagator: new W3CTraceContextPropagator(),
+  });
+
+  const handle: TelemetryHandle = {
+    serviceName,
+    provider,
+    forceFlush: () => provider.forceFlush(),
+    shutdown: async () => {
+      if (active !== handle) return;
+      active = undefined;
+      try {
+        await provider.shutdown();
+      } finally {
+        trace.disable();
+        context.disable();
+        propagation.disable();
+      }
+    },
+  };
+  active = handle;
+  return handle;
+}
+
+/** The running telemetry, if `startTelemetry` was called; logs use its service name. */
+export function activeTelemetry(): TelemetryHandle | undefined {
+  return active;
+}
+
+function otlpExporterFromEnv(
+  env: Readonly<Record<string, string | undefined>>,
+): SpanExporter | undefined {
+  const tracesEndpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim();
+  const endpoint = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
+  if (tracesEndpoint) return new OTLPTraceExporter({ url: tracesEndpoint });
+  if (endpoint)
+    return new OTLPTraceExporter({
+      url: `${endpoint.replace(/\/+$/, '')}/v1/traces`,
+    });
+  return undefined;
+}
