@@ -26,6 +26,7 @@ class GatewayLifecycle implements OnApplicationShutdown {
     @Inject(TRANSPORT) transport: Transport,
     health: HealthRegistry,
   ) {
+    health.add('idempotency-store', () => idempotency.ping());
     for (const service of REQUIRED_SERVICES) {
       health.add(service, async () => {
         const answer = await transport.request(healthMethod(service), {}, { principal: { kind: 'operator' } }, { timeoutMs: 1_500 });

@@ -1,3 +1,4 @@
 export * from './handlers';
 export * from './health';
 export * from './platform.module';
+export * from './service-process';

@@ -21,6 +21,8 @@ export interface IdempotencyStore {
   complete(key: string, fingerprint: string, response: StoredResponse): Promise<void>;
   /** The request failed before answering: the key is free for a retry. */
   abandon(key: string): Promise<void>;
+  /** Readiness: resolves when the store answers. */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -57,6 +59,10 @@ export class InMemoryIdempotencyStore implements IdempotencyStore {
     this.entries.delete(key);
   }
 
+  async ping(): Promise<void> {
+    return undefined;
+  }
+
   async close(): Promise<void> {
     this.entries.clear();
   }
@@ -86,6 +92,10 @@ export class RedisIdempotencyStore implements IdempotencyStore {
 
   async abandon(key: string): Promise<void> {
     await this.redis.del(this.redisKey(key));
+  }
+
+  async ping(): Promise<void> {
+    await this.redis.ping();
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,4 @@
-import { PrismaPg } from '@prisma/adapter-pg';
+import { createPrismaAdapter } from '@bctrl/db';
 import { PrismaClient } from '../generated/prisma/client';
 
 /** The spaces service's tables live in their own Postgres schema; no other service reads them. */
@@ -8,5 +8,5 @@ export const SPACES_DB = Symbol.for('bctrl.spaces.db');
 export type SpacesDb = PrismaClient;
 
 export function createSpacesDb(databaseUrl: string): SpacesDb {
-  return new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl }, { schema: SPACES_DB_SCHEMA }) });
+  return new PrismaClient({ adapter: createPrismaAdapter(databaseUrl, SPACES_DB_SCHEMA) });
 }

@@ -1,0 +1,29 @@
+import { Module } from '@nestjs/common';
+import Redis from 'ioredis';
+import { describeConfig, loadConfig, platformSettings } from '@bctrl/config';
+import { createGatewayApp, GatewayModule, RedisIdempotencyStore } from '@bctrl/gateway';
+import { PlatformModule } from '@bctrl/service';
+import { JsonLogger } from '@bctrl/telemetry';
+import { NatsTransport } from '@bctrl/transport';
+
+/** The public API as its own process: NATS to reach the services, Redis for idempotency keys. */
+export async function bootstrap() {
+  const config = loadConfig(platformSettings, { ...process.env, BCTRL_MODE: 'distributed' });
+  const logger = new JsonLogger({ service: 'gateway', level: config.logLevel });
+  logger.log(`starting with ${JSON.stringify(describeConfig(config, platformSettings))}`, 'gateway');
+  const transport = await NatsTransport.connect({ servers: config.natsUrl as string, name: 'gateway' });
+  const redis = new Redis(config.redisUrl as string, { lazyConnect: false, maxRetriesPerRequest: 2 });
+
+  @Module({
+    imports: [
+      PlatformModule.forRoot({ services: ['gateway'], transport }),
+      GatewayModule.forRoot({ idempotencyStore: new RedisIdempotencyStore(redis) }),
+    ],
+  })
+  class GatewayRootModule {}
+
+  const app = await createGatewayApp(GatewayRootModule, { maxBodyBytes: config.maxBodyBytes, publicUrl: config.publicUrl, logger });
+  await app.listen(config.port, config.host);
+  logger.log(`listening on ${await app.getUrl()}`, 'gateway');
+  return app;
+}

@@ -1,0 +1,35 @@
+import { startLocal } from '@bctrl/local';
+
+/**
+ * `npm start`: the whole platform in this process. The first start prints the admin key once; Ctrl-C
+ * (or SIGTERM) closes the HTTP server, the services and the embedded Postgres before exiting.
+ */
+export async function bootstrap() {
+  const platform = await startLocal();
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  out('');
+  out(`BCTRL is running in local mode at ${platform.url.replace('127.0.0.1', 'localhost')}  (API docs: /docs)`);
+  if (platform.createdKey) {
+    out(`Admin API key (shown once, keep it): ${platform.createdKey}`);
+  } else if (platform.config.bootstrapApiKey) {
+    out('Admin API key: the one in BCTRL_BOOTSTRAP_API_KEY');
+  }
+  out(`Data: ${platform.config.dataDir}    Stop: Ctrl-C`);
+  out('');
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    out(`${signal}: shutting down`);
+    platform
+      .close()
+      .then(() => process.exit(0))
+      .catch((error: unknown) => {
+        process.stderr.write(`shutdown failed: ${String(error)}\n`);
+        process.exit(1);
+      });
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  return platform;
+}
