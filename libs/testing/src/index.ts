@@ -2,3 +2,4 @@ export * from './servers/process';
 export * from './servers/redis';
 export * from './servers/nats';
 export * from './servers/postgres';
+export * from './otlp-receiver';
