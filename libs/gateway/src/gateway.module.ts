@@ -28,7 +28,7 @@ class GatewayLifecycle implements OnApplicationShutdown {
   ) {
     health.add('idempotency-store', () => idempotency.ping());
     for (const service of REQUIRED_SERVICES) {
-      health.add(service, async () => {
+      health.addPeer(service, async () => {
         const answer = await transport.request(healthMethod(service), {}, { principal: { kind: 'operator' } }, { timeoutMs: 1_500 });
         if (!answer.ready) throw new Error(`${service} is not ready`);
       });

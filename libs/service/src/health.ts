@@ -10,15 +10,24 @@ const CHECK_TIMEOUT_MS = 2_000;
  */
 @Injectable()
 export class HealthRegistry {
-  private readonly checks = new Map<string, DependencyCheck>();
+  private readonly checks = new Map<string, { check: DependencyCheck; peer: boolean }>();
 
   add(name: string, check: DependencyCheck): void {
-    this.checks.set(name, check);
+    this.checks.set(name, { check, peer: false });
   }
 
-  async run(): Promise<{ ready: boolean; dependencies: Record<string, boolean> }> {
+  /**
+   * Another service this one needs. /readyz asks it; the transport health answer does not, because the
+   * peer may ask back (in local mode every service shares this registry) and readiness must not recurse.
+   */
+  addPeer(name: string, check: DependencyCheck): void {
+    this.checks.set(name, { check, peer: true });
+  }
+
+  async run(options: { peers: boolean } = { peers: true }): Promise<{ ready: boolean; dependencies: Record<string, boolean> }> {
+    const selected = [...this.checks].filter(([, entry]) => options.peers || !entry.peer);
     const entries = await Promise.all(
-      [...this.checks].map(async ([name, check]) => {
+      selected.map(async ([name, { check }]) => {
         let timer: NodeJS.Timeout | undefined;
         try {
           await Promise.race([

@@ -60,7 +60,7 @@ class PlatformLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
     this.handlers = bindHandlers(
       this.transport,
       this.options.services.map((service) =>
-        handle(healthMethod(service), async () => ({ service, ...(await this.health.run()) })),
+        handle(healthMethod(service), async () => ({ service, ...(await this.health.run({ peers: false })) })),
       ),
     );
   }

@@ -6,6 +6,7 @@ import { AccountsService } from './accounts/accounts.service';
 import { ApiKeysService } from './api-keys/api-keys.service';
 import { SpacesService } from './spaces/spaces.service';
 import { SubaccountsService } from './subaccounts/subaccounts.service';
+import { SPACES_OPTIONS, type SpacesModuleOptions } from './spaces.options';
 
 /** The spaces service's side of its contracts: each subject answered by one service method. */
 @Injectable()
@@ -18,9 +19,13 @@ export class SpacesHandlers implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly subaccounts: SubaccountsService,
     private readonly apiKeys: ApiKeysService,
     private readonly accounts: AccountsService,
+    @Inject(SPACES_OPTIONS) private readonly options: SpacesModuleOptions,
   ) {}
 
-  onApplicationBootstrap() {
+  async onApplicationBootstrap() {
+    if (this.options.bootstrapApiKey) {
+      await this.accounts.ensureRoot({ kind: 'operator' }, { bootstrapKey: this.options.bootstrapApiKey });
+    }
     this.subscription = bindHandlers(this.transport, [
       handle(SpacesV1.authenticate, async (req) => ({ principal: principalMessage(await this.apiKeys.authenticate(req.keyHash)) })),
       handle(SpacesV1.createSpace, (req, ctx) => this.spaces.create(ctx.principal, req)),

@@ -6,14 +6,13 @@ import { ApiKeysRepository } from './api-keys/api-keys.repository';
 import { ApiKeysService } from './api-keys/api-keys.service';
 import { createSpacesDb, SPACES_DB, SpacesDb } from './db/spaces-db';
 import { SpacesHandlers } from './spaces.handlers';
+import { SPACES_OPTIONS, SpacesModuleOptions } from './spaces.options';
 import { SpacesRepository } from './spaces/spaces.repository';
 import { SpacesService } from './spaces/spaces.service';
 import { SubaccountsRepository } from './subaccounts/subaccounts.repository';
 import { SubaccountsService } from './subaccounts/subaccounts.service';
 
-export interface SpacesModuleOptions {
-  databaseUrl: string;
-}
+export type { SpacesModuleOptions } from './spaces.options';
 
 @Injectable()
 class SpacesDbLifecycle implements OnModuleDestroy {
@@ -33,6 +32,7 @@ export class SpacesModule {
     return {
       module: SpacesModule,
       providers: [
+        { provide: SPACES_OPTIONS, useValue: options },
         { provide: SPACES_DB, useFactory: () => createSpacesDb(options.databaseUrl) },
         SpacesDbLifecycle,
         SpacesRepository,

@@ -1,6 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 
@@ -31,7 +32,8 @@ export function buildOpenApiDocument(app: INestApplication, publicUrl: string): 
   return document;
 }
 
-const SWAGGER_UI_DIR = dirname(require.resolve('swagger-ui-dist/package.json'));
+// Node's resolver at run time: a bundler would replace require.resolve with a module id.
+const SWAGGER_UI_DIR = dirname(createRequire(__filename).resolve('swagger-ui-dist/package.json'));
 const DOCS_ASSETS: Record<string, string> = {
   'swagger-ui.css': 'text/css; charset=utf-8',
   'swagger-ui-bundle.js': 'application/javascript; charset=utf-8',

@@ -41,7 +41,7 @@ export class AccountsService {
    * else a random one returned once). Later starts change nothing, except that a configured bootstrap key
    * the root account does not have yet is added, so an operator can set one on an existing install.
    */
-  async ensureRoot(principal: Principal, request: spacesV1.EnsureRootAccountRequest) {
+  async ensureRoot(principal: Principal, request: { bootstrapKey: string }) {
     requireOperator(principal);
     return this.accounts.withBootstrapLock(async () => {
       const root = await this.accounts.findRoot();

@@ -36,7 +36,7 @@ export class ApiKeysRepository {
   }
 
   findVisible(principal: KeyPrincipal, id: string) {
-    return this.db.apiKey.findFirst({ where: { ...apiKeyScope(principal), id, revokedAt: null } });
+    return this.db.apiKey.findFirst({ where: { AND: [apiKeyScope(principal), { id, revokedAt: null }] } });
   }
 
   findByHash(hash: string) {

@@ -26,7 +26,7 @@ export class SpacesRepository {
   }
 
   findVisible(principal: KeyPrincipal, id: string) {
-    return this.db.space.findFirst({ where: { ...spaceScope(principal), id } });
+    return this.db.space.findFirst({ where: { AND: [spaceScope(principal), { id }] } });
   }
 
   update(id: string, data: { name?: string; metadata?: Record<string, string> }) {

@@ -23,7 +23,7 @@ export class SubaccountsRepository {
   }
 
   findVisible(principal: KeyPrincipal, id: string) {
-    return this.db.subaccount.findFirst({ where: { ...subaccountScope(principal), id } });
+    return this.db.subaccount.findFirst({ where: { AND: [subaccountScope(principal), { id }] } });
   }
 
   findInAccount(accountId: string, id: string) {

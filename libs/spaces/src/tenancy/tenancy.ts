@@ -21,7 +21,10 @@ export function requireUnrestricted(principal: KeyPrincipal, what: string): void
   if (principal.spaceIds) throw new BctrlError('forbidden', `A key limited to some spaces cannot ${what}.`);
 }
 
-/** The rows a key can see: its account, its subaccount if it has one, its spaces if it is limited to some. */
+/**
+ * The rows a key can see: its account, its subaccount if it has one, its spaces if it is limited to some.
+ * Combine with other conditions through AND, never by spreading: a spread `id` would replace the scope's.
+ */
 export function spaceScope(principal: KeyPrincipal) {
   return {
     accountId: principal.accountId,

@@ -1,0 +1,184 @@
+import type { DescMessage, MessageInitShape, MessageShape } from '@bufbuild/protobuf';
+import { ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Client } from 'pg';
+import type { RpcMethod } from '@bctrl/contracts';
+import { generateApiKey } from '@bctrl/core';
+import { startLocal } from '@bctrl/local';
+import { freePort, OtlpReceiver, startOtlpReceiver } from '@bctrl/testing';
+import { NatsTransport, Transport, TRANSPORT } from '@bctrl/transport';
+
+export const REPO_ROOT = resolve(__dirname, '..');
+
+/** A running BCTRL, however it was started; the API suite only sees this. */
+export interface Platform {
+  mode: 'local' | 'distributed';
+  url: string;
+  adminKey: string;
+  /** Calls a service as the platform operator (creating accounts is not a tenant's API). */
+  operator<Req extends DescMessage, Res extends DescMessage>(
+    method: RpcMethod<Req, Res>,
+    request: MessageInitShape<Req>,
+  ): Promise<MessageShape<Res>>;
+  otlp?: OtlpReceiver;
+  stop(): Promise<void>;
+}
+
+function operatorVia(transport: Transport): Platform['operator'] {
+  return (method, request) => transport.request(method, request, { principal: { kind: 'operator' } });
+}
+
+/** Local mode in this process: the same startLocal that `npm start` runs, on its own embedded Postgres. */
+export async function startLocalPlatform(): Promise<Platform> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'bctrl-e2e-local-'));
+  const adminKey = generateApiKey();
+  const platform = await startLocal({
+    env: { BCTRL_DATA_DIR: dataDir, BCTRL_PORT: '0', BCTRL_BOOTSTRAP_API_KEY: adminKey, LOG_LEVEL: 'error' },
+    workspaceRoot: REPO_ROOT,
+  });
+  return {
+    mode: 'local',
+    url: platform.url,
+    adminKey,
+    operator: operatorVia(platform.app.get<Transport>(TRANSPORT)),
+    stop: async () => {
+      await platform.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export const DISTRIBUTED_APPS = [
+  'spaces',
+  'gateway',
+  'runtime-orchestrator',
+  'cdp-proxy',
+  'invocation-worker',
+  'runs-recorder',
+  'storage',
+  'browser-runtime',
+] as const;
+
+export interface AppProcess {
+  name: string;
+  child: ChildProcess;
+  healthUrl: string;
+  output(): string;
+}
+
+/** Runs a built app (`node dist/apps/<name>/main.js`) as its own process, as a Deployment would. */
+export function spawnApp(name: string, env: NodeJS.ProcessEnv): ChildProcess {
+  return spawn(process.execPath, [join(REPO_ROOT, 'dist/apps', name, 'main.js')], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+export async function waitForHttp(url: string, child: ChildProcess, output: () => string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${url}: process exited with ${child.exitCode}:\n${output()}`);
+    try {
+      const response = await fetch(url);
+      if (response.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} not ready within ${timeoutMs} ms:\n${output()}`);
+}
+
+export async function createDatabase(serverUrl: string): Promise<string> {
+  const name = `e2e_${Date.now()}_${Math.floor(Math.random() * 1e6)}`;
+  const client = new Client({ connectionString: serverUrl });
+  await client.connect();
+  await client.query(`CREATE DATABASE ${name}`);
+  await client.end();
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/**
+ * Distributed mode: every app a separate process on the real NATS, Redis and Postgres the test run
+ * started, exporting traces over OTLP to a receiver in the test.
+ */
+export async function startDistributedPlatform(): Promise<Platform> {
+  const natsUrl = required('BCTRL_TEST_NATS_URL');
+  const redisUrl = required('BCTRL_TEST_REDIS_URL');
+  const databaseUrl = await createDatabase(required('BCTRL_TEST_DATABASE_URL'));
+  const otlp = await startOtlpReceiver();
+  const adminKey = generateApiKey();
+  const gatewayPort = await freePort();
+  const common = {
+    NATS_URL: natsUrl,
+    REDIS_URL: redisUrl,
+    DATABASE_URL: databaseUrl,
+    BCTRL_OBJECT_STORE: 'fs',
+    BCTRL_HOST: '127.0.0.1',
+    OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+    LOG_LEVEL: 'warn',
+  };
+  const apps: AppProcess[] = [];
+  const stopAll = async () => {
+    await Promise.all(
+      apps.map(
+        ({ child }) =>
+          new Promise<void>((done) => {
+            if (child.exitCode !== null || child.signalCode !== null) return done();
+            const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+            child.once('exit', () => {
+              clearTimeout(timer);
+              done();
+            });
+            child.kill('SIGTERM');
+          }),
+      ),
+    );
+  };
+  try {
+    for (const name of DISTRIBUTED_APPS) {
+      const healthPort = await freePort();
+      const child = spawnApp(name, {
+        ...common,
+        BCTRL_HEALTH_PORT: String(healthPort),
+        ...(name === 'gateway' ? { BCTRL_PORT: String(gatewayPort) } : {}),
+        ...(name === 'spaces' ? { BCTRL_BOOTSTRAP_API_KEY: adminKey } : {}),
+      });
+      let out = '';
+      child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      child.stderr?.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      const port = name === 'gateway' ? gatewayPort : healthPort;
+      apps.push({ name, child, healthUrl: `http://127.0.0.1:${port}`, output: () => out });
+    }
+    // Starting them all first and waiting after lets their boots overlap.
+    for (const app of apps) await waitForHttp(`${app.healthUrl}/readyz`, app.child, app.output, 60_000);
+    const transport = await NatsTransport.connect({ servers: natsUrl, name: 'e2e-operator' });
+    return {
+      mode: 'distributed',
+      url: `http://127.0.0.1:${gatewayPort}`,
+      adminKey,
+      otlp,
+      operator: operatorVia(transport),
+      stop: async () => {
+        await transport.close();
+        await stopAll();
+        await otlp.stop();
+      },
+    };
+  } catch (error) {
+    await stopAll();
+    await otlp.stop();
+    throw error;
+  }
+}
+
+function required(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run the e2e tier through jest's global setup`);
+  return value;
+}
