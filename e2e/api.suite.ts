@@ -16,7 +16,7 @@ const ENVELOPE = {
  * route built so far gets its happy path and its bad input: each bad request must be a 4xx in the
  * envelope, with nothing half-written.
  */
-export function defineApiSuite(start: () => Promise<Platform>) {
+export function defineApiSuite(start: () => Promise<Platform>): () => Platform {
   let platform: Platform;
   const http = () => request(platform.url);
   const auth = (key: string) => ({ Authorization: `Bearer ${key}` });
@@ -364,4 +364,6 @@ export function defineApiSuite(start: () => Promise<Platform>) {
       expect((await http().get('/v1/spaces').set(auth(theirs.body.secret))).status).toBe(200);
     });
   });
+
+  return () => platform;
 }

@@ -122,6 +122,8 @@ export async function startDistributedPlatform(): Promise<Platform> {
     BCTRL_HOST: '127.0.0.1',
     OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
     LOG_LEVEL: 'warn',
+    // Export spans within a fraction of a second, so the trace test need not wait out the default 5 s batch.
+    OTEL_BSP_SCHEDULE_DELAY: '100',
   };
   const apps: AppProcess[] = [];
   const stopAll = async () => {

@@ -1,0 +1,114 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import request from 'supertest';
+import { freePort } from '@bctrl/testing';
+import { REPO_ROOT } from './platform';
+
+/** `npm start` runs exactly this; the first test pins it so the two cannot drift apart. */
+const START_ARGS = ['-r', '@swc-node/register', 'apps/local/src/main.ts'];
+
+interface Started {
+  child: ChildProcess;
+  url: string;
+  output: () => string;
+}
+
+async function start(dataDir: string, env: NodeJS.ProcessEnv = {}): Promise<Started> {
+  const port = await freePort();
+  const child = spawn(process.execPath, START_ARGS, {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, BCTRL_DATA_DIR: dataDir, BCTRL_PORT: String(port), LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const deadline = Date.now() + 90_000;
+  while (!out.includes('BCTRL is running')) {
+    if (child.exitCode !== null) throw new Error(`npm start exited with ${child.exitCode}:\n${out}`);
+    if (Date.now() > deadline) throw new Error(`npm start did not come up:\n${out}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { child, url: `http://127.0.0.1:${port}`, output: () => out };
+}
+
+async function interrupt(started: Started): Promise<number | null> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => started.child.kill('SIGKILL'), 20_000);
+    started.child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+    started.child.kill('SIGINT');
+  });
+}
+
+/** Processes whose command line mentions the data dir: the embedded Postgres runs with `-D <dir>/postgres`. */
+function processesUsing(dataDir: string): string[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .flatMap((pid) => {
+      try {
+        const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+        return cmdline.includes(dataDir) ? [`${pid}: ${cmdline}`] : [];
+      } catch {
+        return [];
+      }
+    });
+}
+
+describe('npm start (local mode as a user runs it)', () => {
+  const dirs: string[] = [];
+  const newDataDir = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bctrl-start-'));
+    // Like a project folder: readable by others, so the embedded Postgres keeps its cluster inside it.
+    chmodSync(dir, 0o755);
+    dirs.push(dir);
+    return dir;
+  };
+
+  afterAll(() => {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is what the package.json start script runs', () => {
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    expect(pkg.scripts.start).toBe(`node ${START_ARGS.join(' ')}`);
+  });
+
+  it('prints a new admin key once, keeps data across restarts, and Ctrl-C leaves no process behind', async () => {
+    const dataDir = newDataDir();
+    const first = await start(dataDir);
+    const key = /Admin API key \(shown once, keep it\): (bctrl_[0-9A-Za-z]{40})/.exec(first.output())?.[1];
+    expect(key).toBeDefined();
+    const auth = { Authorization: `Bearer ${key}` };
+    const created = await request(first.url).post('/v1/spaces').set(auth).send({ name: 'survives-restart' });
+    expect(created.status).toBe(201);
+    expect(processesUsing(dataDir).length).toBeGreaterThan(0);
+
+    expect(await interrupt(first)).toBe(0);
+    expect(processesUsing(dataDir)).toEqual([]);
+
+    const second = await start(dataDir);
+    expect(second.output()).not.toMatch(/Admin API key/);
+    expect(second.output()).not.toContain(key);
+    const listed = await request(second.url).get('/v1/spaces').set(auth);
+    expect(listed.body.data.map((s: { id: string }) => s.id)).toEqual([created.body.id]);
+    expect(await interrupt(second)).toBe(0);
+    expect(processesUsing(dataDir)).toEqual([]);
+  }, 180_000);
+
+  it('takes the admin key from BCTRL_BOOTSTRAP_API_KEY and starts with no spaces', async () => {
+    const started = await start(newDataDir(), { BCTRL_BOOTSTRAP_API_KEY: 'bctrl_dev_key' });
+    try {
+      expect(started.output()).not.toContain('bctrl_dev_key');
+      const res = await request(started.url).get('/v1/spaces').set('Authorization', 'Bearer bctrl_dev_key');
+      expect(res.status).toBe(200);
+      expect(res.text).toBe('{"data":[],"nextCursor":null}');
+    } finally {
+      expect(await interrupt(started)).toBe(0);
+    }
+  }, 120_000);
+});
