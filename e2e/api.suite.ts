@@ -29,7 +29,10 @@ export function defineApiSuite(start: () => Promise<Platform>): () => Platform {
   }
 
   async function createSpace(name: string, as = platform.adminKey, extra: Record<string, unknown> = {}) {
-    const res = await http().post('/v1/spaces').set(auth(as)).send({ name, ...extra });
+    const res = await http()
+      .post('/v1/spaces')
+      .set(auth(as))
+      .send({ name, ...extra });
     expect(res.status).toBe(201);
     return res.body as { id: string; name: string };
   }
@@ -79,7 +82,11 @@ export function defineApiSuite(start: () => Promise<Platform>): () => Platform {
       expectError(await http().get('/v1/spaces'), 401, 'unauthenticated');
       expectError(await http().get('/v1/spaces').set('Authorization', 'Basic abc'), 401, 'unauthenticated');
       expectError(await http().get('/v1/spaces').set('Authorization', 'Bearer '), 401, 'unauthenticated');
-      expectError(await http().get('/v1/spaces').set(auth('bctrl_notARealKeyAtAllxxxxxxxxxxxxxxxxxxxxxxxxx')), 401, 'unauthenticated');
+      expectError(
+        await http().get('/v1/spaces').set(auth('bctrl_notARealKeyAtAllxxxxxxxxxxxxxxxxxxxxxxxxx')),
+        401,
+        'unauthenticated',
+      );
       expect((await http().get('/v1/spaces')).headers['www-authenticate']).toBe('Bearer');
     });
 
@@ -105,7 +112,10 @@ export function defineApiSuite(start: () => Promise<Platform>): () => Platform {
 
   describe('spaces', () => {
     it('creates, reads, lists, updates and deletes a space', async () => {
-      const created = await http().post('/v1/spaces').set(admin()).send({ name: 'crud', metadata: { team: 'qa' } });
+      const created = await http()
+        .post('/v1/spaces')
+        .set(admin())
+        .send({ name: 'crud', metadata: { team: 'qa' } });
       expect(created.status).toBe(201);
       expect(created.body).toEqual({
         id: expect.stringMatching(/^spc_[0-9A-Za-z]{24}$/),
@@ -119,7 +129,10 @@ export function defineApiSuite(start: () => Promise<Platform>): () => Platform {
       expect((await http().get(`/v1/spaces/${id}`).set(admin())).body).toEqual(created.body);
       const listed = await http().get('/v1/spaces').set(admin());
       expect(listed.body.data.map((s: { id: string }) => s.id)).toContain(id);
-      const patched = await http().patch(`/v1/spaces/${id}`).set(admin()).send({ name: 'renamed', metadata: { env: 'prod' } });
+      const patched = await http()
+        .patch(`/v1/spaces/${id}`)
+        .set(admin())
+        .send({ name: 'renamed', metadata: { env: 'prod' } });
       expect(patched.status).toBe(200);
       expect(patched.body).toMatchObject({ id, name: 'renamed', metadata: { env: 'prod' } });
       const deleted = await http().delete(`/v1/spaces/${id}`).set(admin());
@@ -161,24 +174,44 @@ export function defineApiSuite(start: () => Promise<Platform>): () => Platform {
         [{ name: 'x'.repeat(201) }, 'name'],
         [{ name: 'ok', extra: true }, 'extra'],
         [{ name: 'ok', metadata: { a: 1 } }, 'metadata'],
-        [{ name: 'ok', metadata: Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`k${i}`, 'v'])) }, 'metadata'],
+        [
+          { name: 'ok', metadata: Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`k${i}`, 'v'])) },
+          'metadata',
+        ],
         [{ name: 'ok', metadata: 'nope' }, 'metadata'],
         [{ name: 'ok', subaccountId: 'sub_bad' }, 'subaccountId'],
       ];
       for (const [body, field] of cases) {
-        const res = await http().post('/v1/spaces').set(auth(key)).send(body as object);
+        const res = await http()
+          .post('/v1/spaces')
+          .set(auth(key))
+          .send(body as object);
         expectError(res, 400, 'validation_failed');
         expect(res.body.error.details.map((d: { field?: string }) => d.field)).toContain(field);
       }
-      expectError(await http().post('/v1/spaces').set(auth(key)).send([{ name: 'array' }]), 400, 'validation_failed');
+      expectError(
+        await http()
+          .post('/v1/spaces')
+          .set(auth(key))
+          .send([{ name: 'array' }]),
+        400,
+        'validation_failed',
+      );
       expectError(
         await http().post('/v1/spaces').set(auth(key)).set('Content-Type', 'application/json').send('{"name": '),
         400,
         'validation_failed',
       );
-      expectError(await http().post('/v1/spaces').set(auth(key)).set('Content-Type', 'text/plain').send('name=x'), 415, 'unsupported_media_type');
       expectError(
-        await http().post('/v1/spaces').set(auth(key)).send({ name: 'big', metadata: { blob: 'x'.repeat(2 * 1024 * 1024) } }),
+        await http().post('/v1/spaces').set(auth(key)).set('Content-Type', 'text/plain').send('name=x'),
+        415,
+        'unsupported_media_type',
+      );
+      expectError(
+        await http()
+          .post('/v1/spaces')
+          .set(auth(key))
+          .send({ name: 'big', metadata: { blob: 'x'.repeat(2 * 1024 * 1024) } }),
         413,
         'payload_too_large',
       );
@@ -186,7 +219,15 @@ export function defineApiSuite(start: () => Promise<Platform>): () => Platform {
     });
 
     it('rejects bad list parameters, malformed ids and bad PATCH bodies', async () => {
-      for (const query of ['limit=0', 'limit=101', 'limit=abc', 'limit=1.5', 'cursor=%24%24%24', 'cursor=eyJ4IjoxfQ', 'unknown=1']) {
+      for (const query of [
+        'limit=0',
+        'limit=101',
+        'limit=abc',
+        'limit=1.5',
+        'cursor=%24%24%24',
+        'cursor=eyJ4IjoxfQ',
+        'unknown=1',
+      ]) {
         expectError(await http().get(`/v1/spaces?${query}`).set(admin()), 400, 'validation_failed');
       }
       for (const id of ['nope', 'spc_short', 'rt_4VxWq9Zb1Lr8Tt2Ke0Hm3NpQ', 'spc_4VxWq9Zb1Lr8Tt2Ke0Hm3NpQ']) {
@@ -194,8 +235,16 @@ export function defineApiSuite(start: () => Promise<Platform>): () => Platform {
         expectError(await http().patch(`/v1/spaces/${id}`).set(admin()).send({ name: 'x' }), 404, 'not_found');
       }
       const space = await createSpace('patch-target');
-      expectError(await http().patch(`/v1/spaces/${space.id}`).set(admin()).send({ name: 7 }), 400, 'validation_failed');
-      expectError(await http().patch(`/v1/spaces/${space.id}`).set(admin()).send({ id: 'spc_x' }), 400, 'validation_failed');
+      expectError(
+        await http().patch(`/v1/spaces/${space.id}`).set(admin()).send({ name: 7 }),
+        400,
+        'validation_failed',
+      );
+      expectError(
+        await http().patch(`/v1/spaces/${space.id}`).set(admin()).send({ id: 'spc_x' }),
+        400,
+        'validation_failed',
+      );
       expectError(await http().delete(`/v1/spaces/${space.id}?force=maybe`).set(admin()), 400, 'validation_failed');
       expect((await http().get(`/v1/spaces/${space.id}`).set(admin())).body.name).toBe('patch-target');
     });
@@ -205,8 +254,16 @@ export function defineApiSuite(start: () => Promise<Platform>): () => Platform {
     it('replays the first answer for a retry with the same key and body, creating one space', async () => {
       const account = await platform.operator(SpacesV1.createAccount, { name: 'idem' });
       const key = account.adminKeySecret;
-      const first = await http().post('/v1/spaces').set(auth(key)).set('Idempotency-Key', 'create-1').send({ name: 'once' });
-      const retry = await http().post('/v1/spaces').set(auth(key)).set('Idempotency-Key', 'create-1').send({ name: 'once' });
+      const first = await http()
+        .post('/v1/spaces')
+        .set(auth(key))
+        .set('Idempotency-Key', 'create-1')
+        .send({ name: 'once' });
+      const retry = await http()
+        .post('/v1/spaces')
+        .set(auth(key))
+        .set('Idempotency-Key', 'create-1')
+        .send({ name: 'once' });
       expect(first.status).toBe(201);
       expect(retry.status).toBe(201);
       expect(retry.body).toEqual(first.body);
@@ -217,14 +274,30 @@ export function defineApiSuite(start: () => Promise<Platform>): () => Platform {
 
     it('refuses the same key with a different body (409) and a malformed key (400)', async () => {
       await http().post('/v1/spaces').set(admin()).set('Idempotency-Key', 'create-2').send({ name: 'a' });
-      expectError(await http().post('/v1/spaces').set(admin()).set('Idempotency-Key', 'create-2').send({ name: 'b' }), 409, 'conflict');
-      expectError(await http().post('/v1/spaces').set(admin()).set('Idempotency-Key', 'x'.repeat(256)).send({ name: 'c' }), 400, 'validation_failed');
+      expectError(
+        await http().post('/v1/spaces').set(admin()).set('Idempotency-Key', 'create-2').send({ name: 'b' }),
+        409,
+        'conflict',
+      );
+      expectError(
+        await http().post('/v1/spaces').set(admin()).set('Idempotency-Key', 'x'.repeat(256)).send({ name: 'c' }),
+        400,
+        'validation_failed',
+      );
     });
 
     it('keeps idempotency keys apart between accounts', async () => {
       const other = await platform.operator(SpacesV1.createAccount, { name: 'idem-other' });
-      const mine = await http().post('/v1/spaces').set(admin()).set('Idempotency-Key', 'shared-key').send({ name: 'mine' });
-      const theirs = await http().post('/v1/spaces').set(auth(other.adminKeySecret)).set('Idempotency-Key', 'shared-key').send({ name: 'mine' });
+      const mine = await http()
+        .post('/v1/spaces')
+        .set(admin())
+        .set('Idempotency-Key', 'shared-key')
+        .send({ name: 'mine' });
+      const theirs = await http()
+        .post('/v1/spaces')
+        .set(auth(other.adminKeySecret))
+        .set('Idempotency-Key', 'shared-key')
+        .send({ name: 'mine' });
       expect(theirs.status).toBe(201);
       expect(theirs.body.id).not.toBe(mine.body.id);
     });
@@ -258,17 +331,27 @@ export function defineApiSuite(start: () => Promise<Platform>): () => Platform {
       expectError(await http().get(`/v1/spaces/${inSub2.id}`).set(auth(sub1Key)), 404, 'not_found');
       expectError(await http().get(`/v1/spaces/${accountLevel.id}`).set(auth(sub1Key)), 404, 'not_found');
       expectError(await http().get(`/v1/subaccounts/${sub2}`).set(auth(sub1Key)), 404, 'not_found');
-      expect((await http().get('/v1/subaccounts').set(auth(sub1Key))).body.data.map((s: { id: string }) => s.id)).toEqual([sub1]);
+      expect(
+        (await http().get('/v1/subaccounts').set(auth(sub1Key))).body.data.map((s: { id: string }) => s.id),
+      ).toEqual([sub1]);
       const createdBySub = await createSpace('made-by-sub', sub1Key);
       expect((await http().get(`/v1/spaces/${createdBySub.id}`).set(auth(root))).body.subaccountId).toBe(sub1);
-      expectError(await http().post('/v1/spaces').set(auth(sub1Key)).send({ name: 'x', subaccountId: sub2 }), 403, 'forbidden');
+      expectError(
+        await http().post('/v1/spaces').set(auth(sub1Key)).send({ name: 'x', subaccountId: sub2 }),
+        403,
+        'forbidden',
+      );
       expectError(await http().post('/v1/subaccounts').set(auth(sub1Key)).send({ name: 'nested' }), 403, 'forbidden');
 
       const limited = await createKey({ name: 'one-space', role: 'member', spaceIds: [accountLevel.id] }, root);
-      expect((await http().get('/v1/spaces').set(auth(limited))).body.data.map((s: { id: string }) => s.id)).toEqual([accountLevel.id]);
+      expect((await http().get('/v1/spaces').set(auth(limited))).body.data.map((s: { id: string }) => s.id)).toEqual([
+        accountLevel.id,
+      ]);
       expectError(await http().get(`/v1/spaces/${inSub1.id}`).set(auth(limited)), 404, 'not_found');
       expectError(await http().post('/v1/spaces').set(auth(limited)).send({ name: 'nope' }), 403, 'forbidden');
-      expect((await http().patch(`/v1/spaces/${accountLevel.id}`).set(auth(limited)).send({ name: 'renamed' })).status).toBe(200);
+      expect(
+        (await http().patch(`/v1/spaces/${accountLevel.id}`).set(auth(limited)).send({ name: 'renamed' })).status,
+      ).toBe(200);
     });
 
     it('enforces roles: viewers read, members write spaces, only admins manage keys and subaccounts', async () => {
@@ -281,7 +364,11 @@ export function defineApiSuite(start: () => Promise<Platform>): () => Platform {
       expectError(await http().post('/v1/spaces').set(auth(viewer)).send({ name: 'v' }), 403, 'forbidden');
       expectError(await http().patch(`/v1/spaces/${space.id}`).set(auth(viewer)).send({ name: 'v' }), 403, 'forbidden');
       expect((await http().post('/v1/spaces').set(auth(member)).send({ name: 'm' })).status).toBe(201);
-      expectError(await http().post('/v1/api-keys').set(auth(member)).send({ name: 'k', role: 'admin' }), 403, 'forbidden');
+      expectError(
+        await http().post('/v1/api-keys').set(auth(member)).send({ name: 'k', role: 'admin' }),
+        403,
+        'forbidden',
+      );
       expectError(await http().get('/v1/api-keys').set(auth(member)), 403, 'forbidden');
       expectError(await http().post('/v1/subaccounts').set(auth(member)).send({ name: 's' }), 403, 'forbidden');
     });
@@ -312,7 +399,11 @@ export function defineApiSuite(start: () => Promise<Platform>): () => Platform {
 
     it('rejects bad subaccount input', async () => {
       expectError(await http().post('/v1/subaccounts').set(admin()).send({ name: '' }), 400, 'validation_failed');
-      expectError(await http().post('/v1/subaccounts').set(admin()).send({ name: 'x', owner: 'me' }), 400, 'validation_failed');
+      expectError(
+        await http().post('/v1/subaccounts').set(admin()).send({ name: 'x', owner: 'me' }),
+        400,
+        'validation_failed',
+      );
       expectError(await http().get('/v1/subaccounts/sub_nope').set(admin()), 404, 'not_found');
       expectError(await http().get('/v1/subaccounts?limit=500').set(admin()), 400, 'validation_failed');
     });
@@ -359,7 +450,10 @@ export function defineApiSuite(start: () => Promise<Platform>): () => Platform {
 
     it("cannot revoke another account's key", async () => {
       const other = await platform.operator(SpacesV1.createAccount, { name: 'other-keys' });
-      const theirs = await http().post('/v1/api-keys').set(auth(other.adminKeySecret)).send({ name: 't', role: 'viewer' });
+      const theirs = await http()
+        .post('/v1/api-keys')
+        .set(auth(other.adminKeySecret))
+        .send({ name: 't', role: 'viewer' });
       expectError(await http().delete(`/v1/api-keys/${theirs.body.id}`).set(admin()), 404, 'not_found');
       expect((await http().get('/v1/spaces').set(auth(theirs.body.secret))).status).toBe(200);
     });

@@ -24,13 +24,17 @@ describe('distributed apps refuse to boot on bad configuration', () => {
       LOG_LEVEL: 'loud',
     });
     expect(code).not.toBe(0);
-    for (const name of ['BCTRL_PORT', 'NATS_URL', 'REDIS_URL', 'LOG_LEVEL', 'S3_BUCKET']) expect(output).toContain(name);
+    for (const name of ['BCTRL_PORT', 'NATS_URL', 'REDIS_URL', 'LOG_LEVEL', 'S3_BUCKET'])
+      expect(output).toContain(name);
     expect(output).not.toContain('hunter2-secret');
     expect(output).not.toContain('aws-secret-value');
   });
 
   it('fails the spaces service the same way when its database is missing', async () => {
-    const { code, output } = await runToExit('spaces', { NATS_URL: 'nats://127.0.0.1:1', REDIS_URL: 'redis://127.0.0.1:1' });
+    const { code, output } = await runToExit('spaces', {
+      NATS_URL: 'nats://127.0.0.1:1',
+      REDIS_URL: 'redis://127.0.0.1:1',
+    });
     expect(code).not.toBe(0);
     expect(output).toContain('DATABASE_URL');
   });

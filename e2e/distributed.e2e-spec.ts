@@ -9,17 +9,24 @@ describe('public API in distributed mode (each app its own process on NATS, Redi
   it('traces one request across the gateway and the spaces service under the x-request-id', async () => {
     const { url, adminKey, otlp } = platform();
     if (!otlp) throw new Error('the distributed platform runs an OTLP receiver');
-    const res = await request(url).post('/v1/spaces').set('Authorization', `Bearer ${adminKey}`).send({ name: 'traced' });
+    const res = await request(url)
+      .post('/v1/spaces')
+      .set('Authorization', `Bearer ${adminKey}`)
+      .send({ name: 'traced' });
     expect(res.status).toBe(201);
     const traceId = res.headers['x-request-id'] as string;
-    const isOurs = (service: string, kind: SpanKind) => (span: { traceId: string; serviceName?: string; kind: number }) =>
-      span.traceId === traceId && span.serviceName === service && span.kind === kind;
+    const isOurs =
+      (service: string, kind: SpanKind) => (span: { traceId: string; serviceName?: string; kind: number }) =>
+        span.traceId === traceId && span.serviceName === service && span.kind === kind;
     const gatewayServer = await otlp.waitFor(isOurs('gateway', SpanKind.SERVER), 15_000);
     const gatewayClient = await otlp.waitFor(isOurs('gateway', SpanKind.CLIENT), 15_000);
     const spacesServer = await otlp.waitFor(isOurs('spaces', SpanKind.SERVER), 15_000);
     expect(gatewayServer.traceId).toBe(traceId);
     // The spaces service's span is a child of a gateway span: the context crossed NATS in the headers.
-    const gatewaySpanIds = otlp.spans().filter((s) => s.traceId === traceId && s.serviceName === 'gateway').map((s) => s.spanId);
+    const gatewaySpanIds = otlp
+      .spans()
+      .filter((s) => s.traceId === traceId && s.serviceName === 'gateway')
+      .map((s) => s.spanId);
     expect(gatewaySpanIds).toContain(spacesServer.parentSpanId);
     expect(gatewayClient.name).toMatch(/^spaces\.v1\./);
   });

@@ -19,7 +19,14 @@ async function start(dataDir: string, env: NodeJS.ProcessEnv = {}): Promise<Star
   const port = await freePort();
   const child = spawn(process.execPath, START_ARGS, {
     cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, BCTRL_DATA_DIR: dataDir, BCTRL_PORT: String(port), LOG_LEVEL: 'warn', ...env },
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      BCTRL_DATA_DIR: dataDir,
+      BCTRL_PORT: String(port),
+      LOG_LEVEL: 'warn',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -74,7 +81,9 @@ describe('npm start (local mode as a user runs it)', () => {
   });
 
   it('is what the package.json start script runs', () => {
-    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
     expect(pkg.scripts.start).toBe(`node ${START_ARGS.join(' ')}`);
   });
 

@@ -21,11 +21,7 @@ function schemas() {
 
 function prismaCli() {
   try {
-    return join(
-      dirname(require.resolve('prisma/package.json', { paths: [root] })),
-      'build',
-      'index.js',
-    );
+    return join(dirname(require.resolve('prisma/package.json', { paths: [root] })), 'build', 'index.js');
   } catch {
     return undefined;
   }
@@ -34,40 +30,30 @@ function prismaCli() {
 function main() {
   const found = schemas();
   if (found.length === 0) {
-    console.log(
-      'db:generate: no libs/*/prisma/schema.prisma yet, nothing to generate',
-    );
+    console.log('db:generate: no libs/*/prisma/schema.prisma yet, nothing to generate');
     return 0;
   }
   const cli = prismaCli();
   if (!cli) {
     // `npm ci --omit=dev` has no prisma CLI; the image build runs generate where it does.
-    console.warn(
-      'db:generate: the prisma CLI is not installed, skipping client generation',
-    );
+    console.warn('db:generate: the prisma CLI is not installed, skipping client generation');
     return 0;
   }
   for (const schema of found) {
-    const result = spawnSync(
-      process.execPath,
-      [cli, 'generate', '--schema', schema],
-      {
-        cwd: root,
-        stdio: 'inherit',
-        env: {
-          ...process.env,
-          // generate only needs the wasm engines bundled with the CLI, but first tries to download the native
-          // schema engine unless told where one is; /bin/false satisfies that check with no network (FEASIBILITY.md).
-          PRISMA_SCHEMA_ENGINE_BINARY: '/bin/false',
-          PRISMA_HIDE_UPDATE_MESSAGE: '1',
-          CHECKPOINT_DISABLE: '1',
-        },
+    const result = spawnSync(process.execPath, [cli, 'generate', '--schema', schema], {
+      cwd: root,
+      stdio: 'inherit',
+      env: {
+        ...process.env,
+        // generate only needs the wasm engines bundled with the CLI, but first tries to download the native
+        // schema engine unless told where one is; /bin/false satisfies that check with no network (FEASIBILITY.md).
+        PRISMA_SCHEMA_ENGINE_BINARY: '/bin/false',
+        PRISMA_HIDE_UPDATE_MESSAGE: '1',
+        CHECKPOINT_DISABLE: '1',
       },
-    );
+    });
     if (result.status !== 0) {
-      console.error(
-        `db:generate: prisma generate failed for ${relative(root, schema)}`,
-      );
+      console.error(`db:generate: prisma generate failed for ${relative(root, schema)}`);
       return result.status ?? 1;
     }
   }

@@ -25,9 +25,7 @@ export function compileValuesSchema(): ValidateFunction {
 /** `## @param a.b.c Description` lines of values.yaml, by dotted path. */
 export function documentedParams(): Map<string, string> {
   const params = new Map<string, string>();
-  for (const match of readChartFile('values.yaml').matchAll(
-    /^\s*## @param (\S+) (.+)$/gm,
-  )) {
+  for (const match of readChartFile('values.yaml').matchAll(/^\s*## @param (\S+) (.+)$/gm)) {
     params.set(match[1], match[2]);
   }
   return params;
@@ -35,28 +33,16 @@ export function documentedParams(): Map<string, string> {
 
 /** Dotted paths of the values a user sets: scalars, lists, and maps that are empty by default. */
 export function leafPaths(value: unknown, prefix = ''): string[] {
-  if (
-    value !== null &&
-    typeof value === 'object' &&
-    !Array.isArray(value) &&
-    Object.keys(value).length > 0
-  ) {
-    return Object.entries(value).flatMap(([key, child]) =>
-      leafPaths(child, prefix ? `${prefix}.${key}` : key),
-    );
+  if (value !== null && typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length > 0) {
+    return Object.entries(value).flatMap(([key, child]) => leafPaths(child, prefix ? `${prefix}.${key}` : key));
   }
   return [prefix];
 }
 
-export function setPath(
-  target: Record<string, unknown>,
-  path: string,
-  value: unknown,
-): Record<string, unknown> {
+export function setPath(target: Record<string, unknown>, path: string, value: unknown): Record<string, unknown> {
   const keys = path.split('.');
   let node = target;
-  for (const key of keys.slice(0, -1))
-    node = node[key] as Record<string, unknown>;
+  for (const key of keys.slice(0, -1)) node = node[key] as Record<string, unknown>;
   const last = keys[keys.length - 1];
   if (value === undefined) delete node[last];
   else node[last] = value;
@@ -76,9 +62,7 @@ export function findHelm(): string | undefined {
       .filter(Boolean)
       .map((dir) => join(dir, 'helm')),
   ];
-  return candidates.find(
-    (candidate): candidate is string => !!candidate && existsSync(candidate),
-  );
+  return candidates.find((candidate): candidate is string => !!candidate && existsSync(candidate));
 }
 
 export interface HelmResult {
@@ -87,11 +71,7 @@ export interface HelmResult {
   stderr: string;
 }
 
-export function runHelm(
-  helm: string,
-  args: string[],
-  input?: string,
-): HelmResult {
+export function runHelm(helm: string, args: string[], input?: string): HelmResult {
   try {
     const stdout = execFileSync(helm, args, {
       cwd: repoRoot,

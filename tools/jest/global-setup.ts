@@ -1,7 +1,6 @@
 import { startNats, startPostgres, startRedis, RunningServer } from '../../libs/testing/src';
 
 declare global {
-  // eslint-disable-next-line no-var
   var __BCTRL_TEST_SERVERS__: RunningServer[] | undefined;
 }
 

@@ -22,7 +22,11 @@ export async function bootstrap() {
   })
   class GatewayRootModule {}
 
-  const app = await createGatewayApp(GatewayRootModule, { maxBodyBytes: config.maxBodyBytes, publicUrl: config.publicUrl, logger });
+  const app = await createGatewayApp(GatewayRootModule, {
+    maxBodyBytes: config.maxBodyBytes,
+    publicUrl: config.publicUrl,
+    logger,
+  });
   await app.listen(config.port, config.host);
   logger.log(`listening on ${await app.getUrl()}`, 'gateway');
   return app;

@@ -10,7 +10,9 @@ export function bootstrap() {
   return runServiceProcess({
     service: 'spaces',
     prepare: async (config) => {
-      await migrateService(config.databaseUrl as string, 'spaces', { workspaceRoot: process.env.BCTRL_WORKSPACE_ROOT ?? process.cwd() });
+      await migrateService(config.databaseUrl as string, 'spaces', {
+        workspaceRoot: process.env.BCTRL_WORKSPACE_ROOT ?? process.cwd(),
+      });
     },
     modules: (config) => [
       SpacesModule.forRoot({ databaseUrl: config.databaseUrl as string, bootstrapApiKey: config.bootstrapApiKey }),

@@ -1,11 +1,6 @@
 import { z } from 'zod';
 
-import {
-  ConfigOf,
-  requiredWhenValues,
-  Setting,
-  SettingsTable,
-} from './setting';
+import { ConfigOf, requiredWhenValues, Setting, SettingsTable } from './setting';
 
 export const REDACTED = '[REDACTED]';
 
@@ -40,10 +35,7 @@ export function redactUrl(value: string): string {
 }
 
 /** A copy of the loaded config that is safe to log: keyed by env name, secrets hidden, URL credentials hidden. */
-export function describeConfig<T extends SettingsTable>(
-  config: ConfigOf<T>,
-  settings: T,
-): Record<string, unknown> {
+export function describeConfig<T extends SettingsTable>(config: ConfigOf<T>, settings: T): Record<string, unknown> {
   const described: Record<string, unknown> = {};
   for (const [key, setting] of Object.entries(settings)) {
     const value = (config as Record<string, unknown>)[key];
@@ -52,10 +44,7 @@ export function describeConfig<T extends SettingsTable>(
   return described;
 }
 
-function describeValue(
-  setting: Setting<z.ZodTypeAny, unknown>,
-  value: unknown,
-): unknown {
+function describeValue(setting: Setting<z.ZodTypeAny, unknown>, value: unknown): unknown {
   if (value === undefined || value === null) return value;
   if (typeof value === 'string') {
     const redacted = redactUrl(value);
@@ -83,13 +72,7 @@ export function renderSettingsTable(settings: SettingsTable): string {
     const description = [setting.description, ...notes].join(' ');
     return `| \`${setting.env}\` | ${cell(renderDefault(setting))} | ${cell(setting.group)} | ${cell(description)} |`;
   });
-  return (
-    [
-      '| Name | Default | Group | Description |',
-      '| --- | --- | --- | --- |',
-      ...rows,
-    ].join('\n') + '\n'
-  );
+  return ['| Name | Default | Group | Description |', '| --- | --- | --- | --- |', ...rows].join('\n') + '\n';
 }
 
 function renderDefault(setting: Setting<z.ZodTypeAny, unknown>): string {

@@ -1,11 +1,6 @@
 import { z } from 'zod';
 
-import {
-  describeConfig,
-  REDACTED,
-  redactUrl,
-  renderSettingsTable,
-} from './describe-config';
+import { describeConfig, REDACTED, redactUrl, renderSettingsTable } from './describe-config';
 import { ConfigError, loadConfig } from './load-config';
 import { envBoolean, envBytes, envPort } from './schemas';
 import { defineSetting, pickSettings } from './setting';
@@ -123,42 +118,26 @@ describe('loadConfig', () => {
         'S3_SECRET_ACCESS_KEY',
       ].sort(),
     );
-    for (const issue of error.issues)
-      expect(error.message).toContain(`${issue.env}: ${issue.message}`);
-    expect(error.message).toMatch(
-      /BCTRL_PORT: expected an integer from 0 to 65535/,
-    );
-    expect(error.message).toMatch(
-      /LOG_LEVEL: expected one of debug, info, warn, error/,
-    );
-    expect(error.message).toMatch(
-      /DATABASE_URL: required when BCTRL_MODE is distributed/,
-    );
-    expect(error.message).toMatch(
-      /S3_BUCKET: required when BCTRL_OBJECT_STORE is s3/,
-    );
+    for (const issue of error.issues) expect(error.message).toContain(`${issue.env}: ${issue.message}`);
+    expect(error.message).toMatch(/BCTRL_PORT: expected an integer from 0 to 65535/);
+    expect(error.message).toMatch(/LOG_LEVEL: expected one of debug, info, warn, error/);
+    expect(error.message).toMatch(/DATABASE_URL: required when BCTRL_MODE is distributed/);
+    expect(error.message).toMatch(/S3_BUCKET: required when BCTRL_OBJECT_STORE is s3/);
   });
 
   it('requires S3 settings only when the object store is s3', () => {
-    expect(() =>
-      loadConfig(platformSettings, { BCTRL_OBJECT_STORE: 'fs' }),
-    ).not.toThrow();
+    expect(() => loadConfig(platformSettings, { BCTRL_OBJECT_STORE: 'fs' })).not.toThrow();
     const error = configError(() =>
       loadConfig(platformSettings, {
         BCTRL_OBJECT_STORE: 's3',
         S3_BUCKET: 'b',
       }),
     );
-    expect(error.issues.map((issue) => issue.env).sort()).toEqual([
-      'S3_ACCESS_KEY_ID',
-      'S3_SECRET_ACCESS_KEY',
-    ]);
+    expect(error.issues.map((issue) => issue.env).sort()).toEqual(['S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY']);
   });
 
   it('requires backing-service URLs only in distributed mode', () => {
-    expect(
-      loadConfig(platformSettings, { BCTRL_MODE: 'local' }).natsUrl,
-    ).toBeUndefined();
+    expect(loadConfig(platformSettings, { BCTRL_MODE: 'local' }).natsUrl).toBeUndefined();
     const config = loadConfig(platformSettings, distributedEnv);
     expect(config.natsUrl).toBe('nats://nats.internal:4222');
     expect(config.databaseUrl).toBe(distributedEnv.DATABASE_URL);
@@ -167,10 +146,7 @@ describe('loadConfig', () => {
   it('evaluates a condition against a controlling setting that was not picked', () => {
     const storeOnly = pickSettings(platformSettings, 's3Bucket');
     expect(loadConfig(storeOnly, {}).s3Bucket).toBeUndefined();
-    expect(
-      configError(() => loadConfig(storeOnly, { BCTRL_MODE: 'distributed' }))
-        .issues,
-    ).toEqual([
+    expect(configError(() => loadConfig(storeOnly, { BCTRL_MODE: 'distributed' })).issues).toEqual([
       { env: 'S3_BUCKET', message: 'required when BCTRL_OBJECT_STORE is s3' },
     ]);
   });
@@ -212,9 +188,7 @@ describe('loadConfig', () => {
       }),
     };
     const secret = 'abc-very-secret-token';
-    const echoed = configError(() =>
-      loadConfig(echoing, { SOME_TOKEN: secret }),
-    );
+    const echoed = configError(() => loadConfig(echoing, { SOME_TOKEN: secret }));
     expect(echoed.message).toContain('SOME_TOKEN: too short: [REDACTED]');
     expect(echoed.message).not.toContain(secret);
 
@@ -225,10 +199,7 @@ describe('loadConfig', () => {
         REDIS_URL: `${REDIS_PASSWORD} not a url`,
       }),
     );
-    expect(badUrls.issues.map((issue) => issue.env)).toEqual([
-      'DATABASE_URL',
-      'REDIS_URL',
-    ]);
+    expect(badUrls.issues.map((issue) => issue.env)).toEqual(['DATABASE_URL', 'REDIS_URL']);
     expect(badUrls.message).not.toContain(DB_PASSWORD);
     expect(badUrls.message).not.toContain(REDIS_PASSWORD);
     expect(JSON.stringify(badUrls.issues)).not.toContain(DB_PASSWORD);
@@ -244,13 +215,7 @@ describe('describeConfig', () => {
     });
     const described = describeConfig(config, platformSettings);
     const text = JSON.stringify(described);
-    for (const secret of [
-      DB_PASSWORD,
-      REDIS_PASSWORD,
-      S3_SECRET,
-      BOOTSTRAP_KEY,
-      'nats-pass-xyz',
-    ]) {
+    for (const secret of [DB_PASSWORD, REDIS_PASSWORD, S3_SECRET, BOOTSTRAP_KEY, 'nats-pass-xyz']) {
       expect(text).not.toContain(secret);
     }
     expect(described).toMatchObject({
@@ -295,15 +260,9 @@ describe('renderSettingsTable', () => {
     const lines = table.trim().split('\n');
     expect(lines[0]).toBe('| Name | Default | Group | Description |');
     expect(lines).toHaveLength(2 + Object.keys(platformSettings).length);
-    expect(table).toContain(
-      '| `BCTRL_PORT` | `8080` | General | HTTP port of the gateway (the public API). |',
-    );
-    expect(table).toMatch(
-      /\| `S3_BUCKET` \| — \| Object store \| .*Required when `BCTRL_OBJECT_STORE` is `s3`\./,
-    );
+    expect(table).toContain('| `BCTRL_PORT` | `8080` | General | HTTP port of the gateway (the public API). |');
+    expect(table).toMatch(/\| `S3_BUCKET` \| — \| Object store \| .*Required when `BCTRL_OBJECT_STORE` is `s3`\./);
     expect(table).toMatch(/\| `DATABASE_URL` \|.*Sensitive: never logged\./);
-    expect(table).toContain(
-      '`127.0.0.1` in local mode, `0.0.0.0` in distributed mode',
-    );
+    expect(table).toContain('`127.0.0.1` in local mode, `0.0.0.0` in distributed mode');
   });
 });

@@ -1,12 +1,6 @@
 import { z } from 'zod';
 
-import {
-  ConfigOf,
-  requiredWhenValues,
-  Setting,
-  SettingReader,
-  SettingsTable,
-} from './setting';
+import { ConfigOf, requiredWhenValues, Setting, SettingReader, SettingsTable } from './setting';
 
 export interface ConfigIssue {
   readonly env: string;
@@ -30,10 +24,7 @@ type Resolution = { ok: true; value: unknown } | { ok: false; message: string };
 
 const CYCLE: Resolution = { ok: false, message: 'default depends on itself' };
 
-export function loadConfig<T extends SettingsTable>(
-  settings: T,
-  env: Env = process.env,
-): ConfigOf<T> {
+export function loadConfig<T extends SettingsTable>(settings: T, env: Env = process.env): ConfigOf<T> {
   const resolved = new Map<Setting<z.ZodTypeAny, unknown>, Resolution>();
 
   // Settings resolve lazily and by object identity, so a default or condition may depend on a setting that is
@@ -69,11 +60,7 @@ class DependencyError extends Error {
   }
 }
 
-function resolveOne(
-  setting: Setting<z.ZodTypeAny, unknown>,
-  env: Env,
-  read: SettingReader,
-): Resolution {
+function resolveOne(setting: Setting<z.ZodTypeAny, unknown>, env: Env, read: SettingReader): Resolution {
   try {
     const raw = env[setting.env];
     // An empty variable is how compose files and Helm templates say "unset".
@@ -81,8 +68,7 @@ function resolveOne(
     if (!present && setting.requiredWhen) {
       const controlling = setting.requiredWhen.setting;
       const values = requiredWhenValues(setting.requiredWhen);
-      if (!values.includes(String(read(controlling))))
-        return { ok: true, value: undefined };
+      if (!values.includes(String(read(controlling)))) return { ok: true, value: undefined };
       if (setting.default === undefined) {
         return {
           ok: false,
@@ -93,27 +79,20 @@ function resolveOne(
     let input: unknown = raw;
     if (!present) {
       if (setting.default === undefined) {
-        if (setting.schema.safeParse(undefined).success)
-          return { ok: true, value: undefined };
+        if (setting.schema.safeParse(undefined).success) return { ok: true, value: undefined };
         return { ok: false, message: 'required' };
       }
-      input =
-        typeof setting.default === 'function'
-          ? setting.default(read)
-          : setting.default;
+      input = typeof setting.default === 'function' ? setting.default(read) : setting.default;
     }
     const parsed = setting.schema.safeParse(input);
     if (parsed.success) return { ok: true, value: parsed.data };
-    const message = parsed.error.issues
-      .map((issue) => issue.message)
-      .join('; ');
+    const message = parsed.error.issues.map((issue) => issue.message).join('; ');
     return {
       ok: false,
       message: setting.sensitive && present ? scrub(message, raw) : message,
     };
   } catch (error) {
-    if (error instanceof DependencyError)
-      return { ok: false, message: error.message };
+    if (error instanceof DependencyError) return { ok: false, message: error.message };
     throw error;
   }
 }

@@ -4,11 +4,7 @@ import { z } from 'zod';
 const TRUE = new Set(['true', '1', 'yes', 'on']);
 const FALSE = new Set(['false', '0', 'no', 'off']);
 
-export const envBoolean = (): z.ZodType<
-  boolean,
-  z.ZodTypeDef,
-  string | boolean
-> =>
+export const envBoolean = (): z.ZodType<boolean, z.ZodTypeDef, string | boolean> =>
   z.union([z.boolean(), z.string()]).transform((value, ctx) => {
     if (typeof value === 'boolean') return value;
     const normalized = value.trim().toLowerCase();
@@ -21,17 +17,9 @@ export const envBoolean = (): z.ZodType<
     return z.NEVER;
   });
 
-export const envInteger = (
-  min: number,
-  max: number,
-): z.ZodType<number, z.ZodTypeDef, string | number> =>
+export const envInteger = (min: number, max: number): z.ZodType<number, z.ZodTypeDef, string | number> =>
   z.union([z.number(), z.string()]).transform((value, ctx) => {
-    const parsed =
-      typeof value === 'number'
-        ? value
-        : /^\s*-?\d+\s*$/.test(value)
-          ? Number(value)
-          : NaN;
+    const parsed = typeof value === 'number' ? value : /^\s*-?\d+\s*$/.test(value) ? Number(value) : NaN;
     if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
       ctx.addIssue({
         code: z.ZodIssueCode.custom,
@@ -42,8 +30,7 @@ export const envInteger = (
     return parsed;
   });
 
-export const envPort = (): z.ZodType<number, z.ZodTypeDef, string | number> =>
-  envInteger(0, 65535);
+export const envPort = (): z.ZodType<number, z.ZodTypeDef, string | number> => envInteger(0, 65535);
 
 const SIZE_UNITS: Record<string, number> = {
   '': 1,
@@ -59,12 +46,8 @@ const SIZE_UNITS: Record<string, number> = {
 /** A byte count, as a plain integer or with a unit ("512kib", "1mb"), because operators write sizes both ways. */
 export const envBytes = (): z.ZodType<number, z.ZodTypeDef, string | number> =>
   z.union([z.number(), z.string()]).transform((value, ctx) => {
-    if (typeof value === 'number' && Number.isSafeInteger(value) && value > 0)
-      return value;
-    const match =
-      typeof value === 'string'
-        ? /^\s*(\d+)\s*([a-z]*)\s*$/i.exec(value)
-        : null;
+    if (typeof value === 'number' && Number.isSafeInteger(value) && value > 0) return value;
+    const match = typeof value === 'string' ? /^\s*(\d+)\s*([a-z]*)\s*$/i.exec(value) : null;
     const unit = match ? SIZE_UNITS[match[2].toLowerCase()] : undefined;
     const bytes = match && unit !== undefined ? Number(match[1]) * unit : NaN;
     if (!Number.isSafeInteger(bytes) || bytes <= 0) {
@@ -77,9 +60,7 @@ export const envBytes = (): z.ZodType<number, z.ZodTypeDef, string | number> =>
     return bytes;
   });
 
-export const envUrl = (
-  protocols?: readonly string[],
-): z.ZodType<string, z.ZodTypeDef, string> =>
+export const envUrl = (protocols?: readonly string[]): z.ZodType<string, z.ZodTypeDef, string> =>
   z.string().superRefine((value, ctx) => {
     let url: URL;
     try {
@@ -100,15 +81,8 @@ export const envUrl = (
 export const envEnum = <const T extends readonly [string, ...string[]]>(
   values: T,
 ): z.ZodType<T[number], z.ZodTypeDef, string> =>
-  z
-    .string()
-    .refine(
-      (value): value is T[number] =>
-        (values as readonly string[]).includes(value),
-      {
-        message: `expected one of ${values.join(', ')}`,
-      },
-    ) as unknown as z.ZodType<T[number], z.ZodTypeDef, string>;
+  z.string().refine((value): value is T[number] => (values as readonly string[]).includes(value), {
+    message: `expected one of ${values.join(', ')}`,
+  }) as unknown as z.ZodType<T[number], z.ZodTypeDef, string>;
 
-export const envString = (): z.ZodString =>
-  z.string().min(1, 'expected a non-empty string');
+export const envString = (): z.ZodString => z.string().min(1, 'expected a non-empty string');

@@ -3,9 +3,7 @@ import { z } from 'zod';
 /** Reads the resolved value of another setting, so defaults and conditions can depend on it. */
 export type SettingReader = <T>(setting: Setting<z.ZodTypeAny, T>) => T;
 
-export type SettingDefault<S extends z.ZodTypeAny> =
-  | z.input<S>
-  | ((read: SettingReader) => z.input<S>);
+export type SettingDefault<S extends z.ZodTypeAny> = z.input<S> | ((read: SettingReader) => z.input<S>);
 
 /**
  * A setting is required only while the controlling setting has one of the listed values. It points at the
@@ -29,41 +27,27 @@ export interface SettingSpec<S extends z.ZodTypeAny> {
   readonly requiredWhen?: RequiredWhen;
 }
 
-export interface Setting<
-  S extends z.ZodTypeAny = z.ZodTypeAny,
-  Out = z.output<S>,
-> extends SettingSpec<S> {
+export interface Setting<S extends z.ZodTypeAny = z.ZodTypeAny, Out = z.output<S>> extends SettingSpec<S> {
   /** Type-level only: what `loadConfig` yields for this setting. */
   readonly _output?: () => Out;
 }
 
-export type SettingsTable = Readonly<
-  Record<string, Setting<z.ZodTypeAny, unknown>>
->;
+export type SettingsTable = Readonly<Record<string, Setting<z.ZodTypeAny, unknown>>>;
 
 export type ConfigOf<T extends SettingsTable> = {
-  readonly [K in keyof T]: T[K] extends Setting<z.ZodTypeAny, infer Out>
-    ? Out
-    : never;
+  readonly [K in keyof T]: T[K] extends Setting<z.ZodTypeAny, infer Out> ? Out : never;
 };
 
 export function defineSetting<S extends z.ZodTypeAny>(
   spec: SettingSpec<S> & { readonly requiredWhen: RequiredWhen },
 ): Setting<S, z.output<S> | undefined>;
-export function defineSetting<S extends z.ZodTypeAny>(
-  spec: SettingSpec<S>,
-): Setting<S, z.output<S>>;
-export function defineSetting<S extends z.ZodTypeAny>(
-  spec: SettingSpec<S>,
-): Setting<S, unknown> {
+export function defineSetting<S extends z.ZodTypeAny>(spec: SettingSpec<S>): Setting<S, z.output<S>>;
+export function defineSetting<S extends z.ZodTypeAny>(spec: SettingSpec<S>): Setting<S, unknown> {
   return { ...spec };
 }
 
 /** Picks the settings a service uses from the shared table, keeping their types. */
-export function pickSettings<T extends SettingsTable, K extends keyof T>(
-  table: T,
-  ...keys: K[]
-): Pick<T, K> {
+export function pickSettings<T extends SettingsTable, K extends keyof T>(table: T, ...keys: K[]): Pick<T, K> {
   const picked = {} as Pick<T, K>;
   for (const key of keys) picked[key] = table[key];
   return picked;

@@ -1,13 +1,6 @@
 import { z } from 'zod';
 
-import {
-  envBoolean,
-  envBytes,
-  envEnum,
-  envPort,
-  envString,
-  envUrl,
-} from './schemas';
+import { envBoolean, envBytes, envEnum, envPort, envString, envUrl } from './schemas';
 import { ConfigOf, defineSetting } from './setting';
 
 // One table for the whole platform: local mode composes every service in one process, so names and defaults
@@ -51,8 +44,7 @@ const publicUrl = defineSetting({
   default: (read) => `http://localhost:${read(port)}`,
   defaultDoc: '`http://localhost:<BCTRL_PORT>`',
   group: 'General',
-  description:
-    'Base URL tenants use to reach the gateway; used to build `wsUrl`, live-view and presigned links.',
+  description: 'Base URL tenants use to reach the gateway; used to build `wsUrl`, live-view and presigned links.',
   sensitive: false,
 });
 
@@ -61,8 +53,7 @@ const dataDir = defineSetting({
   schema: envString(),
   default: './.bctrl',
   group: 'General',
-  description:
-    'Directory for local-mode state: embedded Postgres data, the filesystem object store, browser profiles.',
+  description: 'Directory for local-mode state: embedded Postgres data, the filesystem object store, browser profiles.',
   sensitive: false,
 });
 
@@ -81,8 +72,7 @@ const healthPort = defineSetting({
   // A fixed port because Kubernetes probes and the chart must know it; local mode serves health on the gateway.
   default: 8081,
   group: 'General',
-  description:
-    'Port of the per-service health/readiness HTTP endpoint in distributed mode (unused in local mode).',
+  description: 'Port of the per-service health/readiness HTTP endpoint in distributed mode (unused in local mode).',
   sensitive: false,
 });
 
@@ -92,8 +82,7 @@ const maxBodyBytes = defineSetting({
   default: 1024 * 1024,
   defaultDoc: '`1048576` (1 MiB)',
   group: 'General',
-  description:
-    'Largest JSON request body the gateway accepts; accepts plain bytes or units such as `512kib`, `2mb`.',
+  description: 'Largest JSON request body the gateway accepts; accepts plain bytes or units such as `512kib`, `2mb`.',
   sensitive: false,
 });
 
@@ -102,8 +91,7 @@ const databaseUrl = defineSetting({
   schema: envUrl(['postgres', 'postgresql']),
   requiredWhen: { setting: mode, is: 'distributed' },
   group: 'Backing services',
-  description:
-    'Postgres connection URL. Local mode starts an embedded Postgres instead.',
+  description: 'Postgres connection URL. Local mode starts an embedded Postgres instead.',
   sensitive: true,
 });
 
@@ -112,8 +100,7 @@ const redisUrl = defineSetting({
   schema: envUrl(['redis', 'rediss']),
   requiredWhen: { setting: mode, is: 'distributed' },
   group: 'Backing services',
-  description:
-    'Redis URL for leases and revocations. Local mode keeps them in memory.',
+  description: 'Redis URL for leases and revocations. Local mode keeps them in memory.',
   sensitive: true,
 });
 
@@ -122,8 +109,7 @@ const natsUrl = defineSetting({
   schema: envString(),
   requiredWhen: { setting: mode, is: 'distributed' },
   group: 'Backing services',
-  description:
-    'NATS server URL(s), comma-separated, with JetStream enabled. Local mode uses an in-process transport.',
+  description: 'NATS server URL(s), comma-separated, with JetStream enabled. Local mode uses an in-process transport.',
   sensitive: false,
 });
 
@@ -143,8 +129,7 @@ const s3Endpoint = defineSetting({
   env: 'S3_ENDPOINT',
   schema: envUrl(['http', 'https']).optional(),
   group: 'Object store',
-  description:
-    'S3 endpoint URL for MinIO, R2 and other S3-compatible stores; leave unset for AWS S3.',
+  description: 'S3 endpoint URL for MinIO, R2 and other S3-compatible stores; leave unset for AWS S3.',
   sensitive: false,
 });
 
@@ -190,8 +175,7 @@ const s3ForcePathStyle = defineSetting({
   schema: envBoolean(),
   default: false,
   group: 'Object store',
-  description:
-    'Use path-style bucket URLs (needed by MinIO and most self-hosted stores).',
+  description: 'Use path-style bucket URLs (needed by MinIO and most self-hosted stores).',
   sensitive: false,
 });
 
@@ -208,8 +192,7 @@ const otelExporterOtlpEndpoint = defineSetting({
   env: 'OTEL_EXPORTER_OTLP_ENDPOINT',
   schema: envUrl(['http', 'https']).optional(),
   group: 'Observability',
-  description:
-    'OTLP/HTTP collector base URL; traces are exported to `<url>/v1/traces`. Unset: no export.',
+  description: 'OTLP/HTTP collector base URL; traces are exported to `<url>/v1/traces`. Unset: no export.',
   sensitive: false,
 });
 
@@ -217,8 +200,7 @@ const otelServiceName = defineSetting({
   env: 'OTEL_SERVICE_NAME',
   schema: envString().optional(),
   group: 'Observability',
-  description:
-    'Overrides the service name on traces and logs (defaults to the app name, or `bctrl-local`).',
+  description: 'Overrides the service name on traces and logs (defaults to the app name, or `bctrl-local`).',
   sensitive: false,
 });
 
@@ -227,8 +209,7 @@ const chromePath = defineSetting({
   schema: envString(),
   default: '/usr/lib/chromium/chromium',
   group: 'Browser',
-  description:
-    'Chromium executable used by the local-process browser driver and browser-runtime.',
+  description: 'Chromium executable used by the local-process browser driver and browser-runtime.',
   sensitive: false,
 });
 

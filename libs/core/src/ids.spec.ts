@@ -3,14 +3,17 @@ import { ID_PREFIX, IdKind, isId, newId, randomBase62 } from './ids';
 const BASE62 = /^[0-9A-Za-z]+$/;
 
 describe('newId', () => {
-  it.each(Object.keys(ID_PREFIX) as IdKind[])('makes a %s id of its prefix, an underscore and 24 base62 chars', (kind) => {
-    const id = newId(kind);
-    expect(id.startsWith(`${ID_PREFIX[kind]}_`)).toBe(true);
-    const body = id.slice(ID_PREFIX[kind].length + 1);
-    expect(body).toHaveLength(24);
-    expect(body).toMatch(BASE62);
-    expect(isId(kind, id)).toBe(true);
-  });
+  it.each(Object.keys(ID_PREFIX) as IdKind[])(
+    'makes a %s id of its prefix, an underscore and 24 base62 chars',
+    (kind) => {
+      const id = newId(kind);
+      expect(id.startsWith(`${ID_PREFIX[kind]}_`)).toBe(true);
+      const body = id.slice(ID_PREFIX[kind].length + 1);
+      expect(body).toHaveLength(24);
+      expect(body).toMatch(BASE62);
+      expect(isId(kind, id)).toBe(true);
+    },
+  );
 
   it('does not repeat over many draws', () => {
     const draws = 20_000;

@@ -19,7 +19,8 @@ function expectCursorRejected(cursor: string) {
   expect(error.details).toEqual([{ field: 'cursor', issue: expect.any(String) }]);
 }
 
-const b64 = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
+const b64 = (value: unknown) =>
+  Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
 
 describe('cursors', () => {
   const position = { createdAt: new Date('2026-03-04T05:06:07.089Z'), id: 'spc_0123456789ABCDEFGHIJabcd' };
@@ -78,7 +79,10 @@ describe('cursors', () => {
 });
 
 describe('toPage', () => {
-  const rows = Array.from({ length: 5 }, (_, n) => ({ id: `row_${n}`, createdAt: new Date(1_700_000_000_000 - n * 1000) }));
+  const rows = Array.from({ length: 5 }, (_, n) => ({
+    id: `row_${n}`,
+    createdAt: new Date(1_700_000_000_000 - n * 1000),
+  }));
   const render = (row: { id: string }) => row.id;
 
   it('gives a cursor naming the last returned row when there are more rows than the limit', () => {

@@ -23,7 +23,9 @@ describe('checkName', () => {
   });
 
   it('rejects a name one character too long', () => {
-    expect(checkName('x'.repeat(NAME_MAX_LENGTH + 1))).toEqual([{ field: 'name', issue: expect.stringContaining(`${NAME_MAX_LENGTH}`) }]);
+    expect(checkName('x'.repeat(NAME_MAX_LENGTH + 1))).toEqual([
+      { field: 'name', issue: expect.stringContaining(`${NAME_MAX_LENGTH}`) },
+    ]);
   });
 
   it('rejects control characters (C0, DEL, C1, NUL)', () => {
@@ -58,7 +60,9 @@ describe('checkMetadata', () => {
 
   it('rejects more keys than allowed, on the metadata field', () => {
     const tooMany = Object.fromEntries(Array.from({ length: METADATA_MAX_KEYS + 1 }, (_, n) => [`k${n}`, 'v']));
-    expect(checkMetadata(tooMany)).toEqual([{ field: 'metadata', issue: expect.stringContaining(`${METADATA_MAX_KEYS}`) }]);
+    expect(checkMetadata(tooMany)).toEqual([
+      { field: 'metadata', issue: expect.stringContaining(`${METADATA_MAX_KEYS}`) },
+    ]);
   });
 
   it('rejects a key that is too long, empty or has control characters, on that key', () => {

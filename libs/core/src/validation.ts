@@ -31,7 +31,10 @@ export function checkMetadata(value: unknown, field = 'metadata'): ErrorDetail[]
   if (entries.length > METADATA_MAX_KEYS) details.push({ field, issue: `must have at most ${METADATA_MAX_KEYS} keys` });
   for (const [key, entry] of entries) {
     if (key.length === 0 || key.length > METADATA_KEY_MAX_LENGTH || CONTROL_CHARS.test(key)) {
-      details.push({ field: `${field}.${key}`, issue: `keys must be 1 to ${METADATA_KEY_MAX_LENGTH} printable characters` });
+      details.push({
+        field: `${field}.${key}`,
+        issue: `keys must be 1 to ${METADATA_KEY_MAX_LENGTH} printable characters`,
+      });
     } else if (typeof entry !== 'string') {
       details.push({ field: `${field}.${key}`, issue: 'must be a string' });
     } else if (entry.length > METADATA_VALUE_MAX_LENGTH) {

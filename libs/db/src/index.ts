@@ -1,7 +1,4 @@
-export {
-  createPrismaAdapter,
-  type PrismaAdapterOptions,
-} from './prisma-adapter';
+export { createPrismaAdapter, type PrismaAdapterOptions } from './prisma-adapter';
 export {
   defaultWorkspaceRoot,
   listServiceDatabases,

@@ -8,11 +8,7 @@ import {
   readSchema,
   schemaPath,
 } from './migration.files';
-import {
-  describeEngineError,
-  NO_FILTERS,
-  withSchemaEngine,
-} from './schema-engine.session';
+import { describeEngineError, NO_FILTERS, withSchemaEngine } from './schema-engine.session';
 import { serviceDatabase, type ServiceDatabase } from './service-database';
 
 /**
@@ -33,13 +29,8 @@ export interface DiffOptions {
   readonly workspaceRoot?: string;
 }
 
-function resolveTarget(
-  service: string | ServiceDatabase,
-  options: { workspaceRoot?: string },
-): ServiceDatabase {
-  return typeof service === 'string'
-    ? serviceDatabase(service, options.workspaceRoot)
-    : service;
+function resolveTarget(service: string | ServiceDatabase, options: { workspaceRoot?: string }): ServiceDatabase {
+  return typeof service === 'string' ? serviceDatabase(service, options.workspaceRoot) : service;
 }
 
 function snapshotPath(target: ServiceDatabase): string {
@@ -50,10 +41,7 @@ function snapshotPath(target: ServiceDatabase): string {
  * SQL taking the service's schema from its last migration's snapshot (or an empty database, when it has no
  * migrations yet) to the current schema.prisma; an empty string when nothing changed.
  */
-export async function diffMigration(
-  service: string | ServiceDatabase,
-  options: DiffOptions,
-): Promise<string> {
+export async function diffMigration(service: string | ServiceDatabase, options: DiffOptions): Promise<string> {
   const target = resolveTarget(service, options);
   const current = readSchema(target);
   const hasMigrations = readMigrationDirectories(target).length > 0;
@@ -91,17 +79,12 @@ export async function diffMigration(
     );
     return isEmptyMigration(result.stdout ?? '') ? '' : (result.stdout ?? '');
   } catch (error) {
-    throw new Error(
-      `Diffing ${target.service} failed: ${describeEngineError(error)}`,
-      { cause: error },
-    );
+    throw new Error(`Diffing ${target.service} failed: ${describeEngineError(error)}`, { cause: error });
   }
 }
 
 function isEmptyMigration(sql: string): boolean {
-  return sql
-    .split('\n')
-    .every((line) => line.trim() === '' || line.trim().startsWith('--'));
+  return sql.split('\n').every((line) => line.trim() === '' || line.trim().startsWith('--'));
 }
 
 export interface CreatedMigration {
@@ -129,15 +112,11 @@ export async function createMigration(
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '_')
     .replace(/^_+|_+$/g, '');
-  if (!slug)
-    throw new Error(`Migration name "${name}" has no letters or digits`);
+  if (!slug) throw new Error(`Migration name "${name}" has no letters or digits`);
   const target = resolveTarget(service, options);
   const sql = await diffMigration(target, options);
   if (!sql) return null;
-  const stamp = (options.now ?? new Date())
-    .toISOString()
-    .replace(/[-:T]/g, '')
-    .slice(0, 14);
+  const stamp = (options.now ?? new Date()).toISOString().replace(/[-:T]/g, '').slice(0, 14);
   const dirName = `${stamp}_${slug}`;
   const directory = join(migrationsDir(target), dirName);
   if (existsSync(directory)) throw new Error(`${directory} already exists`);

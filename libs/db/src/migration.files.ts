@@ -21,9 +21,7 @@ export function readSchema(target: ServiceDatabase): string {
 }
 
 /** `<timestamp>_<name>` directories holding a migration.sql, in name (= time) order, as Prisma orders them. */
-export function readMigrationDirectories(
-  target: ServiceDatabase,
-): MigrationDirectory[] {
+export function readMigrationDirectories(target: ServiceDatabase): MigrationDirectory[] {
   const dir = migrationsDir(target);
   if (!existsSync(dir)) return [];
   return readdirSync(dir, { withFileTypes: true })

@@ -1,30 +1,16 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import {
-  appendFileSync,
-  cpSync,
-  mkdirSync,
-  readdirSync,
-  rmSync,
-} from 'node:fs';
+import { appendFileSync, cpSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import {
-  createMigration,
-  createPrismaAdapter,
-  diffMigration,
-  migrateService,
-  type ServiceDatabase,
-} from './index';
+import { createMigration, createPrismaAdapter, diffMigration, migrateService, type ServiceDatabase } from './index';
 
 jest.setTimeout(120_000);
 
 function requiredEnv(name: string): string {
   const value = process.env[name];
   if (!value) {
-    throw new Error(
-      `${name} is unset: run through jest, whose global setup starts Postgres`,
-    );
+    throw new Error(`${name} is unset: run through jest, whose global setup starts Postgres`);
   }
   return value;
 }
@@ -48,10 +34,7 @@ const fixtureMigrations = readdirSync(join(fixture.prismaDir, 'migrations'), {
 const scratch = join(workspaceRoot, 'tmp', `db-int-spec-${randomUUID()}`);
 const createdDatabases: string[] = [];
 
-async function withClient<T>(
-  url: string,
-  work: (client: Client) => Promise<T>,
-): Promise<T> {
+async function withClient<T>(url: string, work: (client: Client) => Promise<T>): Promise<T> {
   const client = new Client({ connectionString: url });
   await client.connect();
   try {
@@ -63,9 +46,7 @@ async function withClient<T>(
 
 async function freshDatabase(): Promise<string> {
   const name = `db_spec_${randomUUID().replace(/-/g, '')}`;
-  await withClient(adminUrl, (client) =>
-    client.query(`CREATE DATABASE ${name}`),
-  );
+  await withClient(adminUrl, (client) => client.query(`CREATE DATABASE ${name}`));
   createdDatabases.push(name);
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
@@ -92,8 +73,7 @@ async function appliedMigrations(url: string): Promise<string[]> {
 afterAll(async () => {
   rmSync(scratch, { recursive: true, force: true });
   await withClient(adminUrl, async (client) => {
-    for (const name of createdDatabases)
-      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    for (const name of createdDatabases) await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
   });
 });
 
@@ -122,11 +102,7 @@ describe('migrateService', () => {
       );
       return rows.map((row) => `${row.table_schema}.${row.table_name}`);
     });
-    expect(tables).toEqual([
-      'fixture_svc._prisma_migrations',
-      'fixture_svc.parts',
-      'fixture_svc.widgets',
-    ]);
+    expect(tables).toEqual(['fixture_svc._prisma_migrations', 'fixture_svc.parts', 'fixture_svc.widgets']);
     expect(await appliedMigrations(databaseUrl)).toEqual(fixtureMigrations);
   });
 
@@ -139,10 +115,7 @@ describe('migrateService', () => {
 
   it('applies a migration added later, and only that one', async () => {
     const service = copyFixture('later');
-    appendFileSync(
-      join(service.prismaDir, 'schema.prisma'),
-      '\nmodel Gadget {\n  id String @id\n}\n',
-    );
+    appendFileSync(join(service.prismaDir, 'schema.prisma'), '\nmodel Gadget {\n  id String @id\n}\n');
     const created = await createMigration(service, 'add gadget', {
       databaseUrl,
       now: new Date('2999-01-01'),
@@ -152,28 +125,18 @@ describe('migrateService', () => {
 
     expect(created?.name).toBe('29990101000000_add_gadget');
     expect(result.applied).toEqual(['29990101000000_add_gadget']);
-    expect(await appliedMigrations(databaseUrl)).toEqual([
-      ...fixtureMigrations,
-      '29990101000000_add_gadget',
-    ]);
+    expect(await appliedMigrations(databaseUrl)).toEqual([...fixtureMigrations, '29990101000000_add_gadget']);
   });
 
   it('fails with the service name when a migration is broken, and keeps failing until resolved', async () => {
     const service = copyFixture('broken');
     const dir = join(service.prismaDir, 'migrations', '29990101000000_broken');
     mkdirSync(dir);
-    appendFileSync(
-      join(dir, 'migration.sql'),
-      'ALTER TABLE "no_such_table" ADD COLUMN "x" INT;\n',
-    );
+    appendFileSync(join(dir, 'migration.sql'), 'ALTER TABLE "no_such_table" ADD COLUMN "x" INT;\n');
     const other = await freshDatabase();
 
-    await expect(migrateService(other, service)).rejects.toThrow(
-      /^Migrating fixture-svc failed: /,
-    );
-    await expect(migrateService(other, service)).rejects.toThrow(
-      /failed migrations|29990101000000_broken/,
-    );
+    await expect(migrateService(other, service)).rejects.toThrow(/^Migrating fixture-svc failed: /);
+    await expect(migrateService(other, service)).rejects.toThrow(/failed migrations|29990101000000_broken/);
   });
 });
 
@@ -181,15 +144,9 @@ describe('concurrent migrateService', () => {
   it('lets both runs succeed and applies each migration once', async () => {
     const databaseUrl = await freshDatabase();
 
-    const results = await Promise.all([
-      migrateService(databaseUrl, fixture),
-      migrateService(databaseUrl, fixture),
-    ]);
+    const results = await Promise.all([migrateService(databaseUrl, fixture), migrateService(databaseUrl, fixture)]);
 
-    expect(results.map((result) => result.applied).sort()).toEqual([
-      [],
-      fixtureMigrations,
-    ]);
+    expect(results.map((result) => result.applied).sort()).toEqual([[], fixtureMigrations]);
     const rows = await withClient(databaseUrl, (client) =>
       client.query('SELECT migration_name FROM fixture_svc._prisma_migrations'),
     );
@@ -204,16 +161,11 @@ describe('diffMigration', () => {
 
   it('yields a CREATE TABLE for a model added since the last migration', async () => {
     const service = copyFixture('diff');
-    appendFileSync(
-      join(service.prismaDir, 'schema.prisma'),
-      '\nmodel Gizmo {\n  id String @id\n  size Int\n}\n',
-    );
+    appendFileSync(join(service.prismaDir, 'schema.prisma'), '\nmodel Gizmo {\n  id String @id\n  size Int\n}\n');
 
     const sql = await diffMigration(service, { databaseUrl: adminUrl });
 
-    expect(sql).toMatch(
-      /CREATE TABLE "Gizmo" \(\s*"id" TEXT NOT NULL,\s*"size" INTEGER NOT NULL/,
-    );
+    expect(sql).toMatch(/CREATE TABLE "Gizmo" \(\s*"id" TEXT NOT NULL,\s*"size" INTEGER NOT NULL/);
     expect(sql).not.toMatch(/"widgets"/);
   });
 
@@ -237,10 +189,7 @@ interface FixtureClient {
         parts: { create: { id: string; quantity: number }[] };
       };
     }): Promise<unknown>;
-    findUnique(args: {
-      where: { id: string };
-      include: { parts: true };
-    }): Promise<{
+    findUnique(args: { where: { id: string }; include: { parts: true } }): Promise<{
       name: string;
       parts: { id: string; quantity: number }[];
     } | null>;
@@ -258,12 +207,7 @@ describe('a generated client through createPrismaAdapter', () => {
     const service = copyFixture('client');
     execFileSync(
       process.execPath,
-      [
-        require.resolve('prisma/build/index.js'),
-        'generate',
-        '--schema',
-        join(service.prismaDir, 'schema.prisma'),
-      ],
+      [require.resolve('prisma/build/index.js'), 'generate', '--schema', join(service.prismaDir, 'schema.prisma')],
       {
         cwd: workspaceRoot,
         env: {
@@ -274,9 +218,7 @@ describe('a generated client through createPrismaAdapter', () => {
         stdio: 'pipe',
       },
     );
-    const generated = require(
-      join(service.prismaDir, '..', 'src', 'generated', 'prisma', 'client'),
-    ) as {
+    const generated = require(join(service.prismaDir, '..', 'src', 'generated', 'prisma', 'client')) as {
       PrismaClient: new (options: { adapter: unknown }) => FixtureClient;
     };
     prisma = new generated.PrismaClient({

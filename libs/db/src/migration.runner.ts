@@ -1,23 +1,8 @@
 import { Client } from 'pg';
-import {
-  readMigrationDirectories,
-  readMigrationLock,
-  readSchema,
-  migrationsDir,
-  schemaPath,
-} from './migration.files';
+import { readMigrationDirectories, readMigrationLock, readSchema, migrationsDir, schemaPath } from './migration.files';
 import { quoteIdentifier } from './prisma-adapter';
-import {
-  describeEngineError,
-  NO_FILTERS,
-  withSchemaEngine,
-} from './schema-engine.session';
-import {
-  defaultWorkspaceRoot,
-  listServiceDatabases,
-  serviceDatabase,
-  type ServiceDatabase,
-} from './service-database';
+import { describeEngineError, NO_FILTERS, withSchemaEngine } from './schema-engine.session';
+import { defaultWorkspaceRoot, listServiceDatabases, serviceDatabase, type ServiceDatabase } from './service-database';
 
 export interface MigrationResult {
   readonly service: string;
@@ -71,9 +56,7 @@ export class MigrationRunner {
       const migrations = readMigrationDirectories(target);
       const datamodel = [schemaPath(target), readSchema(target)] as const;
       return await this.withLock(target.schemaName, async (client) => {
-        await client.query(
-          `CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(target.schemaName)}`,
-        );
+        await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(target.schemaName)}`);
         if (migrations.length === 0) return result([]);
         const output = await withSchemaEngine(
           {
@@ -99,24 +82,16 @@ export class MigrationRunner {
         return result(output.appliedMigrationNames);
       });
     } catch (error) {
-      throw error instanceof MigrationError
-        ? error
-        : new MigrationError(target.service, error);
+      throw error instanceof MigrationError ? error : new MigrationError(target.service, error);
     }
   }
 
-  private async withLock<T>(
-    schemaName: string,
-    work: (client: Client) => Promise<T>,
-  ): Promise<T> {
+  private async withLock<T>(schemaName: string, work: (client: Client) => Promise<T>): Promise<T> {
     const client = new Client({ connectionString: this.databaseUrl });
     client.on('error', () => undefined);
     await client.connect();
     try {
-      await client.query('SELECT pg_advisory_lock($1, hashtext($2))', [
-        LOCK_NAMESPACE,
-        schemaName,
-      ]);
+      await client.query('SELECT pg_advisory_lock($1, hashtext($2))', [LOCK_NAMESPACE, schemaName]);
       return await work(client);
     } finally {
       // Closing the session releases the lock even when the unlock query cannot run.
@@ -131,23 +106,15 @@ export function migrateService(
   service: string | ServiceDatabase,
   options: MigrateOptions = {},
 ): Promise<MigrationResult> {
-  const target =
-    typeof service === 'string'
-      ? serviceDatabase(service, options.workspaceRoot)
-      : service;
+  const target = typeof service === 'string' ? serviceDatabase(service, options.workspaceRoot) : service;
   return new MigrationRunner(databaseUrl, options.log).migrate(target);
 }
 
 /** Migrates every service that has a prisma/schema.prisma, one after another, stopping at the first failure. */
-export async function migrateAll(
-  databaseUrl: string,
-  options: MigrateOptions = {},
-): Promise<MigrationResult[]> {
+export async function migrateAll(databaseUrl: string, options: MigrateOptions = {}): Promise<MigrationResult[]> {
   const runner = new MigrationRunner(databaseUrl, options.log);
   const results: MigrationResult[] = [];
-  for (const target of listServiceDatabases(
-    options.workspaceRoot ?? defaultWorkspaceRoot(),
-  )) {
+  for (const target of listServiceDatabases(options.workspaceRoot ?? defaultWorkspaceRoot())) {
     results.push(await runner.migrate(target));
   }
   return results;

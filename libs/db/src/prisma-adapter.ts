@@ -8,8 +8,7 @@ const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
 
 export function assertSchemaName(schemaName: string): void {
   // Interpolated into DDL and search_path, so only plain lower-case identifiers are allowed.
-  if (!IDENTIFIER.test(schemaName))
-    throw new Error(`Invalid Postgres schema name "${schemaName}"`);
+  if (!IDENTIFIER.test(schemaName)) throw new Error(`Invalid Postgres schema name "${schemaName}"`);
 }
 
 export function quoteIdentifier(name: string): string {

@@ -2,11 +2,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
 import { Pool } from 'pg';
 import { assertSchemaName, type PrismaPgPoolArgument } from './prisma-adapter';
-import {
-  loadSchemaEngine,
-  type SchemaEngine,
-  type SchemaFilter,
-} from './schema-engine';
+import { loadSchemaEngine, type SchemaEngine, type SchemaFilter } from './schema-engine';
 
 export const NO_FILTERS: SchemaFilter = {
   externalTables: [],
@@ -67,12 +63,7 @@ export async function withSchemaEngine<T>(
 export function describeEngineError(error: unknown): string {
   if (error instanceof Error) return error.message;
   if (typeof error === 'string') return error;
-  if (
-    error &&
-    typeof error === 'object' &&
-    'message' in error &&
-    typeof error.message === 'string'
-  ) {
+  if (error && typeof error === 'object' && 'message' in error && typeof error.message === 'string') {
     return error.message;
   }
   try {

@@ -49,10 +49,7 @@ export function loadSchemaEngine(): Promise<SchemaEngineBindings> {
  * The engine arms a timer (a 10 s lock timeout) it never clears after applying migrations; unref'd, it cannot keep
  * a finished CLI or test worker alive.
  */
-function unrefSetTimeout(
-  callback: () => void,
-  ms: number,
-): ReturnType<typeof setTimeout> {
+function unrefSetTimeout(callback: () => void, ms: number): ReturnType<typeof setTimeout> {
   const timer = setTimeout(callback, ms);
   timer.unref?.();
   return timer;
@@ -61,33 +58,22 @@ function unrefSetTimeout(
 async function instantiate(): Promise<SchemaEngineBindings> {
   // Resolved at run time through Node's own resolver: a bundler would otherwise turn require.resolve
   // into a module id, and the file must be read from node_modules as it is.
-  const gluePath = createRequire(__filename).resolve(
-    '@prisma/schema-engine-wasm/schema_engine_bg',
-  );
+  const gluePath = createRequire(__filename).resolve('@prisma/schema-engine-wasm/schema_engine_bg');
   const glue = readFileSync(gluePath, 'utf8');
   const exported: string[] = [];
-  const body = glue.replace(
-    /^export (function|class) ([A-Za-z0-9_$]+)/gm,
-    (_match, kind: string, name: string) => {
-      exported.push(name);
-      return `${kind} ${name}`;
-    },
-  );
-  if (
-    /^\s*(export|import)\s/m.test(body) ||
-    !exported.includes('SchemaEngine')
-  ) {
-    throw new Error(
-      '@prisma/schema-engine-wasm glue has an unexpected shape; its pinned version changed?',
-    );
+  const body = glue.replace(/^export (function|class) ([A-Za-z0-9_$]+)/gm, (_match, kind: string, name: string) => {
+    exported.push(name);
+    return `${kind} ${name}`;
+  });
+  if (/^\s*(export|import)\s/m.test(body) || !exported.includes('SchemaEngine')) {
+    throw new Error('@prisma/schema-engine-wasm glue has an unexpected shape; its pinned version changed?');
   }
-  const module = new Function(
-    'setTimeout',
-    `${body}\nreturn { ${exported.join(', ')} };`,
-  )(unrefSetTimeout) as Record<string, unknown> & SchemaEngineBindings;
-  const wasmBytes = readFileSync(
-    join(dirname(gluePath), 'schema_engine_bg.wasm'),
-  );
+  const module = new Function('setTimeout', `${body}\nreturn { ${exported.join(', ')} };`)(unrefSetTimeout) as Record<
+    string,
+    unknown
+  > &
+    SchemaEngineBindings;
+  const wasmBytes = readFileSync(join(dirname(gluePath), 'schema_engine_bg.wasm'));
   const { instance } = await WebAssembly.instantiate(wasmBytes, {
     './schema_engine_bg.js': module,
   });

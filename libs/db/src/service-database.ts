@@ -16,9 +16,7 @@ const SERVICE_NAME = /^[a-z][a-z0-9-]*$/;
 /** Services share one database, so each one's tables live in a Postgres schema named after it. */
 export function postgresSchemaName(service: string): string {
   if (!SERVICE_NAME.test(service)) {
-    throw new Error(
-      `Service name "${service}" must be kebab-case (a-z, 0-9, -) to map to a Postgres schema`,
-    );
+    throw new Error(`Service name "${service}" must be kebab-case (a-z, 0-9, -) to map to a Postgres schema`);
   }
   return service.replace(/-/g, '_');
 }
@@ -31,10 +29,7 @@ export function defaultWorkspaceRoot(): string {
   return resolve(__dirname, '../../..');
 }
 
-export function serviceDatabase(
-  service: string,
-  workspaceRoot = defaultWorkspaceRoot(),
-): ServiceDatabase {
+export function serviceDatabase(service: string, workspaceRoot = defaultWorkspaceRoot()): ServiceDatabase {
   return {
     service,
     schemaName: postgresSchemaName(service),
@@ -43,16 +38,10 @@ export function serviceDatabase(
 }
 
 /** Every lib with a `prisma/schema.prisma`, sorted so that runs are reproducible. */
-export function listServiceDatabases(
-  workspaceRoot = defaultWorkspaceRoot(),
-): ServiceDatabase[] {
+export function listServiceDatabases(workspaceRoot = defaultWorkspaceRoot()): ServiceDatabase[] {
   const libs = join(workspaceRoot, 'libs');
   return readdirSync(libs, { withFileTypes: true })
-    .filter(
-      (entry) =>
-        entry.isDirectory() &&
-        existsSync(join(libs, entry.name, 'prisma', 'schema.prisma')),
-    )
+    .filter((entry) => entry.isDirectory() && existsSync(join(libs, entry.name, 'prisma', 'schema.prisma')))
     .map((entry) => entry.name)
     .sort()
     .map((service) => serviceDatabase(service, workspaceRoot));

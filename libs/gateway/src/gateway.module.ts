@@ -29,7 +29,12 @@ class GatewayLifecycle implements OnApplicationShutdown {
     health.add('idempotency-store', () => idempotency.ping());
     for (const service of REQUIRED_SERVICES) {
       health.addPeer(service, async () => {
-        const answer = await transport.request(healthMethod(service), {}, { principal: { kind: 'operator' } }, { timeoutMs: 1_500 });
+        const answer = await transport.request(
+          healthMethod(service),
+          {},
+          { principal: { kind: 'operator' } },
+          { timeoutMs: 1_500 },
+        );
         if (!answer.ready) throw new Error(`${service} is not ready`);
       });
     }

@@ -48,7 +48,11 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalPlatf
     })
     class LocalRootModule {}
 
-    const app = await createGatewayApp(LocalRootModule, { maxBodyBytes: config.maxBodyBytes, publicUrl: config.publicUrl, logger });
+    const app = await createGatewayApp(LocalRootModule, {
+      maxBodyBytes: config.maxBodyBytes,
+      publicUrl: config.publicUrl,
+      logger,
+    });
     await app.listen(config.port, config.host);
     const root = await transport.request(
       SpacesV1.ensureRootAccount,

@@ -24,7 +24,9 @@ export class HealthRegistry {
     this.checks.set(name, { check, peer: true });
   }
 
-  async run(options: { peers: boolean } = { peers: true }): Promise<{ ready: boolean; dependencies: Record<string, boolean> }> {
+  async run(
+    options: { peers: boolean } = { peers: true },
+  ): Promise<{ ready: boolean; dependencies: Record<string, boolean> }> {
     const selected = [...this.checks].filter(([, entry]) => options.peers || !entry.peer);
     const entries = await Promise.all(
       selected.map(async ([name, { check }]) => {

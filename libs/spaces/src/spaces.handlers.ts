@@ -27,7 +27,9 @@ export class SpacesHandlers implements OnApplicationBootstrap, OnModuleDestroy {
       await this.accounts.ensureRoot({ kind: 'operator' }, { bootstrapKey: this.options.bootstrapApiKey });
     }
     this.subscription = bindHandlers(this.transport, [
-      handle(SpacesV1.authenticate, async (req) => ({ principal: principalMessage(await this.apiKeys.authenticate(req.keyHash)) })),
+      handle(SpacesV1.authenticate, async (req) => ({
+        principal: principalMessage(await this.apiKeys.authenticate(req.keyHash)),
+      })),
       handle(SpacesV1.createSpace, (req, ctx) => this.spaces.create(ctx.principal, req)),
       handle(SpacesV1.listSpaces, (req, ctx) => this.spaces.list(ctx.principal, req)),
       handle(SpacesV1.getSpace, (req, ctx) => this.spaces.get(ctx.principal, req.spaceId)),

@@ -13,7 +13,8 @@ import { SpacesModule, SpacesModuleOptions } from './index';
 jest.setTimeout(60_000);
 
 const adminUrl = process.env.BCTRL_TEST_DATABASE_URL;
-if (!adminUrl) throw new Error('BCTRL_TEST_DATABASE_URL is unset: run through jest, whose global setup starts Postgres');
+if (!adminUrl)
+  throw new Error('BCTRL_TEST_DATABASE_URL is unset: run through jest, whose global setup starts Postgres');
 const workspaceRoot = join(__dirname, '../../..');
 const OPERATOR: Principal = { kind: 'operator' };
 
@@ -96,7 +97,10 @@ describe('spaces service against Postgres', () => {
     return { accountId: created.accountId, admin: await authenticate(created.adminKeySecret) };
   }
 
-  async function newKey(admin: KeyPrincipal, request: { role: Role; spaceIds?: string[]; subaccountId?: string; expiresAt?: string }) {
+  async function newKey(
+    admin: KeyPrincipal,
+    request: { role: Role; spaceIds?: string[]; subaccountId?: string; expiresAt?: string },
+  ) {
     const created = await spaces.call(SpacesV1.createApiKey, { name: `key-${request.role}`, ...request }, admin);
     return { secret: created.secret, id: created.key?.id as string, principal: await authenticate(created.secret) };
   }
@@ -130,7 +134,12 @@ describe('spaces service against Postgres', () => {
       expect(creator?.createdKeySecret).toMatch(/^bctrl_[0-9A-Za-z]{40}$/);
       expect(results.find((result) => !result.created)?.createdKeySecret).toBe('');
       const principal = await authenticate(creator?.createdKeySecret as string);
-      expect(principal).toMatchObject({ accountId: creator?.accountId, role: 'admin', subaccountId: null, spaceIds: null });
+      expect(principal).toMatchObject({
+        accountId: creator?.accountId,
+        role: 'admin',
+        subaccountId: null,
+        spaceIds: null,
+      });
     });
 
     it('makes a configured bootstrap key authenticate as an admin of the root account at boot', async () => {
@@ -171,13 +180,17 @@ describe('spaces service against Postgres', () => {
       const key = await newKey(admin, { role: 'viewer', expiresAt: new Date(Date.now() + 3_600_000).toISOString() });
       expect(key.principal.keyId).toBe(key.id);
       // The API refuses a past expiry at creation, so the clock is moved for this key in the database.
-      await db((client) => client.query(`UPDATE spaces.api_keys SET expires_at = now() - interval '1 second' WHERE id = $1`, [key.id]));
+      await db((client) =>
+        client.query(`UPDATE spaces.api_keys SET expires_at = now() - interval '1 second' WHERE id = $1`, [key.id]),
+      );
       expect(await errorCode(authenticate(key.secret))).toBe('unauthenticated');
     });
 
     it('fails for an unknown key and a malformed hash', async () => {
       expect(await errorCode(authenticate(generateApiKey()))).toBe('unauthenticated');
-      expect(await errorCode(spaces.call(SpacesV1.authenticate, { keyHash: 'not-a-hash' }, OPERATOR))).toBe('unauthenticated');
+      expect(await errorCode(spaces.call(SpacesV1.authenticate, { keyHash: 'not-a-hash' }, OPERATOR))).toBe(
+        'unauthenticated',
+      );
     });
   });
 
@@ -228,14 +241,18 @@ describe('spaces service against Postgres', () => {
       expect(limited.spaceIds).toEqual([allowed.id]);
 
       expect(await errorCode(spaces.call(SpacesV1.getSpace, { spaceId: outside.id }, limited))).toBe('not_found');
-      expect(await errorCode(spaces.call(SpacesV1.updateSpace, { spaceId: outside.id, name: 'hijacked' }, limited))).toBe('not_found');
+      expect(
+        await errorCode(spaces.call(SpacesV1.updateSpace, { spaceId: outside.id, name: 'hijacked' }, limited)),
+      ).toBe('not_found');
       expect(await errorCode(spaces.call(SpacesV1.deleteSpace, { spaceId: outside.id }, limited))).toBe('not_found');
 
       const untouched = await spaces.call(SpacesV1.getSpace, { spaceId: outside.id }, admin);
       expect(untouched.name).toBe('outside');
       // The key still works on its own space, so the refusals above are about scope, not a broken key.
       expect((await spaces.call(SpacesV1.getSpace, { spaceId: allowed.id }, limited)).id).toBe(allowed.id);
-      expect((await spaces.call(SpacesV1.updateSpace, { spaceId: allowed.id, name: 'renamed' }, limited)).name).toBe('renamed');
+      expect((await spaces.call(SpacesV1.updateSpace, { spaceId: allowed.id, name: 'renamed' }, limited)).name).toBe(
+        'renamed',
+      );
       expect((await spaces.call(SpacesV1.listSpaces, {}, limited)).data.map((space) => space.id)).toEqual([allowed.id]);
     });
   });
@@ -261,10 +278,16 @@ describe('spaces service against Postgres', () => {
 
     it('refuses a tenant key, even an admin one, on createAccount and ensureRootAccount', async () => {
       const { admin } = await newAccount();
-      const before = await db(async (client) => (await client.query('SELECT count(*)::int AS n FROM spaces.accounts')).rows[0].n as number);
+      const before = await db(
+        async (client) => (await client.query('SELECT count(*)::int AS n FROM spaces.accounts')).rows[0].n as number,
+      );
       expect(await errorCode(spaces.call(SpacesV1.createAccount, { name: 'sneaky' }, admin))).toBe('forbidden');
-      expect(await errorCode(spaces.call(SpacesV1.ensureRootAccount, { bootstrapKey: generateApiKey() }, admin))).toBe('forbidden');
-      const after = await db(async (client) => (await client.query('SELECT count(*)::int AS n FROM spaces.accounts')).rows[0].n as number);
+      expect(await errorCode(spaces.call(SpacesV1.ensureRootAccount, { bootstrapKey: generateApiKey() }, admin))).toBe(
+        'forbidden',
+      );
+      const after = await db(
+        async (client) => (await client.query('SELECT count(*)::int AS n FROM spaces.accounts')).rows[0].n as number,
+      );
       expect(after).toBe(before);
     });
   });
@@ -276,7 +299,9 @@ describe('spaces service against Postgres', () => {
       const space = await spaces.call(SpacesV1.createSpace, { name: 'owned', subaccountId: sub.id }, admin);
       const subKey = await newKey(admin, { role: 'member', subaccountId: sub.id });
 
-      expect(await errorCode(spaces.call(SpacesV1.deleteSubaccount, { subaccountId: sub.id }, admin))).toBe('invalid_state');
+      expect(await errorCode(spaces.call(SpacesV1.deleteSubaccount, { subaccountId: sub.id }, admin))).toBe(
+        'invalid_state',
+      );
 
       expect((await spaces.call(SpacesV1.getSubaccount, { subaccountId: sub.id }, admin)).name).toBe('owner');
       expect((await spaces.call(SpacesV1.getSpace, { spaceId: space.id }, admin)).subaccountId).toBe(sub.id);
@@ -285,7 +310,10 @@ describe('spaces service against Postgres', () => {
 
       // Once empty, it can go, taking its keys with it.
       await spaces.call(SpacesV1.deleteSpace, { spaceId: space.id }, admin);
-      expect(await spaces.call(SpacesV1.deleteSubaccount, { subaccountId: sub.id }, admin)).toMatchObject({ id: sub.id, deleted: true });
+      expect(await spaces.call(SpacesV1.deleteSubaccount, { subaccountId: sub.id }, admin)).toMatchObject({
+        id: sub.id,
+        deleted: true,
+      });
       expect(await errorCode(authenticate(subKey.secret))).toBe('unauthenticated');
     });
   });

@@ -16,7 +16,10 @@ export type { SpacesModuleOptions } from './spaces.options';
 
 @Injectable()
 class SpacesDbLifecycle implements OnModuleDestroy {
-  constructor(@Inject(SPACES_DB) private readonly db: SpacesDb, health: HealthRegistry) {
+  constructor(
+    @Inject(SPACES_DB) private readonly db: SpacesDb,
+    health: HealthRegistry,
+  ) {
     health.add('postgres', () => db.$queryRawUnsafe('SELECT 1'));
   }
 

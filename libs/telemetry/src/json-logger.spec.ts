@@ -16,8 +16,7 @@ function capture(options: ConstructorParameters<typeof JsonLogger>[0] = {}) {
     ...options,
     write: (line) => lines.push(line),
   });
-  const records = () =>
-    lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+  const records = () => lines.map((line) => JSON.parse(line) as Record<string, unknown>);
   return { logger, lines, records };
 }
 
@@ -69,10 +68,7 @@ describe('JsonLogger', () => {
     Logger.overrideLogger(logger);
     try {
       new Logger('RoutesResolver').log('mapped route');
-      new Logger('ExceptionsHandler').error(
-        'boom',
-        'Error: boom\n    at handler (x.ts:1:1)',
-      );
+      new Logger('ExceptionsHandler').error('boom', 'Error: boom\n    at handler (x.ts:1:1)');
     } finally {
       Logger.overrideLogger(false);
     }
@@ -129,15 +125,7 @@ describe('JsonLogger', () => {
       maxTokens: 1000,
     });
     const text = lines.join('\n');
-    for (const secret of [
-      'abc.def',
-      'sid=xyz',
-      'k-123',
-      'hunter2',
-      'k-456',
-      's-789',
-      't-000',
-    ]) {
+    for (const secret of ['abc.def', 'sid=xyz', 'k-123', 'hunter2', 'k-456', 's-789', 't-000']) {
       expect(text).not.toContain(secret);
     }
     expect(records()[0]).toMatchObject({
@@ -204,9 +192,7 @@ describe('JsonLogger', () => {
 
 describe('log', () => {
   it('writes a JSON line to stdout with the given fields, redacted', () => {
-    const write = jest
-      .spyOn(process.stdout, 'write')
-      .mockImplementation(() => true);
+    const write = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
     try {
       log('error', 'driver failed', {
         runtimeId: 'rt_1',
@@ -244,13 +230,8 @@ describe('isSecretKey', () => {
     'secretAccessKey',
     'S3_SECRET_ACCESS_KEY',
   ])('treats %s as secret', (key) => expect(isSecretKey(key)).toBe(true));
-  it.each([
-    'tokenCount',
-    'maxTokens',
-    'spaceId',
-    'accessKeyId',
-    'secretName',
-    'value',
-    'keys',
-  ])('treats %s as safe', (key) => expect(isSecretKey(key)).toBe(false));
+  it.each(['tokenCount', 'maxTokens', 'spaceId', 'accessKeyId', 'secretName', 'value', 'keys'])(
+    'treats %s as safe',
+    (key) => expect(isSecretKey(key)).toBe(false),
+  );
 });

@@ -25,15 +25,7 @@ const NEST_LEVELS: Record<NestLogLevel, LogLevel> = {
 };
 
 // Fields a caller cannot overwrite, so every line can be parsed and correlated the same way.
-const CORE_KEYS = new Set([
-  'time',
-  'level',
-  'service',
-  'context',
-  'msg',
-  'trace_id',
-  'span_id',
-]);
+const CORE_KEYS = new Set(['time', 'level', 'service', 'context', 'msg', 'trace_id', 'span_id']);
 
 export interface JsonLoggerOptions {
   /** Defaults to the running telemetry's service name, then `OTEL_SERVICE_NAME`, then `bctrl`. */
@@ -47,9 +39,7 @@ export interface JsonLoggerOptions {
 
 export function parseLogLevel(value: string | undefined): LogLevel | undefined {
   const normalized = value?.trim().toLowerCase();
-  return normalized && normalized in RANK
-    ? (normalized as LogLevel)
-    : undefined;
+  return normalized && normalized in RANK ? (normalized as LogLevel) : undefined;
 }
 
 /**
@@ -61,8 +51,7 @@ export class JsonLogger implements LoggerService {
   private readonly write: (line: string) => void;
 
   constructor(private readonly options: JsonLoggerOptions = {}) {
-    this.minRank =
-      RANK[options.level ?? parseLogLevel(process.env.LOG_LEVEL) ?? 'info'];
+    this.minRank = RANK[options.level ?? parseLogLevel(process.env.LOG_LEVEL) ?? 'info'];
     this.write = options.write ?? ((line) => process.stdout.write(`${line}\n`));
   }
 
@@ -82,12 +71,7 @@ export class JsonLogger implements LoggerService {
   }
 
   /** Writes one line; `fields` are merged into the top-level object. */
-  emit(
-    level: LogLevel,
-    msg: unknown,
-    fields: LogFields = {},
-    context = this.options.context,
-  ): void {
+  emit(level: LogLevel, msg: unknown, fields: LogFields = {}, context = this.options.context): void {
     if (!this.isLevelEnabled(level)) return;
     const ids = currentSpanIds();
     const extra: Record<string, unknown> = { ...fields };
@@ -128,20 +112,10 @@ export class JsonLogger implements LoggerService {
     // Nest passes `(message, stack, context)`; a lone string after the message is a stack trace when it looks like one.
     const [first, ...others] = rest;
     if (typeof first === 'string' && /\n\s+at /.test(first)) {
-      this.emit(
-        'error',
-        message,
-        { stack: first, ...mergeParams(others) },
-        context ?? this.options.context,
-      );
+      this.emit('error', message, { stack: first, ...mergeParams(others) }, context ?? this.options.context);
       return;
     }
-    this.emit(
-      'error',
-      message,
-      mergeParams(rest),
-      context ?? this.options.context,
-    );
+    this.emit('error', message, mergeParams(rest), context ?? this.options.context);
   }
 
   warn(message: unknown, ...optionalParams: unknown[]): void {
@@ -162,30 +136,16 @@ export class JsonLogger implements LoggerService {
 
   setLogLevels(levels: NestLogLevel[]): void {
     const ranks = levels.map((level) => RANK[NEST_LEVELS[level]]);
-    this.minRank =
-      ranks.length > 0 ? Math.min(...ranks) : Number.POSITIVE_INFINITY;
+    this.minRank = ranks.length > 0 ? Math.min(...ranks) : Number.POSITIVE_INFINITY;
   }
 
-  private nest(
-    level: LogLevel,
-    message: unknown,
-    optionalParams: unknown[],
-  ): void {
+  private nest(level: LogLevel, message: unknown, optionalParams: unknown[]): void {
     const { context, rest } = splitContext(optionalParams);
-    this.emit(
-      level,
-      message,
-      mergeParams(rest),
-      context ?? this.options.context,
-    );
+    this.emit(level, message, mergeParams(rest), context ?? this.options.context);
   }
 
   private serviceName(): string {
-    return (
-      this.options.service ??
-      activeTelemetry()?.serviceName ??
-      (process.env.OTEL_SERVICE_NAME || 'bctrl')
-    );
+    return this.options.service ?? activeTelemetry()?.serviceName ?? (process.env.OTEL_SERVICE_NAME || 'bctrl');
   }
 }
 
@@ -223,9 +183,7 @@ function stringify(value: unknown): string {
   if (typeof value === 'string') return value;
   if (value === undefined) return '';
   try {
-    return typeof value === 'object'
-      ? JSON.stringify(redact(value))
-      : String(value);
+    return typeof value === 'object' ? JSON.stringify(redact(value)) : String(value);
   } catch {
     return String(value);
   }

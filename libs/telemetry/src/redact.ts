@@ -15,14 +15,7 @@ const SECRET_LAST_WORDS = new Set([
   'secret',
   'token',
 ]);
-const SECRET_KEY_SUFFIXES = [
-  'apikey',
-  'accesskey',
-  'privatekey',
-  'secretkey',
-  'encryptionkey',
-  'signingkey',
-];
+const SECRET_KEY_SUFFIXES = ['apikey', 'accesskey', 'privatekey', 'secretkey', 'encryptionkey', 'signingkey'];
 
 export function isSecretKey(key: string): boolean {
   const words = key
@@ -46,23 +39,17 @@ const STRING_SECRETS: ReadonlyArray<[RegExp, string]> = [
 
 export function redactString(value: string): string {
   let redacted = value;
-  for (const [pattern, replacement] of STRING_SECRETS)
-    redacted = redacted.replace(pattern, replacement);
+  for (const [pattern, replacement] of STRING_SECRETS) redacted = redacted.replace(pattern, replacement);
   return redacted;
 }
 
 const MAX_DEPTH = 8;
 
 /** A JSON-safe copy with secret keys and secret-looking strings hidden; tolerates cycles, errors and bigints. */
-export function redact(
-  value: unknown,
-  depth = 0,
-  seen: WeakSet<object> = new WeakSet(),
-): unknown {
+export function redact(value: unknown, depth = 0, seen: WeakSet<object> = new WeakSet()): unknown {
   if (typeof value === 'string') return redactString(value);
   if (typeof value === 'bigint') return value.toString();
-  if (typeof value === 'function' || typeof value === 'symbol')
-    return undefined;
+  if (typeof value === 'function' || typeof value === 'symbol') return undefined;
   if (value === null || typeof value !== 'object') return value;
   if (seen.has(value)) return '[Circular]';
   if (depth >= MAX_DEPTH) return '[Truncated]';
@@ -71,17 +58,12 @@ export function redact(
     if (value instanceof Error) return redactError(value, depth, seen);
     if (value instanceof Date) return value.toISOString();
     if (Buffer.isBuffer(value)) return `[Buffer ${value.length} bytes]`;
-    if (Array.isArray(value))
-      return value.map((item) => redact(item, depth + 1, seen));
-    if (value instanceof Map)
-      return redact(Object.fromEntries(value), depth, seen);
+    if (Array.isArray(value)) return value.map((item) => redact(item, depth + 1, seen));
+    if (value instanceof Map) return redact(Object.fromEntries(value), depth, seen);
     if (value instanceof Set) return redact([...value], depth, seen);
     const out: Record<string, unknown> = {};
     for (const [key, item] of Object.entries(value)) {
-      out[key] =
-        isSecretKey(key) && item !== undefined && item !== null
-          ? REDACTED
-          : redact(item, depth + 1, seen);
+      out[key] = isSecretKey(key) && item !== undefined && item !== null ? REDACTED : redact(item, depth + 1, seen);
     }
     return out;
   } finally {
@@ -89,11 +71,7 @@ export function redact(
   }
 }
 
-function redactError(
-  error: Error,
-  depth: number,
-  seen: WeakSet<object>,
-): Record<string, unknown> {
+function redactError(error: Error, depth: number, seen: WeakSet<object>): Record<string, unknown> {
   const fields = redact({ ...error }, depth, seen) as Record<string, unknown>;
   return {
     name: error.name,

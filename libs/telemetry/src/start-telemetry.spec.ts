@@ -18,9 +18,7 @@ describe('startTelemetry', () => {
   });
 
   it('records spans with the service name on their resource', async () => {
-    trace
-      .getTracer('test')
-      .startActiveSpan('work', { kind: SpanKind.SERVER }, (span) => span.end());
+    trace.getTracer('test').startActiveSpan('work', { kind: SpanKind.SERVER }, (span) => span.end());
     await telemetry.forceFlush();
     const [span] = exporter.getFinishedSpans();
     expect(span.name).toBe('work');
@@ -51,9 +49,7 @@ describe('startTelemetry', () => {
     });
     expect(seen.afterTimer).toMatch(/^[0-9a-f]{32}$/);
     expect(seen.afterTimer).toBe(seen.parentTraceId);
-    const child = exporter
-      .getFinishedSpans()
-      .find((span) => span.name === 'child');
+    const child = exporter.getFinishedSpans().find((span) => span.name === 'child');
     expect(child?.spanContext().traceId).toBe(seen.parentTraceId);
     expect(child?.parentSpanContext?.spanId).toBe(seen.parentSpanId);
     expect(currentTraceId()).toBeUndefined();
@@ -66,12 +62,8 @@ describe('startTelemetry', () => {
       span.end();
     });
     expect(headers.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
-    const remote = trace.getSpanContext(
-      propagation.extract(context.active(), headers),
-    );
-    expect(remote?.traceId).toBe(
-      exporter.getFinishedSpans()[0].spanContext().traceId,
-    );
+    const remote = trace.getSpanContext(propagation.extract(context.active(), headers));
+    expect(remote?.traceId).toBe(exporter.getFinishedSpans()[0].spanContext().traceId);
   });
 });
 
@@ -83,12 +75,10 @@ describe('startTelemetry without an exporter', () => {
     });
     try {
       expect(telemetry.serviceName).toBe('edge');
-      const traceId = trace
-        .getTracer('test')
-        .startActiveSpan('request', (span) => {
-          span.end();
-          return currentTraceId();
-        });
+      const traceId = trace.getTracer('test').startActiveSpan('request', (span) => {
+        span.end();
+        return currentTraceId();
+      });
       expect(traceId).toMatch(/^[0-9a-f]{32}$/);
       expect(traceId).not.toBe('0'.repeat(32));
     } finally {

@@ -3,12 +3,7 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import {
-  BatchSpanProcessor,
-  SimpleSpanProcessor,
-  SpanExporter,
-  SpanProcessor,
-} from '@opentelemetry/sdk-trace-base';
+import { BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 
@@ -53,11 +48,7 @@ export function startTelemetry(options: TelemetryOptions): TelemetryHandle {
   const exporter = options.exporter ?? otlpExporterFromEnv(env);
   if (exporter) {
     const batch = options.batch ?? options.exporter === undefined;
-    spanProcessors.push(
-      batch
-        ? new BatchSpanProcessor(exporter)
-        : new SimpleSpanProcessor(exporter),
-    );
+    spanProcessors.push(batch ? new BatchSpanProcessor(exporter) : new SimpleSpanProcessor(exporter));
   }
 
   // Spans are created and sampled even without an exporter: request ids and log lines are built from trace ids.
@@ -95,9 +86,7 @@ export function activeTelemetry(): TelemetryHandle | undefined {
   return active;
 }
 
-function otlpExporterFromEnv(
-  env: Readonly<Record<string, string | undefined>>,
-): SpanExporter | undefined {
+function otlpExporterFromEnv(env: Readonly<Record<string, string | undefined>>): SpanExporter | undefined {
   const tracesEndpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim();
   const endpoint = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
   if (tracesEndpoint) return new OTLPTraceExporter({ url: tracesEndpoint });

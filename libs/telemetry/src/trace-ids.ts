@@ -5,9 +5,7 @@ export function currentTraceId(): string | undefined {
   return currentSpanIds()?.traceId;
 }
 
-export function currentSpanIds():
-  | { traceId: string; spanId: string }
-  | undefined {
+export function currentSpanIds(): { traceId: string; spanId: string } | undefined {
   const spanContext = trace.getActiveSpan()?.spanContext();
   if (!spanContext || !isSpanContextValid(spanContext)) return undefined;
   return { traceId: spanContext.traceId, spanId: spanContext.spanId };

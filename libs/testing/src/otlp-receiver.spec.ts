@@ -12,11 +12,7 @@ import { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 
 import { OtlpReceiver, startOtlpReceiver } from './otlp-receiver';
 
-function post(
-  url: string,
-  body: Buffer,
-  headers: Record<string, string>,
-): Promise<number> {
+function post(url: string, body: Buffer, headers: Record<string, string>): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method: 'POST', headers }, (res) => {
       res.resume();
@@ -34,14 +30,11 @@ class JsonPostingExporter implements SpanExporter {
   constructor(private readonly url: string) {}
 
   export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
-    const body = Buffer.from(
-      JsonTraceSerializer.serializeRequest(spans) ?? new Uint8Array(),
-    );
+    const body = Buffer.from(JsonTraceSerializer.serializeRequest(spans) ?? new Uint8Array());
     post(this.url, body, { 'content-type': 'application/json' }).then(
       (status) =>
         done({
-          code:
-            status === 200 ? ExportResultCode.SUCCESS : ExportResultCode.FAILED,
+          code: status === 200 ? ExportResultCode.SUCCESS : ExportResultCode.FAILED,
         }),
       (error: Error) => done({ code: ExportResultCode.FAILED, error }),
     );
@@ -74,27 +67,21 @@ describe('startOtlpReceiver', () => {
     });
     try {
       const tracer = trace.getTracer('spec');
-      const parent = tracer.startActiveSpan(
-        'POST /v1/spaces',
-        { kind: SpanKind.SERVER },
-        (span) => {
-          tracer.startActiveSpan(
-            'spaces.v1.create',
-            {
-              kind: SpanKind.CLIENT,
-              attributes: { 'messaging.system': 'nats' },
-            },
-            (child) => child.end(),
-          );
-          span.end();
-          return span.spanContext();
-        },
-      );
+      const parent = tracer.startActiveSpan('POST /v1/spaces', { kind: SpanKind.SERVER }, (span) => {
+        tracer.startActiveSpan(
+          'spaces.v1.create',
+          {
+            kind: SpanKind.CLIENT,
+            attributes: { 'messaging.system': 'nats' },
+          },
+          (child) => child.end(),
+        );
+        span.end();
+        return span.spanContext();
+      });
       await telemetry.forceFlush();
 
-      const child = await receiver.waitFor(
-        (span) => span.name === 'spaces.v1.create',
-      );
+      const child = await receiver.waitFor((span) => span.name === 'spaces.v1.create');
       expect(child).toEqual({
         traceId: parent.traceId,
         spanId: expect.stringMatching(/^[0-9a-f]{16}$/),
@@ -104,9 +91,7 @@ describe('startOtlpReceiver', () => {
         kind: SpanKind.CLIENT,
         attributes: { 'messaging.system': 'nats' },
       });
-      const root = await receiver.waitFor(
-        (span) => span.name === 'POST /v1/spaces',
-      );
+      const root = await receiver.waitFor((span) => span.name === 'POST /v1/spaces');
       expect(root).toMatchObject({
         spanId: parent.spanId,
         parentSpanId: undefined,
@@ -129,23 +114,17 @@ describe('startOtlpReceiver', () => {
       });
       telemetry.shutdown().then(() => process.stdout.write(traceId));
     `;
-    const { stdout } = await execFileAsync(
-      process.execPath,
-      ['-r', '@swc-node/register', '-e', script],
-      {
-        cwd: join(__dirname, '../../..'),
-        env: {
-          ...process.env,
-          OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-          OTEL_SERVICE_NAME: '',
-        },
-        timeout: 30_000,
+    const { stdout } = await execFileAsync(process.execPath, ['-r', '@swc-node/register', '-e', script], {
+      cwd: join(__dirname, '../../..'),
+      env: {
+        ...process.env,
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+        OTEL_SERVICE_NAME: '',
       },
-    );
+      timeout: 30_000,
+    });
     expect(stdout).toMatch(/^[0-9a-f]{32}$/);
-    await expect(
-      receiver.waitFor((span) => span.traceId === stdout, 2_000),
-    ).resolves.toMatchObject({
+    await expect(receiver.waitFor((span) => span.traceId === stdout, 2_000)).resolves.toMatchObject({
       name: 'runs.v1.append',
       serviceName: 'runs-recorder',
       kind: SpanKind.INTERNAL,
@@ -157,21 +136,14 @@ describe('startOtlpReceiver', () => {
       resourceSpans: [
         {
           resource: {
-            attributes: [
-              { key: 'service.name', value: { stringValue: 'cdp-proxy' } },
-            ],
+            attributes: [{ key: 'service.name', value: { stringValue: 'cdp-proxy' } }],
           },
           scopeSpans: [
             {
               spans: [
                 {
-                  traceId: Buffer.from(
-                    '0af7651916cd43dd8448eb211c80319c',
-                    'hex',
-                  ).toString('base64'),
-                  spanId: Buffer.from('b7ad6b7169203331', 'hex').toString(
-                    'base64',
-                  ),
+                  traceId: Buffer.from('0af7651916cd43dd8448eb211c80319c', 'hex').toString('base64'),
+                  spanId: Buffer.from('b7ad6b7169203331', 'hex').toString('base64'),
                   parentSpanId: '',
                   name: 'cdp.frame',
                   kind: 5,
@@ -182,14 +154,10 @@ describe('startOtlpReceiver', () => {
         },
       ],
     };
-    const status = await post(
-      receiver.tracesUrl,
-      gzipSync(JSON.stringify(payload)),
-      {
-        'content-type': 'application/json',
-        'content-encoding': 'gzip',
-      },
-    );
+    const status = await post(receiver.tracesUrl, gzipSync(JSON.stringify(payload)), {
+      'content-type': 'application/json',
+      'content-encoding': 'gzip',
+    });
     expect(status).toBe(200);
     expect(receiver.spans()).toEqual([
       {
@@ -218,8 +186,8 @@ describe('startOtlpReceiver', () => {
   });
 
   it('fails waitFor with the spans it did receive when none matches in time', async () => {
-    await expect(
-      receiver.waitFor((span) => span.name === 'never', 50),
-    ).rejects.toThrow(/no matching span within 50 ms; received: none/);
+    await expect(receiver.waitFor((span) => span.name === 'never', 50)).rejects.toThrow(
+      /no matching span within 50 ms; received: none/,
+    );
   });
 });

@@ -19,10 +19,7 @@ export interface OtlpReceiver {
   readonly tracesUrl: string;
   spans(): ReceivedSpan[];
   /** Resolves with the first received span matching `predicate`, including spans that arrived before the call. */
-  waitFor(
-    predicate: (span: ReceivedSpan) => boolean,
-    timeoutMs?: number,
-  ): Promise<ReceivedSpan>;
+  waitFor(predicate: (span: ReceivedSpan) => boolean, timeoutMs?: number): Promise<ReceivedSpan>;
   stop(): Promise<void>;
 }
 
@@ -38,9 +35,7 @@ interface Waiter {
  * encoding that @opentelemetry/exporter-trace-otlp-http sends (hex ids, optionally gzip-compressed), and also
  * base64 ids as written by a protobuf-JSON mapping, so tests do not depend on which the exporter version picks.
  */
-export async function startOtlpReceiver(
-  options: { port?: number; host?: string } = {},
-): Promise<OtlpReceiver> {
+export async function startOtlpReceiver(options: { port?: number; host?: string } = {}): Promise<OtlpReceiver> {
   const received: ReceivedSpan[] = [];
   let waiters: Waiter[] = [];
 
@@ -81,15 +76,8 @@ export async function startOtlpReceiver(
       return new Promise<ReceivedSpan>((resolve, reject) => {
         const timer = setTimeout(() => {
           waiters = waiters.filter((waiter) => waiter.timer !== timer);
-          const seen =
-            received
-              .map((span) => `${span.serviceName}:${span.name}`)
-              .join(', ') || 'none';
-          reject(
-            new Error(
-              `no matching span within ${timeoutMs} ms; received: ${seen}`,
-            ),
-          );
+          const seen = received.map((span) => `${span.serviceName}:${span.name}`).join(', ') || 'none';
+          reject(new Error(`no matching span within ${timeoutMs} ms; received: ${seen}`));
         }, timeoutMs);
         waiters.push({ predicate, resolve, reject, timer });
       });
@@ -112,11 +100,9 @@ async function handle(
   accept: (spans: ReceivedSpan[]) => void,
 ): Promise<void> {
   const path = (req.url ?? '').split('?')[0];
-  if (req.method !== 'POST' || path !== '/v1/traces')
-    return reply(res, 404, { error: 'only POST /v1/traces' });
+  if (req.method !== 'POST' || path !== '/v1/traces') return reply(res, 404, { error: 'only POST /v1/traces' });
   const contentType = (req.headers['content-type'] ?? '').toLowerCase();
-  if (!contentType.includes('json'))
-    return reply(res, 415, { error: 'only OTLP/HTTP JSON is supported' });
+  if (!contentType.includes('json')) return reply(res, 415, { error: 'only OTLP/HTTP JSON is supported' });
 
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -168,10 +154,7 @@ export function parseExportRequest(payload: unknown): ReceivedSpan[] {
   const spans: ReceivedSpan[] = [];
   for (const resourceSpans of request.resourceSpans ?? []) {
     const resource = attributesToObject(resourceSpans.resource?.attributes);
-    const serviceName =
-      typeof resource['service.name'] === 'string'
-        ? resource['service.name']
-        : undefined;
+    const serviceName = typeof resource['service.name'] === 'string' ? resource['service.name'] : undefined;
     for (const scopeSpans of resourceSpans.scopeSpans ?? []) {
       for (const span of scopeSpans.spans ?? []) {
         spans.push({
@@ -193,15 +176,12 @@ export function parseExportRequest(payload: unknown): ReceivedSpan[] {
 /** OTLP/JSON says hex, protobuf's JSON mapping says base64; a 16- or 32-digit hex string is taken as hex. */
 function idToHex(id: string | undefined): string | undefined {
   if (!id) return undefined;
-  if (/^[0-9a-f]+$/i.test(id) && (id.length === 16 || id.length === 32))
-    return id.toLowerCase();
+  if (/^[0-9a-f]+$/i.test(id) && (id.length === 16 || id.length === 32)) return id.toLowerCase();
   const hex = Buffer.from(id, 'base64').toString('hex');
   return /^0+$/.test(hex) ? undefined : hex;
 }
 
-function attributesToObject(
-  attributes: OtlpKeyValue[] | undefined,
-): Record<string, unknown> {
+function attributesToObject(attributes: OtlpKeyValue[] | undefined): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const { key, value } of attributes ?? []) out[key] = anyValue(value);
   return out;

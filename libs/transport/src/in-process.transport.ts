@@ -1,9 +1,5 @@
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import type {
-  DescMessage,
-  MessageInitShape,
-  MessageShape,
-} from '@bufbuild/protobuf';
+import type { DescMessage, MessageInitShape, MessageShape } from '@bufbuild/protobuf';
 import type { RpcMethod } from '@bctrl/contracts';
 import { BctrlError } from '@bctrl/core';
 import { subjectMatches } from './subject-match';
@@ -33,10 +29,7 @@ import type { WireReply } from './wire';
 
 const SYSTEM = 'in-process';
 
-type RawHandler = (
-  body: Uint8Array,
-  headers: RecordCarrier,
-) => Promise<WireReply>;
+type RawHandler = (body: Uint8Array, headers: RecordCarrier) => Promise<WireReply>;
 
 interface StoredEvent {
   seq: number;
@@ -46,10 +39,7 @@ interface StoredEvent {
   publishedAt: Date;
 }
 
-type RawEventHandler = (
-  event: StoredEvent,
-  deliveryCount: number,
-) => Promise<void>;
+type RawEventHandler = (event: StoredEvent, deliveryCount: number) => Promise<void>;
 
 /**
  * A durable consumer's position outlives the consumers reading from it, as a JetStream durable does:
@@ -143,11 +133,7 @@ class Durable {
     if (due !== undefined) return this.log[due - 1];
     while (this.nextIndex < this.log.length) {
       const event = this.log[this.nextIndex++];
-      if (
-        !this.acked.has(event.seq) &&
-        subjectMatches(this.filterSubject, event.subject)
-      )
-        return event;
+      if (!this.acked.has(event.seq) && subjectMatches(this.filterSubject, event.subject)) return event;
     }
     return undefined;
   }
@@ -158,10 +144,7 @@ class Durable {
       const pending = [...this.redeliverAt.values()].filter(Number.isFinite);
       if (pending.length > 0) {
         if (this.timer) clearTimeout(this.timer);
-        this.timer = setTimeout(
-          () => this.poke(),
-          Math.max(0, Math.min(...pending) - Date.now()),
-        );
+        this.timer = setTimeout(() => this.poke(), Math.max(0, Math.min(...pending) - Date.now()));
         // A pending redelivery must not keep a finished process alive.
         this.timer.unref();
       }
@@ -192,44 +175,25 @@ export class InProcessTransport implements Transport {
     const body = encodeMessage(method.request, request);
     const headers = new RecordCarrier();
     headers.set(PRINCIPAL_HEADER, encodePrincipal(context.principal));
-    return withOutgoingSpan(
-      SYSTEM,
-      method.subject,
-      SpanKind.CLIENT,
-      headers,
-      async () => {
-        const handler = this.pick(method.subject);
-        if (!handler)
-          throw new BctrlError(
-            'unavailable',
-            `No service answers ${method.subject}.`,
-          );
-        const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-        let timer: NodeJS.Timeout | undefined;
-        const timeout = new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () =>
-              reject(
-                new BctrlError(
-                  'unavailable',
-                  `${method.subject} did not answer within ${timeoutMs} ms.`,
-                ),
-              ),
-            timeoutMs,
-          );
-        });
-        try {
-          // A copy of the headers: the receiver must not be able to touch the sender's.
-          const reply = await Promise.race([
-            handler(body.slice(), copyCarrier(headers)),
-            timeout,
-          ]);
-          return readReply(method, reply);
-        } finally {
-          clearTimeout(timer);
-        }
-      },
-    );
+    return withOutgoingSpan(SYSTEM, method.subject, SpanKind.CLIENT, headers, async () => {
+      const handler = this.pick(method.subject);
+      if (!handler) throw new BctrlError('unavailable', `No service answers ${method.subject}.`);
+      const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new BctrlError('unavailable', `${method.subject} did not answer within ${timeoutMs} ms.`)),
+          timeoutMs,
+        );
+      });
+      try {
+        // A copy of the headers: the receiver must not be able to touch the sender's.
+        const reply = await Promise.race([handler(body.slice(), copyCarrier(headers)), timeout]);
+        return readReply(method, reply);
+      } finally {
+        clearTimeout(timer);
+      }
+    });
   }
 
   serve<Req extends DescMessage, Res extends DescMessage>(
@@ -238,25 +202,13 @@ export class InProcessTransport implements Transport {
   ): Closable {
     this.assertOpen();
     const raw: RawHandler = (body, headers) =>
-      withIncomingSpan(
-        SYSTEM,
-        method.subject,
-        SpanKind.SERVER,
-        headers,
-        async () => {
-          // Decoupled from the caller's stack, as a network hop would be.
-          await Promise.resolve();
-          const reply = await runHandler(
-            method,
-            handler,
-            body,
-            headers.get(PRINCIPAL_HEADER),
-          );
-          if (reply.isError)
-            trace.getActiveSpan()?.setStatus({ code: SpanStatusCode.ERROR });
-          return reply;
-        },
-      );
+      withIncomingSpan(SYSTEM, method.subject, SpanKind.SERVER, headers, async () => {
+        // Decoupled from the caller's stack, as a network hop would be.
+        await Promise.resolve();
+        const reply = await runHandler(method, handler, body, headers.get(PRINCIPAL_HEADER));
+        if (reply.isError) trace.getActiveSpan()?.setStatus({ code: SpanStatusCode.ERROR });
+        return reply;
+      });
     const list = this.handlers.get(method.subject) ?? [];
     list.push(raw);
     this.handlers.set(method.subject, list);
@@ -279,22 +231,16 @@ export class InProcessTransport implements Transport {
     const body = encodeMessage(payload, message);
     const headers = new RecordCarrier();
     headers.set(PRINCIPAL_HEADER, encodePrincipal(context.principal));
-    await withOutgoingSpan(
-      SYSTEM,
-      subject,
-      SpanKind.PRODUCER,
-      headers,
-      async () => {
-        this.log.push({
-          seq: this.log.length + 1,
-          subject,
-          body,
-          headers: { ...headers.values },
-          publishedAt: new Date(),
-        });
-        for (const durable of this.durables.values()) durable.poke();
-      },
-    );
+    await withOutgoingSpan(SYSTEM, subject, SpanKind.PRODUCER, headers, async () => {
+      this.log.push({
+        seq: this.log.length + 1,
+        subject,
+        body,
+        headers: { ...headers.values },
+        publishedAt: new Date(),
+      });
+      for (const durable of this.durables.values()) durable.poke();
+    });
   }
 
   async consume<Payload extends DescMessage>(
@@ -305,12 +251,7 @@ export class InProcessTransport implements Transport {
     const ackWaitMs = options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
     let durable = this.durables.get(options.durable);
     if (!durable) {
-      durable = new Durable(
-        options.durable,
-        this.log,
-        options.filterSubject,
-        ackWaitMs,
-      );
+      durable = new Durable(options.durable, this.log, options.filterSubject, ackWaitMs);
       this.durables.set(options.durable, durable);
     } else {
       if (durable.filterSubject !== options.filterSubject) {
@@ -325,45 +266,35 @@ export class InProcessTransport implements Transport {
     const raw: RawEventHandler = (event, deliveryCount) => {
       const carrier = new RecordCarrier();
       Object.assign(carrier.values, event.headers);
-      return withIncomingSpan(
-        SYSTEM,
-        event.subject,
-        SpanKind.CONSUMER,
-        carrier,
-        async () => {
-          let payload: MessageShape<Payload>;
-          let context: CallContext;
-          try {
-            payload = decodeMessage(options.payload, event.body);
-            context = {
-              principal: decodePrincipal(carrier.get(PRINCIPAL_HEADER)),
-            };
-          } catch (error) {
-            // Redelivering an event nobody can read would loop forever; it is logged and dropped, as `term` does on NATS.
-            logError('undecodable event dropped', event.subject, error);
-            return;
-          }
-          try {
-            await handler(
-              payload,
-              {
-                subject: event.subject,
-                streamSeq: event.seq,
-                deliveryCount,
-                publishedAt: event.publishedAt,
-              },
-              context,
-            );
-          } catch (error) {
-            logError(
-              'event handler failed; the event will be redelivered',
-              event.subject,
-              error,
-            );
-            throw error;
-          }
-        },
-      );
+      return withIncomingSpan(SYSTEM, event.subject, SpanKind.CONSUMER, carrier, async () => {
+        let payload: MessageShape<Payload>;
+        let context: CallContext;
+        try {
+          payload = decodeMessage(options.payload, event.body);
+          context = {
+            principal: decodePrincipal(carrier.get(PRINCIPAL_HEADER)),
+          };
+        } catch (error) {
+          // Redelivering an event nobody can read would loop forever; it is logged and dropped, as `term` does on NATS.
+          logError('undecodable event dropped', event.subject, error);
+          return;
+        }
+        try {
+          await handler(
+            payload,
+            {
+              subject: event.subject,
+              streamSeq: event.seq,
+              deliveryCount,
+              publishedAt: event.publishedAt,
+            },
+            context,
+          );
+        } catch (error) {
+          logError('event handler failed; the event will be redelivered', event.subject, error);
+          throw error;
+        }
+      });
     };
     const target = durable;
     target.attach(raw);
@@ -378,9 +309,7 @@ export class InProcessTransport implements Transport {
     this.closed = true;
     this.handlers.clear();
     await Promise.all(
-      [...this.durables.values()].flatMap((durable) =>
-        [...durable.handlers].map((handler) => durable.detach(handler)),
-      ),
+      [...this.durables.values()].flatMap((durable) => [...durable.handlers].map((handler) => durable.detach(handler))),
     );
   }
 
@@ -393,8 +322,7 @@ export class InProcessTransport implements Transport {
   }
 
   private assertOpen(): void {
-    if (this.closed)
-      throw new BctrlError('unavailable', 'The transport is closed.');
+    if (this.closed) throw new BctrlError('unavailable', 'The transport is closed.');
   }
 }
 

@@ -3,10 +3,7 @@ import { describeTransportConformance } from './transport.conformance';
 
 function natsUrl(): string {
   const url = process.env.BCTRL_TEST_NATS_URL;
-  if (!url)
-    throw new Error(
-      'BCTRL_TEST_NATS_URL is not set: run through jest, whose global setup starts nats-server',
-    );
+  if (!url) throw new Error('BCTRL_TEST_NATS_URL is not set: run through jest, whose global setup starts nats-server');
   return url;
 }
 

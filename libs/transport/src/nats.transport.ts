@@ -8,21 +8,9 @@ import {
   nanos,
   StorageType,
 } from 'nats';
-import type {
-  ConnectionOptions,
-  ConsumerMessages,
-  JetStreamManager,
-  JsMsg,
-  Msg,
-  MsgHdrs,
-  NatsConnection,
-} from 'nats';
+import type { ConnectionOptions, ConsumerMessages, JetStreamManager, JsMsg, Msg, MsgHdrs, NatsConnection } from 'nats';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import type {
-  DescMessage,
-  MessageInitShape,
-  MessageShape,
-} from '@bufbuild/protobuf';
+import type { DescMessage, MessageInitShape, MessageShape } from '@bufbuild/protobuf';
 import { RUNS_STREAM, RUNS_SUBJECT_PREFIX } from '@bctrl/contracts';
 import type { RpcMethod } from '@bctrl/contracts';
 import { BctrlError } from '@bctrl/core';
@@ -68,9 +56,7 @@ interface StreamSpec {
 }
 
 /** The streams this transport creates when first needed; a service publishing elsewhere must create its stream first. */
-const STREAMS: StreamSpec[] = [
-  { name: RUNS_STREAM, subjects: [`${RUNS_SUBJECT_PREFIX}.>`] },
-];
+const STREAMS: StreamSpec[] = [{ name: RUNS_STREAM, subjects: [`${RUNS_SUBJECT_PREFIX}.>`] }];
 
 /**
  * Request/reply over core NATS with one queue group per service, events over JetStream. Wire format:
@@ -86,10 +72,7 @@ export class NatsTransport implements Transport {
     try {
       return new NatsTransport(await connect(options));
     } catch (error) {
-      throw new BctrlError(
-        'unavailable',
-        `Cannot connect to NATS: ${describe(error)}`,
-      );
+      throw new BctrlError('unavailable', `Cannot connect to NATS: ${describe(error)}`);
     }
   }
 
@@ -102,43 +85,28 @@ export class NatsTransport implements Transport {
     const body = encodeMessage(method.request, request);
     const headers = natsHeaders();
     headers.set(PRINCIPAL_HEADER, encodePrincipal(context.principal));
-    return withOutgoingSpan(
-      SYSTEM,
-      method.subject,
-      SpanKind.CLIENT,
-      carrier(headers),
-      async () => {
-        const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-        let reply: Msg;
-        try {
-          reply = await this.nc.request(method.subject, body, {
-            timeout: timeoutMs,
-            headers,
-          });
-        } catch (error) {
-          if (isNatsError(error) && error.code === ErrorCode.NoResponders) {
-            throw new BctrlError(
-              'unavailable',
-              `No service answers ${method.subject}.`,
-            );
-          }
-          if (isNatsError(error) && error.code === ErrorCode.Timeout) {
-            throw new BctrlError(
-              'unavailable',
-              `${method.subject} did not answer within ${timeoutMs} ms.`,
-            );
-          }
-          throw new BctrlError(
-            'unavailable',
-            `Calling ${method.subject} failed: ${describe(error)}`,
-          );
-        }
-        return readReply(method, {
-          isError: reply.headers?.get(ERROR_HEADER) === '1',
-          body: reply.data,
+    return withOutgoingSpan(SYSTEM, method.subject, SpanKind.CLIENT, carrier(headers), async () => {
+      const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+      let reply: Msg;
+      try {
+        reply = await this.nc.request(method.subject, body, {
+          timeout: timeoutMs,
+          headers,
         });
-      },
-    );
+      } catch (error) {
+        if (isNatsError(error) && error.code === ErrorCode.NoResponders) {
+          throw new BctrlError('unavailable', `No service answers ${method.subject}.`);
+        }
+        if (isNatsError(error) && error.code === ErrorCode.Timeout) {
+          throw new BctrlError('unavailable', `${method.subject} did not answer within ${timeoutMs} ms.`);
+        }
+        throw new BctrlError('unavailable', `Calling ${method.subject} failed: ${describe(error)}`);
+      }
+      return readReply(method, {
+        isError: reply.headers?.get(ERROR_HEADER) === '1',
+        body: reply.data,
+      });
+    });
   }
 
   /**
@@ -173,35 +141,18 @@ export class NatsTransport implements Transport {
     msg: Msg,
   ): Promise<void> {
     const incoming = msg.headers ?? natsHeaders();
-    await withIncomingSpan(
-      SYSTEM,
-      method.subject,
-      SpanKind.SERVER,
-      carrier(incoming),
-      async () => {
-        const reply = await runHandler(
-          method,
-          handler,
-          msg.data,
-          incoming.get(PRINCIPAL_HEADER) || undefined,
-        );
-        let replyHeaders: MsgHdrs | undefined;
-        if (reply.isError) {
-          trace.getActiveSpan()?.setStatus({ code: SpanStatusCode.ERROR });
-          replyHeaders = natsHeaders();
-          replyHeaders.set(ERROR_HEADER, '1');
-        }
-        if (!msg.respond(reply.body, { headers: replyHeaders })) {
-          logError(
-            'request had no reply subject',
-            method.subject,
-            new Error('no reply subject'),
-          );
-        }
-      },
-    ).catch((error: unknown) =>
-      logError('answering failed', method.subject, error),
-    );
+    await withIncomingSpan(SYSTEM, method.subject, SpanKind.SERVER, carrier(incoming), async () => {
+      const reply = await runHandler(method, handler, msg.data, incoming.get(PRINCIPAL_HEADER) || undefined);
+      let replyHeaders: MsgHdrs | undefined;
+      if (reply.isError) {
+        trace.getActiveSpan()?.setStatus({ code: SpanStatusCode.ERROR });
+        replyHeaders = natsHeaders();
+        replyHeaders.set(ERROR_HEADER, '1');
+      }
+      if (!msg.respond(reply.body, { headers: replyHeaders })) {
+        logError('request had no reply subject', method.subject, new Error('no reply subject'));
+      }
+    }).catch((error: unknown) => logError('answering failed', method.subject, error));
   }
 
   async publish<Payload extends DescMessage>(
@@ -214,22 +165,13 @@ export class NatsTransport implements Transport {
     await this.ensureStreams();
     const headers = natsHeaders();
     headers.set(PRINCIPAL_HEADER, encodePrincipal(context.principal));
-    await withOutgoingSpan(
-      SYSTEM,
-      subject,
-      SpanKind.PRODUCER,
-      carrier(headers),
-      async () => {
-        try {
-          await this.nc.jetstream().publish(subject, body, { headers });
-        } catch (error) {
-          throw new BctrlError(
-            'unavailable',
-            `Publishing to ${subject} failed: ${describe(error)}`,
-          );
-        }
-      },
-    );
+    await withOutgoingSpan(SYSTEM, subject, SpanKind.PRODUCER, carrier(headers), async () => {
+      try {
+        await this.nc.jetstream().publish(subject, body, { headers });
+      } catch (error) {
+        throw new BctrlError('unavailable', `Publishing to ${subject} failed: ${describe(error)}`);
+      }
+    });
   }
 
   async consume<Payload extends DescMessage>(
@@ -242,29 +184,12 @@ export class NatsTransport implements Transport {
     try {
       stream = await jsm.streams.find(options.filterSubject);
     } catch (error) {
-      throw new BctrlError(
-        'unavailable',
-        `No stream holds ${options.filterSubject}: ${describe(error)}`,
-      );
+      throw new BctrlError('unavailable', `No stream holds ${options.filterSubject}: ${describe(error)}`);
     }
-    await this.ensureConsumer(
-      jsm,
-      stream,
-      options.durable,
-      options.filterSubject,
-      ackWaitMs,
-    );
-    const messages = await (
-      await this.nc.jetstream().consumers.get(stream, options.durable)
-    ).consume();
+    await this.ensureConsumer(jsm, stream, options.durable, options.filterSubject, ackWaitMs);
+    const messages = await (await this.nc.jetstream().consumers.get(stream, options.durable)).consume();
     let closing = false;
-    const loop = this.deliver(
-      messages,
-      options,
-      handler,
-      ackWaitMs,
-      () => closing,
-    ).catch((error: unknown) =>
+    const loop = this.deliver(messages, options, handler, ackWaitMs, () => closing).catch((error: unknown) =>
       logError('consumer stopped', options.filterSubject, error),
     );
     return {
@@ -302,53 +227,39 @@ export class NatsTransport implements Transport {
     ackWaitMs: number,
   ): Promise<void> {
     const incoming = msg.headers ?? natsHeaders();
-    await withIncomingSpan(
-      SYSTEM,
-      msg.subject,
-      SpanKind.CONSUMER,
-      carrier(incoming),
-      async () => {
-        let payload: MessageShape<Payload>;
-        let context: CallContext;
-        try {
-          payload = decodeMessage(options.payload, msg.data);
-          context = {
-            principal: decodePrincipal(
-              incoming.get(PRINCIPAL_HEADER) || undefined,
-            ),
-          };
-        } catch (error) {
-          // Redelivering an event nobody can read would loop forever.
-          logError('undecodable event dropped', msg.subject, error);
-          msg.term();
-          return;
-        }
-        try {
-          await handler(
-            payload,
-            {
-              subject: msg.subject,
-              streamSeq: msg.info.streamSequence,
-              deliveryCount: msg.info.deliveryCount,
-              publishedAt: new Date(
-                Math.floor(msg.info.timestampNanos / 1_000_000),
-              ),
-            },
-            context,
-          );
-        } catch (error) {
-          logError(
-            'event handler failed; the event will be redelivered',
-            msg.subject,
-            error,
-          );
-          // Delayed like an ack timeout, so that a failing event is retried at the same pace on both transports.
-          msg.nak(ackWaitMs);
-          throw error;
-        }
-        msg.ack();
-      },
-    ).catch(() => undefined);
+    await withIncomingSpan(SYSTEM, msg.subject, SpanKind.CONSUMER, carrier(incoming), async () => {
+      let payload: MessageShape<Payload>;
+      let context: CallContext;
+      try {
+        payload = decodeMessage(options.payload, msg.data);
+        context = {
+          principal: decodePrincipal(incoming.get(PRINCIPAL_HEADER) || undefined),
+        };
+      } catch (error) {
+        // Redelivering an event nobody can read would loop forever.
+        logError('undecodable event dropped', msg.subject, error);
+        msg.term();
+        return;
+      }
+      try {
+        await handler(
+          payload,
+          {
+            subject: msg.subject,
+            streamSeq: msg.info.streamSequence,
+            deliveryCount: msg.info.deliveryCount,
+            publishedAt: new Date(Math.floor(msg.info.timestampNanos / 1_000_000)),
+          },
+          context,
+        );
+      } catch (error) {
+        logError('event handler failed; the event will be redelivered', msg.subject, error);
+        // Delayed like an ack timeout, so that a failing event is retried at the same pace on both transports.
+        msg.nak(ackWaitMs);
+        throw error;
+      }
+      msg.ack();
+    }).catch(() => undefined);
   }
 
   private async ensureConsumer(
@@ -358,15 +269,10 @@ export class NatsTransport implements Transport {
     filterSubject: string,
     ackWaitMs: number,
   ): Promise<void> {
-    const existing = await jsm.consumers
-      .info(stream, durable)
-      .catch((error: unknown) => {
-        if (isNotFound(error)) return undefined;
-        throw new BctrlError(
-          'unavailable',
-          `Reading consumer ${durable} failed: ${describe(error)}`,
-        );
-      });
+    const existing = await jsm.consumers.info(stream, durable).catch((error: unknown) => {
+      if (isNotFound(error)) return undefined;
+      throw new BctrlError('unavailable', `Reading consumer ${durable} failed: ${describe(error)}`);
+    });
     if (!existing) {
       try {
         await jsm.consumers.add(stream, {
@@ -379,21 +285,9 @@ export class NatsTransport implements Transport {
         return;
       } catch (error) {
         // Another replica may have created it in the meantime; only its config then matters.
-        const created = await jsm.consumers
-          .info(stream, durable)
-          .catch(() => undefined);
-        if (!created)
-          throw new BctrlError(
-            'unavailable',
-            `Creating consumer ${durable} failed: ${describe(error)}`,
-          );
-        return this.ensureConsumer(
-          jsm,
-          stream,
-          durable,
-          filterSubject,
-          ackWaitMs,
-        );
+        const created = await jsm.consumers.info(stream, durable).catch(() => undefined);
+        if (!created) throw new BctrlError('unavailable', `Creating consumer ${durable} failed: ${describe(error)}`);
+        return this.ensureConsumer(jsm, stream, durable, filterSubject, ackWaitMs);
       }
     }
     if (existing.config.filter_subject !== filterSubject) {
@@ -415,10 +309,7 @@ export class NatsTransport implements Transport {
       this.streamsReady = undefined;
       throw error instanceof BctrlError
         ? error
-        : new BctrlError(
-            'unavailable',
-            `JetStream is not ready: ${describe(error)}`,
-          );
+        : new BctrlError('unavailable', `JetStream is not ready: ${describe(error)}`);
     });
     return this.streamsReady;
   }
@@ -455,10 +346,7 @@ export class NatsTransport implements Transport {
     try {
       await this.nc.flush();
     } catch (error) {
-      throw new BctrlError(
-        'unavailable',
-        `NATS does not answer: ${describe(error)}`,
-      );
+      throw new BctrlError('unavailable', `NATS does not answer: ${describe(error)}`);
     }
   }
 
@@ -477,10 +365,7 @@ function carrier(headers: MsgHdrs): HeaderCarrier {
 }
 
 function isNotFound(error: unknown): boolean {
-  return (
-    isNatsError(error) &&
-    (error.code === '404' || error.api_error?.code === 404)
-  );
+  return isNatsError(error) && (error.code === '404' || error.api_error?.code === 404);
 }
 
 function describe(error: unknown): string {

@@ -1,17 +1,5 @@
-import {
-  context,
-  propagation,
-  ROOT_CONTEXT,
-  SpanKind,
-  SpanStatusCode,
-  trace,
-} from '@opentelemetry/api';
-import type {
-  Context,
-  Span,
-  TextMapGetter,
-  TextMapSetter,
-} from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import type { Context, Span, TextMapGetter, TextMapSetter } from '@opentelemetry/api';
 import { BctrlError } from '@bctrl/core';
 
 /** Only the API here: the process that boots the service decides whether and where spans are exported. */
@@ -68,19 +56,17 @@ export async function withIncomingSpan<T>(
   work: () => Promise<T>,
 ): Promise<T> {
   const parent: Context = propagation.extract(ROOT_CONTEXT, carrier, getter);
-  const span = trace
-    .getTracer(TRACER_NAME)
-    .startSpan(
-      subject,
-      {
-        kind,
-        attributes: {
-          'messaging.system': system,
-          'messaging.destination.name': subject,
-        },
+  const span = trace.getTracer(TRACER_NAME).startSpan(
+    subject,
+    {
+      kind,
+      attributes: {
+        'messaging.system': system,
+        'messaging.destination.name': subject,
       },
-      parent,
-    );
+    },
+    parent,
+  );
   return context.with(trace.setSpan(parent, span), () => endAfter(span, work));
 }
 

@@ -1,17 +1,8 @@
 import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import {
-  BasicTracerProvider,
-  InMemorySpanExporter,
-  SimpleSpanProcessor,
-} from '@opentelemetry/sdk-trace-base';
-import {
-  defineMethod,
-  ErrorSchema,
-  HealthResponseSchema,
-  PageRequestSchema,
-} from '@bctrl/contracts';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { defineMethod, ErrorSchema, HealthResponseSchema, PageRequestSchema } from '@bctrl/contracts';
 import { BctrlError } from '@bctrl/core';
 import type { KeyPrincipal, Principal } from '@bctrl/core';
 import type { CallContext, EventMeta, Transport } from './transport';
@@ -45,12 +36,7 @@ function unique(prefix: string): string {
 
 function echoMethod() {
   const service = unique('svc');
-  return defineMethod(
-    service,
-    `${service}.v1.echo`,
-    PageRequestSchema,
-    HealthResponseSchema,
-  );
+  return defineMethod(service, `${service}.v1.echo`, PageRequestSchema, HealthResponseSchema);
 }
 
 function eventually(check: () => boolean, timeoutMs = 5_000): Promise<void> {
@@ -58,8 +44,7 @@ function eventually(check: () => boolean, timeoutMs = 5_000): Promise<void> {
   return new Promise((resolve, reject) => {
     const tick = () => {
       if (check()) return resolve();
-      if (Date.now() > deadline)
-        return reject(new Error('condition not met in time'));
+      if (Date.now() > deadline) return reject(new Error('condition not met in time'));
       setTimeout(tick, 10);
     };
     tick();
@@ -113,11 +98,7 @@ export function describeTransportConformance(
         }));
         await server.ping();
 
-        const response = await client.request(
-          method,
-          { limit: 7, cursor: 'abc' },
-          OPERATOR,
-        );
+        const response = await client.request(method, { limit: 7, cursor: 'abc' }, OPERATOR);
 
         expect(response.service).toBe('abc:7');
         expect(response.ready).toBe(true);
@@ -159,9 +140,7 @@ export function describeTransportConformance(
         });
         await server.ping();
 
-        const error = await client
-          .request(method, {}, OPERATOR)
-          .catch((e: unknown) => e);
+        const error = await client.request(method, {}, OPERATOR).catch((e: unknown) => e);
 
         expect(error).toBeInstanceOf(BctrlError);
         expect(error).toMatchObject({
@@ -176,18 +155,14 @@ export function describeTransportConformance(
 
       it('turns any other error into internal without leaking its message', async () => {
         const method = echoMethod();
-        const stderr = jest
-          .spyOn(process.stderr, 'write')
-          .mockImplementation(() => true);
+        const stderr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
         try {
           server.serve(method, async () => {
             throw new Error('password=hunter2 at /srv/secret.ts');
           });
           await server.ping();
 
-          const error = await client
-            .request(method, {}, OPERATOR)
-            .catch((e: unknown) => e);
+          const error = await client.request(method, {}, OPERATOR).catch((e: unknown) => e);
 
           expect(error).toBeInstanceOf(BctrlError);
           expect((error as BctrlError).code).toBe('internal');
@@ -197,9 +172,7 @@ export function describeTransportConformance(
               details: (error as BctrlError).details,
             }),
           ).not.toContain('hunter2');
-          expect(
-            stderr.mock.calls.map(([line]) => String(line)).join(''),
-          ).toContain('hunter2');
+          expect(stderr.mock.calls.map(([line]) => String(line)).join('')).toContain('hunter2');
         } finally {
           stderr.mockRestore();
         }
@@ -207,28 +180,19 @@ export function describeTransportConformance(
 
       it('answers validation_failed to a payload the handler cannot decode', async () => {
         const method = echoMethod();
-        const wrong = defineMethod(
-          method.service,
-          method.subject,
-          ErrorSchema,
-          HealthResponseSchema,
-        );
+        const wrong = defineMethod(method.service, method.subject, ErrorSchema, HealthResponseSchema);
         const handler = jest.fn(async () => ({}));
         server.serve(method, handler);
         await server.ping();
 
-        const error = await client
-          .request(wrong, { code: 'x', message: 'y' }, OPERATOR)
-          .catch((e: unknown) => e);
+        const error = await client.request(wrong, { code: 'x', message: 'y' }, OPERATOR).catch((e: unknown) => e);
 
         expect(error).toMatchObject({ code: 'validation_failed' });
         expect(handler).not.toHaveBeenCalled();
       });
 
       it('fails with unavailable when nobody serves the method', async () => {
-        const error = await client
-          .request(echoMethod(), {}, OPERATOR)
-          .catch((e: unknown) => e);
+        const error = await client.request(echoMethod(), {}, OPERATOR).catch((e: unknown) => e);
 
         expect(error).toBeInstanceOf(BctrlError);
         expect((error as BctrlError).code).toBe('unavailable');
@@ -236,16 +200,11 @@ export function describeTransportConformance(
 
       it('fails with unavailable when the handler does not answer in time', async () => {
         const method = echoMethod();
-        server.serve(
-          method,
-          () => new Promise((resolve) => setTimeout(() => resolve({}), 1_000)),
-        );
+        server.serve(method, () => new Promise((resolve) => setTimeout(() => resolve({}), 1_000)));
         await server.ping();
 
         const started = Date.now();
-        const error = await client
-          .request(method, {}, OPERATOR, { timeoutMs: 100 })
-          .catch((e: unknown) => e);
+        const error = await client.request(method, {}, OPERATOR, { timeoutMs: 100 }).catch((e: unknown) => e);
 
         expect((error as BctrlError).code).toBe('unavailable');
         expect(Date.now() - started).toBeLessThan(900);
@@ -260,9 +219,7 @@ export function describeTransportConformance(
         await serving.close();
         await server.ping();
 
-        await expect(
-          client.request(method, {}, OPERATOR),
-        ).rejects.toMatchObject({ code: 'unavailable' });
+        await expect(client.request(method, {}, OPERATOR)).rejects.toMatchObject({ code: 'unavailable' });
       });
 
       it('shares the load between two handlers of one service', async () => {
@@ -295,25 +252,18 @@ export function describeTransportConformance(
         await server.ping();
 
         const tracer = trace.getTracer('test');
-        const callerTraceId = await tracer.startActiveSpan(
-          'caller',
-          async (span) => {
-            await client.request(method, {}, OPERATOR);
-            span.end();
-            return span.spanContext().traceId;
-          },
-        );
+        const callerTraceId = await tracer.startActiveSpan('caller', async (span) => {
+          await client.request(method, {}, OPERATOR);
+          span.end();
+          return span.spanContext().traceId;
+        });
 
-        const spans = exporter
-          .getFinishedSpans()
-          .filter((span) => span.name === method.subject);
+        const spans = exporter.getFinishedSpans().filter((span) => span.name === method.subject);
         const clientSpan = spans.find((span) => span.kind === SpanKind.CLIENT);
         const serverSpan = spans.find((span) => span.kind === SpanKind.SERVER);
         expect(clientSpan?.spanContext().traceId).toBe(callerTraceId);
         expect(serverSpan?.spanContext().traceId).toBe(callerTraceId);
-        expect(serverSpan?.parentSpanContext?.spanId).toBe(
-          clientSpan?.spanContext().spanId,
-        );
+        expect(serverSpan?.parentSpanContext?.spanId).toBe(clientSpan?.spanContext().spanId);
         expect(handlerTraceId).toBe(callerTraceId);
       });
     });
@@ -331,18 +281,8 @@ export function describeTransportConformance(
       it('delivers published events to a durable consumer in order, with their metadata and principal', async () => {
         const run = runStream();
         const before = Date.now();
-        await client.publish(
-          run.subject('a'),
-          PageRequestSchema,
-          { cursor: 'first' },
-          { principal: KEY_PRINCIPAL },
-        );
-        await client.publish(
-          run.subject('b'),
-          PageRequestSchema,
-          { cursor: 'second' },
-          OPERATOR,
-        );
+        await client.publish(run.subject('a'), PageRequestSchema, { cursor: 'first' }, { principal: KEY_PRINCIPAL });
+        await client.publish(run.subject('b'), PageRequestSchema, { cursor: 'second' }, OPERATOR);
 
         const seen: {
           cursor: string;
@@ -367,15 +307,10 @@ export function describeTransportConformance(
         await consumer.close();
 
         expect(seen.map((event) => event.cursor)).toEqual(['first', 'second']);
-        expect(seen.map((event) => event.meta.subject)).toEqual([
-          run.subject('a'),
-          run.subject('b'),
-        ]);
+        expect(seen.map((event) => event.meta.subject)).toEqual([run.subject('a'), run.subject('b')]);
         expect(seen[1].meta.streamSeq).toBeGreaterThan(seen[0].meta.streamSeq);
         expect(seen[0].meta.deliveryCount).toBe(1);
-        expect(seen[0].meta.publishedAt.getTime()).toBeGreaterThanOrEqual(
-          before - 1_000,
-        );
+        expect(seen[0].meta.publishedAt.getTime()).toBeGreaterThanOrEqual(before - 1_000);
         expect(seen[0].principal).toEqual(KEY_PRINCIPAL);
         expect(seen[1].principal).toEqual({ kind: 'operator' });
       });
@@ -394,12 +329,7 @@ export function describeTransportConformance(
           },
         );
 
-        await client.publish(
-          run.subject('x'),
-          PageRequestSchema,
-          { cursor: 'live' },
-          OPERATOR,
-        );
+        await client.publish(run.subject('x'), PageRequestSchema, { cursor: 'live' }, OPERATOR);
         await eventually(() => seen.length === 1);
         await consumer.close();
 
@@ -408,18 +338,8 @@ export function describeTransportConformance(
 
       it('resumes after the last acknowledged event when a durable is reopened', async () => {
         const run = runStream();
-        await client.publish(
-          run.subject('e'),
-          PageRequestSchema,
-          { limit: 1 },
-          OPERATOR,
-        );
-        await client.publish(
-          run.subject('e'),
-          PageRequestSchema,
-          { limit: 2 },
-          OPERATOR,
-        );
+        await client.publish(run.subject('e'), PageRequestSchema, { limit: 1 }, OPERATOR);
+        await client.publish(run.subject('e'), PageRequestSchema, { limit: 2 }, OPERATOR);
 
         const firstRound: number[] = [];
         const first = await server.consume(
@@ -435,12 +355,7 @@ export function describeTransportConformance(
         await eventually(() => firstRound.length === 2);
         await first.close();
 
-        await client.publish(
-          run.subject('e'),
-          PageRequestSchema,
-          { limit: 3 },
-          OPERATOR,
-        );
+        await client.publish(run.subject('e'), PageRequestSchema, { limit: 3 }, OPERATOR);
 
         const secondRound: number[] = [];
         const second = await server.consume(
@@ -464,15 +379,8 @@ export function describeTransportConformance(
 
       it('redelivers an event whose handler threw, counting the deliveries', async () => {
         const run = runStream();
-        await client.publish(
-          run.subject('e'),
-          PageRequestSchema,
-          { cursor: 'flaky' },
-          OPERATOR,
-        );
-        const stderr = jest
-          .spyOn(process.stderr, 'write')
-          .mockImplementation(() => true);
+        await client.publish(run.subject('e'), PageRequestSchema, { cursor: 'flaky' }, OPERATOR);
+        const stderr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
 
         const deliveries: number[] = [];
         const consumer = await server.consume(
@@ -501,19 +409,11 @@ export function describeTransportConformance(
       it('traces a published event into its consumer', async () => {
         const run = runStream();
         const tracer = trace.getTracer('test');
-        const publisherTraceId = await tracer.startActiveSpan(
-          'publisher',
-          async (span) => {
-            await client.publish(
-              run.subject('t'),
-              PageRequestSchema,
-              {},
-              OPERATOR,
-            );
-            span.end();
-            return span.spanContext().traceId;
-          },
-        );
+        const publisherTraceId = await tracer.startActiveSpan('publisher', async (span) => {
+          await client.publish(run.subject('t'), PageRequestSchema, {}, OPERATOR);
+          span.end();
+          return span.spanContext().traceId;
+        });
 
         let consumerTraceId: string | undefined;
         const consumer = await server.consume(
@@ -534,9 +434,7 @@ export function describeTransportConformance(
           .getFinishedSpans()
           .filter((span) => span.name === run.subject('t'))
           .map((span) => span.kind);
-        expect(kinds).toEqual(
-          expect.arrayContaining([SpanKind.PRODUCER, SpanKind.CONSUMER]),
-        );
+        expect(kinds).toEqual(expect.arrayContaining([SpanKind.PRODUCER, SpanKind.CONSUMER]));
       });
     });
   });

@@ -1,8 +1,4 @@
-import type {
-  DescMessage,
-  MessageInitShape,
-  MessageShape,
-} from '@bufbuild/protobuf';
+import type { DescMessage, MessageInitShape, MessageShape } from '@bufbuild/protobuf';
 import type { RpcMethod } from '@bctrl/contracts';
 import type { Principal } from '@bctrl/core';
 

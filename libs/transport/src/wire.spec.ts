@@ -4,12 +4,8 @@ import { BctrlError } from '@bctrl/core';
 import { subjectMatches } from './subject-match';
 import { decodeError, decodePrincipal, encodePrincipal } from './wire';
 
-function principalHeader(
-  init: Parameters<typeof create<typeof PrincipalSchema>>[1],
-): string {
-  return Buffer.from(
-    toBinary(PrincipalSchema, create(PrincipalSchema, init)),
-  ).toString('base64');
+function principalHeader(init: Parameters<typeof create<typeof PrincipalSchema>>[1]): string {
+  return Buffer.from(toBinary(PrincipalSchema, create(PrincipalSchema, init))).toString('base64');
 }
 
 describe('wire encoding', () => {
@@ -25,9 +21,7 @@ describe('wire encoding', () => {
         keyId: 'k',
       }),
     ]) {
-      expect(() => decodePrincipal(header)).toThrow(
-        expect.objectContaining({ code: 'unauthenticated' }),
-      );
+      expect(() => decodePrincipal(header)).toThrow(expect.objectContaining({ code: 'unauthenticated' }));
     }
   });
 
@@ -52,12 +46,7 @@ describe('wire encoding', () => {
   });
 
   it('maps an error code it does not know to internal, keeping the message', () => {
-    const error = decodeError(
-      toBinary(
-        ErrorSchema,
-        create(ErrorSchema, { code: 'from_the_future', message: 'm' }),
-      ),
-    );
+    const error = decodeError(toBinary(ErrorSchema, create(ErrorSchema, { code: 'from_the_future', message: 'm' })));
 
     expect(error).toBeInstanceOf(BctrlError);
     expect(error).toMatchObject({ code: 'internal', message: 'm' });

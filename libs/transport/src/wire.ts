@@ -1,9 +1,5 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import type {
-  DescMessage,
-  MessageInitShape,
-  MessageShape,
-} from '@bufbuild/protobuf';
+import type { DescMessage, MessageInitShape, MessageShape } from '@bufbuild/protobuf';
 import { ErrorSchema, PrincipalSchema } from '@bctrl/contracts';
 import type { RpcMethod } from '@bctrl/contracts';
 import { BctrlError, ROLES } from '@bctrl/core';
@@ -39,24 +35,15 @@ export function encodePrincipal(principal: Principal): string {
 
 /** Throws `unauthenticated`: a call whose principal cannot be read must not run under a guessed one. */
 export function decodePrincipal(header: string | undefined): Principal {
-  if (!header)
-    throw new BctrlError('unauthenticated', 'The call carries no principal.');
+  if (!header) throw new BctrlError('unauthenticated', 'The call carries no principal.');
   let message;
   try {
     message = fromBinary(PrincipalSchema, Buffer.from(header, 'base64'));
   } catch {
-    throw new BctrlError(
-      'unauthenticated',
-      'The call carries a malformed principal.',
-    );
+    throw new BctrlError('unauthenticated', 'The call carries a malformed principal.');
   }
   if (message.kind === 'operator') return { kind: 'operator' };
-  if (
-    message.kind === 'key' &&
-    isRole(message.role) &&
-    message.accountId &&
-    message.keyId
-  ) {
+  if (message.kind === 'key' && isRole(message.role) && message.accountId && message.keyId) {
     return {
       kind: 'key',
       accountId: message.accountId,
@@ -66,10 +53,7 @@ export function decodePrincipal(header: string | undefined): Principal {
       keyId: message.keyId,
     };
   }
-  throw new BctrlError(
-    'unauthenticated',
-    'The call carries a malformed principal.',
-  );
+  throw new BctrlError('unauthenticated', 'The call carries a malformed principal.');
 }
 
 function isRole(value: string): value is Role {
@@ -95,17 +79,12 @@ export function decodeError(body: Uint8Array): BctrlError {
   try {
     message = fromBinary(ErrorSchema, body);
   } catch {
-    return new BctrlError(
-      'internal',
-      'The service answered with an unreadable error.',
-    );
+    return new BctrlError('internal', 'The service answered with an unreadable error.');
   }
   // An unknown code comes from a newer service; the caller can still act on it as a server fault.
   const code = BctrlError.isCode(message.code) ? message.code : 'internal';
   const details: ErrorDetail[] = message.details.map((detail) =>
-    detail.field
-      ? { field: detail.field, issue: detail.issue }
-      : { issue: detail.issue },
+    detail.field ? { field: detail.field, issue: detail.issue } : { issue: detail.issue },
   );
   return new BctrlError(code, message.message, details);
 }
@@ -117,10 +96,7 @@ export function decodeError(body: Uint8Array): BctrlError {
 export function toWireError(error: unknown, subject: string): BctrlError {
   if (error instanceof BctrlError) return error;
   logError('handler failed', subject, error);
-  return new BctrlError(
-    'internal',
-    'The service failed to handle the request.',
-  );
+  return new BctrlError('internal', 'The service failed to handle the request.');
 }
 
 export function logError(msg: string, subject: string, error: unknown): void {
@@ -129,33 +105,21 @@ export function logError(msg: string, subject: string, error: unknown): void {
     time: new Date().toISOString(),
     msg,
     subject,
-    error:
-      error instanceof Error
-        ? { name: error.name, message: error.message, stack: error.stack }
-        : String(error),
+    error: error instanceof Error ? { name: error.name, message: error.message, stack: error.stack } : String(error),
   };
   process.stderr.write(`${JSON.stringify(entry)}\n`);
 }
 
-export function encodeMessage<Schema extends DescMessage>(
-  schema: Schema,
-  init: MessageInitShape<Schema>,
-): Uint8Array {
+export function encodeMessage<Schema extends DescMessage>(schema: Schema, init: MessageInitShape<Schema>): Uint8Array {
   return toBinary(schema, create(schema, init));
 }
 
 /** Undecodable input is the sender's fault, so it is reported as a validation failure rather than a crash. */
-export function decodeMessage<Schema extends DescMessage>(
-  schema: Schema,
-  body: Uint8Array,
-): MessageShape<Schema> {
+export function decodeMessage<Schema extends DescMessage>(schema: Schema, body: Uint8Array): MessageShape<Schema> {
   try {
     return fromBinary(schema, body);
   } catch {
-    throw new BctrlError(
-      'validation_failed',
-      `The payload is not a valid ${schema.typeName}.`,
-    );
+    throw new BctrlError('validation_failed', `The payload is not a valid ${schema.typeName}.`);
   }
 }
 
@@ -165,10 +129,7 @@ export interface WireReply {
 }
 
 /** The server half of a call, shared by both transports so that they cannot drift apart. */
-export async function runHandler<
-  Req extends DescMessage,
-  Res extends DescMessage,
->(
+export async function runHandler<Req extends DescMessage, Res extends DescMessage>(
   method: RpcMethod<Req, Res>,
   handler: Handler<Req, Res>,
   body: Uint8Array,
@@ -197,9 +158,6 @@ export function readReply<Res extends DescMessage>(
   try {
     return fromBinary(method.response, reply.body);
   } catch {
-    throw new BctrlError(
-      'internal',
-      `The service answered ${method.subject} with an unreadable response.`,
-    );
+    throw new BctrlError('internal', `The service answered ${method.subject} with an unreadable response.`);
   }
 }

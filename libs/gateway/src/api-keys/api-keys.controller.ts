@@ -1,6 +1,16 @@
 import { Body, Controller, Delete, Get, Param, Post, Query, Req } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
-import { ArrayMaxSize, IsArray, IsIn, IsISO8601, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
+import {
+  ArrayMaxSize,
+  IsArray,
+  IsIn,
+  IsISO8601,
+  IsOptional,
+  IsString,
+  Matches,
+  MaxLength,
+  MinLength,
+} from 'class-validator';
 import { SpacesV1, spacesV1 } from '@bctrl/contracts';
 import { NAME_MAX_LENGTH, ROLES } from '@bctrl/core';
 import type { FastifyRequest } from 'fastify';
@@ -20,7 +30,9 @@ export class CreateApiKeyDto {
   @IsIn(ROLES as string[])
   role!: string;
 
-  @ApiPropertyOptional({ description: 'Scope the key to this subaccount. A subaccount key can only create keys for itself.' })
+  @ApiPropertyOptional({
+    description: 'Scope the key to this subaccount. A subaccount key can only create keys for itself.',
+  })
   @IsOptional()
   @Matches(/^sub_[0-9A-Za-z]{24}$/, { message: 'subaccountId is not a subaccount id' })
   subaccountId?: string;
@@ -43,7 +55,9 @@ export class ApiKeyDto {
   @ApiProperty() name!: string;
   @ApiProperty({ enum: ROLES }) role!: string;
   @ApiProperty({ type: String, nullable: true }) subaccountId!: string | null;
-  @ApiProperty({ type: [String], nullable: true, description: 'null: every space in the key\'s reach.' }) spaceIds!: string[] | null;
+  @ApiProperty({ type: [String], nullable: true, description: "null: every space in the key's reach." }) spaceIds!:
+    | string[]
+    | null;
   @ApiProperty({ description: 'The first characters of the key, to recognise it.' }) prefix!: string;
   @ApiProperty({ format: 'date-time' }) createdAt!: string;
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) expiresAt!: string | null;
@@ -51,7 +65,8 @@ export class ApiKeyDto {
 }
 
 export class CreatedApiKeyDto extends ApiKeyDto {
-  @ApiProperty({ description: 'The key itself. Shown only in this response; only its hash is stored.' }) secret!: string;
+  @ApiProperty({ description: 'The key itself. Shown only in this response; only its hash is stored.' })
+  secret!: string;
 }
 
 export class ApiKeyListDto {
@@ -95,7 +110,9 @@ export class ApiKeysController {
   @Get()
   @ApiRoute({ type: ApiKeyListDto })
   async list(@Req() req: FastifyRequest, @Query() query: ListQueryDto): Promise<ApiKeyListDto> {
-    const page = await this.services.call(req, SpacesV1.listApiKeys, { page: { limit: query.limit ?? 0, cursor: query.cursor ?? '' } });
+    const page = await this.services.call(req, SpacesV1.listApiKeys, {
+      page: { limit: query.limit ?? 0, cursor: query.cursor ?? '' },
+    });
     return { data: page.data.map(toApiKeyDto), nextCursor: nullable(page.nextCursor) };
   }
 

@@ -12,9 +12,17 @@ export function ApiRoute(options: { status?: number; type?: Type<unknown>; creat
     ApiBearerAuth(),
     ApiExtraModels(ErrorEnvelopeDto),
     ApiResponse({ status, type: options.type, description: options.description ?? 'Success.' }),
-    ...ERROR_STATUSES.map((code) => ApiResponse({ status: code, type: ErrorEnvelopeDto, description: 'Error envelope.' })),
+    ...ERROR_STATUSES.map((code) =>
+      ApiResponse({ status: code, type: ErrorEnvelopeDto, description: 'Error envelope.' }),
+    ),
     ...(options.creates
-      ? [ApiHeader({ name: 'Idempotency-Key', required: false, description: 'A retry with the same key and body returns the first response and creates nothing new.' })]
+      ? [
+          ApiHeader({
+            name: 'Idempotency-Key',
+            required: false,
+            description: 'A retry with the same key and body returns the first response and creates nothing new.',
+          }),
+        ]
       : []),
   );
 }

@@ -1,4 +1,10 @@
-import { BadRequestException, ForbiddenException, HttpException, MethodNotAllowedException, NotFoundException } from '@nestjs/common';
+import {
+  BadRequestException,
+  ForbiddenException,
+  HttpException,
+  MethodNotAllowedException,
+  NotFoundException,
+} from '@nestjs/common';
 import { BctrlError } from '@bctrl/core';
 import Fastify from 'fastify';
 import { envelope, toBctrlError } from './error.filter';
@@ -16,7 +22,12 @@ async function fastifyErrorFor(request: { body: string; contentType: string }, b
   });
   app.post('/', async () => ({ ok: true }));
   try {
-    await app.inject({ method: 'POST', url: '/', payload: request.body, headers: { 'content-type': request.contentType } });
+    await app.inject({
+      method: 'POST',
+      url: '/',
+      payload: request.body,
+      headers: { 'content-type': request.contentType },
+    });
   } finally {
     await app.close();
   }
@@ -26,7 +37,10 @@ async function fastifyErrorFor(request: { body: string; contentType: string }, b
 
 describe('toBctrlError', () => {
   it('maps a body over the limit (FST_ERR_CTP_BODY_TOO_LARGE) to payload_too_large', async () => {
-    const error = await fastifyErrorFor({ body: JSON.stringify({ name: 'x'.repeat(2048) }), contentType: 'application/json' });
+    const error = await fastifyErrorFor({
+      body: JSON.stringify({ name: 'x'.repeat(2048) }),
+      contentType: 'application/json',
+    });
     expect((error as { code?: string }).code).toBe('FST_ERR_CTP_BODY_TOO_LARGE');
     const mapped = toBctrlError(error);
     expect([mapped.code, mapped.status]).toEqual(['payload_too_large', 413]);
@@ -103,7 +117,12 @@ describe('envelope', () => {
   it("renders API.md's error envelope with the request id", () => {
     const error = BctrlError.validation([{ field: 'name', issue: 'must not be empty' }]);
     expect(envelope(error, 'req_1')).toEqual({
-      error: { code: 'validation_failed', message: error.message, details: [{ field: 'name', issue: 'must not be empty' }], requestId: 'req_1' },
+      error: {
+        code: 'validation_failed',
+        message: error.message,
+        details: [{ field: 'name', issue: 'must not be empty' }],
+        requestId: 'req_1',
+      },
     });
   });
 });

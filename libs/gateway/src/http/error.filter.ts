@@ -42,18 +42,16 @@ export function toBctrlError(error: unknown): BctrlError {
     if (mapped === 'not_found') return new BctrlError('not_found', 'No such route.');
     if (mapped) return new BctrlError(mapped, error.message);
   }
-  return new BctrlError('internal', 'Something went wrong on our side. Quote the request id if you contact the operator.');
+  return new BctrlError(
+    'internal',
+    'Something went wrong on our side. Quote the request id if you contact the operator.',
+  );
 }
 
 function fastifyMessage(code: ErrorCode, original: string): string {
-  switch (code) {
-    case 'payload_too_large':
-      return 'The request body is larger than this route accepts.';
-    case 'unsupported_media_type':
-      return 'Send the body as application/json.';
-    default:
-      return original.includes('JSON') || original.includes('json') ? 'The request body is not valid JSON.' : original;
-  }
+  if (code === 'payload_too_large') return 'The request body is larger than this route accepts.';
+  if (code === 'unsupported_media_type') return 'Send the body as application/json.';
+  return /json/i.test(original) ? 'The request body is not valid JSON.' : original;
 }
 
 export function envelope(error: BctrlError, requestId: string): Envelope {
@@ -80,5 +78,7 @@ export class ErrorEnvelopeFilter implements ExceptionFilter {
 }
 
 function describe(exception: unknown): string {
-  return exception instanceof Error ? `${exception.name}: ${exception.message}\n${exception.stack ?? ''}` : String(exception);
+  return exception instanceof Error
+    ? `${exception.name}: ${exception.message}\n${exception.stack ?? ''}`
+    : String(exception);
 }

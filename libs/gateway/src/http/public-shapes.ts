@@ -12,8 +12,20 @@ export class ErrorDetailDto {
 
 export class ErrorBodyDto {
   @ApiProperty({
-    enum: ['validation_failed', 'unauthenticated', 'forbidden', 'not_found', 'conflict', 'invalid_state', 'payload_too_large',
-      'unsupported_media_type', 'budget_exceeded', 'rate_limited', 'unavailable', 'internal'],
+    enum: [
+      'validation_failed',
+      'unauthenticated',
+      'forbidden',
+      'not_found',
+      'conflict',
+      'invalid_state',
+      'payload_too_large',
+      'unsupported_media_type',
+      'budget_exceeded',
+      'rate_limited',
+      'unavailable',
+      'internal',
+    ],
   })
   code!: string;
   @ApiProperty() message!: string;

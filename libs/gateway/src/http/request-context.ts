@@ -39,7 +39,10 @@ export function installRequestContext(fastify: FastifyInstance): void {
     const parent = propagation.extract(context.active(), request.headers);
     const span = tracer.startSpan(
       `${request.method} ${request.routeOptions.url ?? 'unmatched'}`,
-      { kind: SpanKind.SERVER, attributes: { 'http.request.method': request.method, 'url.path': request.url.split('?')[0] } },
+      {
+        kind: SpanKind.SERVER,
+        attributes: { 'http.request.method': request.method, 'url.path': request.url.split('?')[0] },
+      },
       parent,
     );
     const spanContext = span.spanContext();

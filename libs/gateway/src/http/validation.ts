@@ -4,7 +4,10 @@ import { BctrlError, ErrorDetail } from '@bctrl/core';
 function flatten(errors: ValidationError[], parent = ''): ErrorDetail[] {
   return errors.flatMap((error) => {
     const field = parent ? `${parent}.${error.property}` : error.property;
-    const own = Object.values(error.constraints ?? {}).map((issue) => ({ field, issue: issue.replace(`${error.property} `, '') }));
+    const own = Object.values(error.constraints ?? {}).map((issue) => ({
+      field,
+      issue: issue.replace(`${error.property} `, ''),
+    }));
     return [...own, ...flatten(error.children ?? [], field)];
   });
 }

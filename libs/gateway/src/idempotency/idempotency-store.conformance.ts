@@ -5,7 +5,10 @@ import type { IdempotencyStore } from './idempotency.store';
  * What the idempotency interceptor relies on from any store. The in-memory store (local mode) and the
  * Redis store (distributed mode) both run this suite, so a behaviour only one has is a bug in the other.
  */
-export function describeIdempotencyStoreSemantics(name: string, open: () => IdempotencyStore | Promise<IdempotencyStore>) {
+export function describeIdempotencyStoreSemantics(
+  name: string,
+  open: () => IdempotencyStore | Promise<IdempotencyStore>,
+) {
   describe(`${name} idempotency store semantics`, () => {
     let store: IdempotencyStore;
     // Stores may be shared between tests (one Redis): every test uses keys no other test uses.

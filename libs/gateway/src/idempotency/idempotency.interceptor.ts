@@ -40,7 +40,13 @@ export class IdempotencyInterceptor implements NestInterceptor {
     return from(this.run(key, fingerprint, status, reply, next));
   }
 
-  private async run(key: string, fingerprint: string, status: number, reply: FastifyReply, next: CallHandler): Promise<unknown> {
+  private async run(
+    key: string,
+    fingerprint: string,
+    status: number,
+    reply: FastifyReply,
+    next: CallHandler,
+  ): Promise<unknown> {
     const claim = await this.store.begin(key, fingerprint);
     switch (claim.state) {
       case 'replay':
@@ -70,4 +76,3 @@ function lastValue(observable: Observable<unknown>): Promise<unknown> {
     observable.subscribe({ next: (v) => (value = v), error: reject, complete: () => resolve(value) });
   });
 }
-

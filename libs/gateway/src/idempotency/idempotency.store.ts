@@ -79,7 +79,13 @@ export class RedisIdempotencyStore implements IdempotencyStore {
 
   async begin(key: string, fingerprint: string): Promise<BeginResult> {
     const redisKey = this.redisKey(key);
-    const claimed = await this.redis.set(redisKey, JSON.stringify({ fingerprint, response: null }), 'EX', IDEMPOTENCY_TTL_SECONDS, 'NX');
+    const claimed = await this.redis.set(
+      redisKey,
+      JSON.stringify({ fingerprint, response: null }),
+      'EX',
+      IDEMPOTENCY_TTL_SECONDS,
+      'NX',
+    );
     if (claimed === 'OK') return { state: 'new' };
     const raw = await this.redis.get(redisKey);
     if (!raw) return this.begin(key, fingerprint);

@@ -20,7 +20,8 @@ function contractRoutes(markdown: string): Route[] {
   for (const line of markdown.split('\n')) {
     const cells = line.split('|').map((cell) => cell.trim());
     const [, methods, path] = cells;
-    if (!methods || !path || !/^(GET|POST|PUT|PATCH|DELETE|HEAD)( \/ (GET|POST|PUT|PATCH|DELETE|HEAD))*$/.test(methods)) continue;
+    if (!methods || !path || !/^(GET|POST|PUT|PATCH|DELETE|HEAD)( \/ (GET|POST|PUT|PATCH|DELETE|HEAD))*$/.test(methods))
+      continue;
     for (const method of methods.split(' / ')) routes.push(`${method} ${path}`);
   }
   return routes;
@@ -44,7 +45,11 @@ describe('OpenAPI document against API.md', () => {
       ],
     })
     class ContractModule {}
-    app = await createGatewayApp(ContractModule, { maxBodyBytes: 1024, publicUrl: 'http://localhost:8080', logger: false });
+    app = await createGatewayApp(ContractModule, {
+      maxBodyBytes: 1024,
+      publicUrl: 'http://localhost:8080',
+      logger: false,
+    });
     const document = buildOpenApiDocument(app, 'http://localhost:8080');
     documented = Object.entries(document.paths).flatMap(([path, item]) =>
       Object.keys(item as object).map((method) => `${method.toUpperCase()} ${path}` as Route),
@@ -57,11 +62,15 @@ describe('OpenAPI document against API.md', () => {
   });
 
   it('reads the route tables of API.md', () => {
-    expect(contract).toEqual(expect.arrayContaining(['POST /v1/spaces', 'GET /v1/subaccounts', 'DELETE /v1/api-keys/{keyId}']));
+    expect(contract).toEqual(
+      expect.arrayContaining(['POST /v1/spaces', 'GET /v1/subaccounts', 'DELETE /v1/api-keys/{keyId}']),
+    );
   });
 
   it('documents every API.md route of the families built so far, and the operations routes', () => {
-    const expected = contract.filter((route) => BUILT_PREFIXES.some((prefix) => route.split(' ')[1]?.startsWith(prefix)));
+    const expected = contract.filter((route) =>
+      BUILT_PREFIXES.some((prefix) => route.split(' ')[1]?.startsWith(prefix)),
+    );
     const spacesSubroutes = expected.filter((route) => /\/v1\/spaces\/\{spaceId\}\/./.test(route));
     const missing = [...expected.filter((route) => !spacesSubroutes.includes(route)), ...OPERATIONS].filter(
       (route) => !documented.includes(route),

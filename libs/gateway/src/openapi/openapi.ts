@@ -24,10 +24,20 @@ export function buildOpenApiDocument(app: INestApplication, publicUrl: string): 
   });
   const text = { 'text/html': { schema: { type: 'string' } } };
   document.paths['/openapi.json'] = {
-    get: { operationId: 'Operations_openapi', tags: ['Operations'], summary: 'This document.', responses: { 200: { description: 'OpenAPI 3 document.' } } },
+    get: {
+      operationId: 'Operations_openapi',
+      tags: ['Operations'],
+      summary: 'This document.',
+      responses: { 200: { description: 'OpenAPI 3 document.' } },
+    },
   };
   document.paths['/docs'] = {
-    get: { operationId: 'Operations_docs', tags: ['Operations'], summary: 'Interactive API reference.', responses: { 200: { description: 'HTML page.', content: text } } },
+    get: {
+      operationId: 'Operations_docs',
+      tags: ['Operations'],
+      summary: 'Interactive API reference.',
+      responses: { 200: { description: 'HTML page.', content: text } },
+    },
   };
   return document;
 }

@@ -38,7 +38,9 @@ export class SpacesController {
   @Get()
   @ApiRoute({ type: SpaceListDto })
   async list(@Req() req: FastifyRequest, @Query() query: ListQueryDto): Promise<SpaceListDto> {
-    const page = await this.services.call(req, SpacesV1.listSpaces, { page: { limit: query.limit ?? 0, cursor: query.cursor ?? '' } });
+    const page = await this.services.call(req, SpacesV1.listSpaces, {
+      page: { limit: query.limit ?? 0, cursor: query.cursor ?? '' },
+    });
     return { data: page.data.map(toSpaceDto), nextCursor: nullable(page.nextCursor) };
   }
 
@@ -50,7 +52,11 @@ export class SpacesController {
 
   @Patch(':spaceId')
   @ApiRoute({ type: SpaceDto })
-  async update(@Req() req: FastifyRequest, @Param('spaceId') spaceId: string, @Body() body: UpdateSpaceDto): Promise<SpaceDto> {
+  async update(
+    @Req() req: FastifyRequest,
+    @Param('spaceId') spaceId: string,
+    @Body() body: UpdateSpaceDto,
+  ): Promise<SpaceDto> {
     const space = await this.services.call(req, SpacesV1.updateSpace, {
       spaceId,
       ...(body.name !== undefined ? { name: body.name } : {}),
@@ -61,7 +67,11 @@ export class SpacesController {
 
   @Delete(':spaceId')
   @ApiRoute({ type: DeletedDto, description: 'Deleted. 409 invalid_state while a runtime is live, unless force=true.' })
-  async delete(@Req() req: FastifyRequest, @Param('spaceId') spaceId: string, @Query() query: DeleteSpaceQueryDto): Promise<DeletedDto> {
+  async delete(
+    @Req() req: FastifyRequest,
+    @Param('spaceId') spaceId: string,
+    @Query() query: DeleteSpaceQueryDto,
+  ): Promise<DeletedDto> {
     const result = await this.services.call(req, SpacesV1.deleteSpace, { spaceId, force: query.force === 'true' });
     return { id: result.id, deleted: result.deleted };
   }

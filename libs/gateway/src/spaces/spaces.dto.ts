@@ -23,7 +23,8 @@ export class CreateSpaceDto {
   metadata?: Record<string, string>;
 
   @ApiPropertyOptional({
-    description: 'For a key of the account itself: create the space under this subaccount. A subaccount key always creates in its own.',
+    description:
+      'For a key of the account itself: create the space under this subaccount. A subaccount key always creates in its own.',
   })
   @IsOptional()
   @IsString()
@@ -60,7 +61,10 @@ export class SpaceListDto {
 }
 
 export class DeleteSpaceQueryDto {
-  @ApiPropertyOptional({ description: 'Stop the space\'s live runtimes first instead of answering 409.', enum: ['true', 'false'] })
+  @ApiPropertyOptional({
+    description: "Stop the space's live runtimes first instead of answering 409.",
+    enum: ['true', 'false'],
+  })
   @IsOptional()
   @Matches(/^(true|false)$/, { message: 'force must be true or false' })
   force?: string;

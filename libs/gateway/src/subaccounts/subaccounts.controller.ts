@@ -57,7 +57,9 @@ export class SubaccountsController {
   @Get()
   @ApiRoute({ type: SubaccountListDto })
   async list(@Req() req: FastifyRequest, @Query() query: ListQueryDto): Promise<SubaccountListDto> {
-    const page = await this.services.call(req, SpacesV1.listSubaccounts, { page: { limit: query.limit ?? 0, cursor: query.cursor ?? '' } });
+    const page = await this.services.call(req, SpacesV1.listSubaccounts, {
+      page: { limit: query.limit ?? 0, cursor: query.cursor ?? '' },
+    });
     return { data: page.data.map(toSubaccountDto), nextCursor: nullable(page.nextCursor) };
   }
 
@@ -69,14 +71,24 @@ export class SubaccountsController {
 
   @Patch(':subaccountId')
   @ApiRoute({ type: SubaccountDto })
-  async update(@Req() req: FastifyRequest, @Param('subaccountId') subaccountId: string, @Body() body: UpdateSubaccountDto): Promise<SubaccountDto> {
+  async update(
+    @Req() req: FastifyRequest,
+    @Param('subaccountId') subaccountId: string,
+    @Body() body: UpdateSubaccountDto,
+  ): Promise<SubaccountDto> {
     return toSubaccountDto(
-      await this.services.call(req, SpacesV1.updateSubaccount, { subaccountId, ...(body.name !== undefined ? { name: body.name } : {}) }),
+      await this.services.call(req, SpacesV1.updateSubaccount, {
+        subaccountId,
+        ...(body.name !== undefined ? { name: body.name } : {}),
+      }),
     );
   }
 
   @Delete(':subaccountId')
-  @ApiRoute({ type: DeletedDto, description: 'Deleted with its API keys. 409 invalid_state while it still owns spaces.' })
+  @ApiRoute({
+    type: DeletedDto,
+    description: 'Deleted with its API keys. 409 invalid_state while it still owns spaces.',
+  })
   async delete(@Req() req: FastifyRequest, @Param('subaccountId') subaccountId: string): Promise<DeletedDto> {
     const result = await this.services.call(req, SpacesV1.deleteSubaccount, { subaccountId });
     return { id: result.id, deleted: result.deleted };

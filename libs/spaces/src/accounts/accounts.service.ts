@@ -1,14 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { spacesV1 } from '@bctrl/contracts';
-import {
-  apiKeyDisplayPrefix,
-  assertValid,
-  checkName,
-  generateApiKey,
-  hashApiKey,
-  newId,
-  Principal,
-} from '@bctrl/core';
+import { apiKeyDisplayPrefix, assertValid, checkName, generateApiKey, hashApiKey, newId, Principal } from '@bctrl/core';
 import type { NewApiKeyRow } from '../api-keys/api-keys.repository';
 import { ApiKeysRepository } from '../api-keys/api-keys.repository';
 import { requireOperator } from '../tenancy/tenancy';
@@ -48,7 +40,10 @@ export class AccountsService {
       if (!root) {
         const accountId = newId('account');
         const secret = request.bootstrapKey || generateApiKey();
-        await this.accounts.createWithKey({ id: accountId, name: 'root', isRoot: true }, adminKeyRow(accountId, secret, 'bootstrap'));
+        await this.accounts.createWithKey(
+          { id: accountId, name: 'root', isRoot: true },
+          adminKeyRow(accountId, secret, 'bootstrap'),
+        );
         return { accountId, created: true, createdKeySecret: request.bootstrapKey ? '' : secret };
       }
       if (request.bootstrapKey && !(await this.keys.findByHash(hashApiKey(request.bootstrapKey)))) {
@@ -63,7 +58,10 @@ export class AccountsService {
     assertValid(checkName(request.name));
     const accountId = newId('account');
     const secret = generateApiKey();
-    await this.accounts.createWithKey({ id: accountId, name: request.name, isRoot: false }, adminKeyRow(accountId, secret, 'admin'));
+    await this.accounts.createWithKey(
+      { id: accountId, name: request.name, isRoot: false },
+      adminKeyRow(accountId, secret, 'admin'),
+    );
     return { accountId, adminKeySecret: secret };
   }
 }

@@ -59,10 +59,13 @@ export class ApiKeysService {
   async create(principal: Principal, request: spacesV1.CreateApiKeyRequest) {
     const key = this.admin(principal, 'manage API keys');
     const details: ErrorDetail[] = [...checkName(request.name)];
-    if (!ROLES.includes(request.role as Role)) details.push({ field: 'role', issue: 'must be admin, member or viewer' });
+    if (!ROLES.includes(request.role as Role))
+      details.push({ field: 'role', issue: 'must be admin, member or viewer' });
     const expiresAt = request.expiresAt ? parseTimestamp(request.expiresAt, 'expiresAt') : null;
-    if (expiresAt && expiresAt.getTime() <= Date.now()) details.push({ field: 'expiresAt', issue: 'must be in the future' });
-    if (request.spaceIds.length > MAX_SPACE_IDS) details.push({ field: 'spaceIds', issue: `must list at most ${MAX_SPACE_IDS} spaces` });
+    if (expiresAt && expiresAt.getTime() <= Date.now())
+      details.push({ field: 'expiresAt', issue: 'must be in the future' });
+    if (request.spaceIds.length > MAX_SPACE_IDS)
+      details.push({ field: 'spaceIds', issue: `must list at most ${MAX_SPACE_IDS} spaces` });
     assertValid(details);
 
     let subaccountId = key.subaccountId;
@@ -73,7 +76,8 @@ export class ApiKeysService {
       const owner = isId('subaccount', request.subaccountId)
         ? await this.subaccounts.findInAccount(key.accountId, request.subaccountId)
         : null;
-      if (!owner) throw BctrlError.validation([{ field: 'subaccountId', issue: 'is not a subaccount of this account' }]);
+      if (!owner)
+        throw BctrlError.validation([{ field: 'subaccountId', issue: 'is not a subaccount of this account' }]);
       subaccountId = owner.id;
     }
     const spaceIds = [...new Set(request.spaceIds)];

@@ -11,7 +11,13 @@ export type SpaceRow = Space;
 export class SpacesRepository {
   constructor(@Inject(SPACES_DB) private readonly db: SpacesDb) {}
 
-  create(row: { id: string; accountId: string; subaccountId: string | null; name: string; metadata: Record<string, string> }) {
+  create(row: {
+    id: string;
+    accountId: string;
+    subaccountId: string | null;
+    name: string;
+    metadata: Record<string, string>;
+  }) {
     return this.db.space.create({ data: row });
   }
 
@@ -44,7 +50,11 @@ export class SpacesRepository {
   /** The subset of `ids` that exist in the scope, to check a key's space list before it is stored. */
   async existingIds(scope: { accountId: string; subaccountId: string | null }, ids: string[]) {
     const rows = await this.db.space.findMany({
-      where: { accountId: scope.accountId, ...(scope.subaccountId ? { subaccountId: scope.subaccountId } : {}), id: { in: ids } },
+      where: {
+        accountId: scope.accountId,
+        ...(scope.subaccountId ? { subaccountId: scope.subaccountId } : {}),
+        id: { in: ids },
+      },
       select: { id: true },
     });
     return new Set(rows.map((row) => row.id));

@@ -1,16 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { MessageInitShape } from '@bufbuild/protobuf';
 import { spacesV1 } from '@bctrl/contracts';
-import {
-  assertValid,
-  BctrlError,
-  checkMetadata,
-  checkName,
-  isId,
-  newId,
-  Principal,
-  toPage,
-} from '@bctrl/core';
+import { assertValid, BctrlError, checkMetadata, checkName, isId, newId, Principal, toPage } from '@bctrl/core';
 import { iso } from '../tenancy/listing';
 import { requireKey, requireUnrestricted } from '../tenancy/tenancy';
 import { SubaccountsRepository } from '../subaccounts/subaccounts.repository';
@@ -50,7 +41,8 @@ export class SpacesService {
       const owner = isId('subaccount', request.subaccountId)
         ? await this.subaccounts.findInAccount(key.accountId, request.subaccountId)
         : null;
-      if (!owner) throw BctrlError.validation([{ field: 'subaccountId', issue: 'is not a subaccount of this account' }]);
+      if (!owner)
+        throw BctrlError.validation([{ field: 'subaccountId', issue: 'is not a subaccount of this account' }]);
       subaccountId = owner.id;
     }
     const row = await this.spaces.create({

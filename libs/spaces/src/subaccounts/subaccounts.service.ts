@@ -8,7 +8,13 @@ import { requireKey, requireUnrestricted } from '../tenancy/tenancy';
 import { SubaccountsRepository } from './subaccounts.repository';
 
 export function renderSubaccount(row: Subaccount): MessageInitShape<typeof spacesV1.SubaccountSchema> {
-  return { id: row.id, accountId: row.accountId, name: row.name, createdAt: iso(row.createdAt), updatedAt: iso(row.updatedAt) };
+  return {
+    id: row.id,
+    accountId: row.accountId,
+    name: row.name,
+    createdAt: iso(row.createdAt),
+    updatedAt: iso(row.updatedAt),
+  };
 }
 
 /** Subaccounts are managed by admin keys; a subaccount's own admin key sees and renames only itself. */
@@ -20,7 +26,9 @@ export class SubaccountsService {
     const key = this.admin(principal, 'create subaccounts');
     if (key.subaccountId) throw new BctrlError('forbidden', 'A subaccount key cannot create subaccounts.');
     assertValid(checkName(request.name));
-    return renderSubaccount(await this.subaccounts.create({ id: newId('subaccount'), accountId: key.accountId, name: request.name }));
+    return renderSubaccount(
+      await this.subaccounts.create({ id: newId('subaccount'), accountId: key.accountId, name: request.name }),
+    );
   }
 
   async list(principal: Principal, request: spacesV1.ListSubaccountsRequest) {

@@ -19,10 +19,7 @@ export function pageQuery(page: PageInput | undefined) {
     limit,
     where: after
       ? {
-          OR: [
-            { createdAt: { lt: after.createdAt } },
-            { createdAt: after.createdAt, id: { lt: after.id } },
-          ],
+          OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }],
         }
       : {},
     orderBy: [{ createdAt: 'desc' as const }, { id: 'desc' as const }],
