@@ -409,6 +409,93 @@ export function defineApiSuite(start: () => Promise<Platform>): () => Platform {
     });
   });
 
+  describe('bad input on every write route', () => {
+    /** Each route that takes a body, with a valid body to spoil and a field to give the wrong type. */
+    async function writeRoutes(): Promise<
+      Array<{ method: 'post' | 'patch'; path: string; body: Record<string, unknown>; typed: string }>
+    > {
+      const space = await createSpace('matrix-space');
+      const sub = (await http().post('/v1/subaccounts').set(admin()).send({ name: 'matrix-sub' })).body.id as string;
+      return [
+        { method: 'post', path: '/v1/spaces', body: { name: 'm' }, typed: 'name' },
+        { method: 'patch', path: `/v1/spaces/${space.id}`, body: { name: 'm' }, typed: 'name' },
+        { method: 'post', path: '/v1/subaccounts', body: { name: 'm' }, typed: 'name' },
+        { method: 'patch', path: `/v1/subaccounts/${sub}`, body: { name: 'm' }, typed: 'name' },
+        { method: 'post', path: '/v1/api-keys', body: { name: 'm', role: 'viewer' }, typed: 'role' },
+      ];
+    }
+
+    it('answers wrong types, unknown fields, non-objects, bad JSON, other media types and oversized bodies with 4xx', async () => {
+      const before = {
+        spaces: (await http().get('/v1/spaces?limit=100').set(admin())).body.data.length as number,
+        subaccounts: (await http().get('/v1/subaccounts?limit=100').set(admin())).body.data.length as number,
+        keys: (await http().get('/v1/api-keys?limit=100').set(admin())).body.data.length as number,
+      };
+      const routes = await writeRoutes();
+      for (const route of routes) {
+        const send = (body: string | object, type = 'application/json') =>
+          http()[route.method](route.path).set(admin()).set('Content-Type', type).send(body);
+        const why = `${route.method.toUpperCase()} ${route.path}`;
+        const cases: Array<[request.Response, number, string]> = [
+          [await send({ ...route.body, [route.typed]: 12345 }), 400, 'validation_failed'],
+          [await send({ ...route.body, surprise: 'field' }), 400, 'validation_failed'],
+          [await send(JSON.stringify([route.body])), 400, 'validation_failed'],
+          [await send(JSON.stringify('just a string')), 400, 'validation_failed'],
+          [await send('{"name": "unterminated'), 400, 'validation_failed'],
+          [await send('name=m', 'application/x-www-form-urlencoded'), 415, 'unsupported_media_type'],
+          [await send(JSON.stringify({ ...route.body, pad: 'x'.repeat(1_100_000) })), 413, 'payload_too_large'],
+        ];
+        for (const [res, status, code] of cases) {
+          expect({ why, status: res.status, code: res.body?.error?.code }).toEqual({ why, status, code });
+        }
+      }
+      // Only the two fixtures writeRoutes made exist: no bad request wrote anything.
+      expect((await http().get('/v1/spaces?limit=100').set(admin())).body.data.length).toBe(before.spaces + 1);
+      expect((await http().get('/v1/subaccounts?limit=100').set(admin())).body.data.length).toBe(
+        before.subaccounts + 1,
+      );
+      expect((await http().get('/v1/api-keys?limit=100').set(admin())).body.data.length).toBe(before.keys);
+    });
+
+    it('answers bad cursors and limits on every list, and malformed or foreign ids on every item route, with 4xx', async () => {
+      for (const list of ['/v1/spaces', '/v1/subaccounts', '/v1/api-keys']) {
+        for (const query of ['limit=0', 'limit=abc', 'cursor=not*a*cursor', 'cursor=eyJ0IjoieCIsImkiOiJ5In0']) {
+          const res = await http().get(`${list}?${query}`).set(admin());
+          expect({ list, query, status: res.status }).toEqual({ list, query, status: 400 });
+        }
+      }
+      const other = await platform.operator(SpacesV1.createAccount, { name: 'foreign-ids' });
+      const foreignSpace = await createSpace('foreign', other.adminKeySecret);
+      const foreignSub = (await http().post('/v1/subaccounts').set(auth(other.adminKeySecret)).send({ name: 'f' })).body
+        .id as string;
+      const items: Array<['get' | 'patch' | 'delete', string]> = [];
+      for (const id of ['x', 'spc_', foreignSpace.id]) {
+        items.push(['get', `/v1/spaces/${id}`], ['patch', `/v1/spaces/${id}`], ['delete', `/v1/spaces/${id}`]);
+      }
+      for (const id of ['x', 'sub_', foreignSub]) {
+        items.push(
+          ['get', `/v1/subaccounts/${id}`],
+          ['patch', `/v1/subaccounts/${id}`],
+          ['delete', `/v1/subaccounts/${id}`],
+        );
+      }
+      items.push(['delete', '/v1/api-keys/x'], ['delete', '/v1/api-keys/key_']);
+      for (const [method, path] of items) {
+        const call = http()[method](path).set(admin());
+        const res = method === 'patch' ? await call.send({ name: 'n' }) : await call;
+        expect({ method, path, status: res.status, code: res.body?.error?.code }).toEqual({
+          method,
+          path,
+          status: 404,
+          code: 'not_found',
+        });
+      }
+      expect((await http().get(`/v1/spaces/${foreignSpace.id}`).set(auth(other.adminKeySecret))).body.name).toBe(
+        'foreign',
+      );
+    });
+  });
+
   describe('API keys', () => {
     it('shows the secret only once and never lists it or its hash', async () => {
       const account = await platform.operator(SpacesV1.createAccount, { name: 'keys' });

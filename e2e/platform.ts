@@ -31,11 +31,19 @@ function operatorVia(transport: Transport): Platform['operator'] {
 }
 
 /** Local mode in this process: the same startLocal that `npm start` runs, on its own embedded Postgres. */
-export async function startLocalPlatform(): Promise<Platform> {
+export async function startLocalPlatform(env: NodeJS.ProcessEnv = {}): Promise<Platform> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bctrl-e2e-local-'));
   const adminKey = generateApiKey();
   const platform = await startLocal({
-    env: { BCTRL_DATA_DIR: dataDir, BCTRL_PORT: '0', BCTRL_BOOTSTRAP_API_KEY: adminKey, LOG_LEVEL: 'error' },
+    env: {
+      BCTRL_DATA_DIR: dataDir,
+      BCTRL_PORT: '0',
+      BCTRL_BOOTSTRAP_API_KEY: adminKey,
+      LOG_LEVEL: 'error',
+      // High enough that the suite's bursts never meet it, low enough that the limiter runs on every request.
+      BCTRL_RATE_LIMIT_PER_SECOND: '100000',
+      ...env,
+    },
     workspaceRoot: REPO_ROOT,
   });
   return {
@@ -127,6 +135,7 @@ export async function startDistributedPlatform(): Promise<Platform> {
     BCTRL_HOST: '127.0.0.1',
     OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
     LOG_LEVEL: 'warn',
+    BCTRL_RATE_LIMIT_PER_SECOND: '100000',
     // Export spans within a fraction of a second, so the trace test need not wait out the default 5 s batch.
     OTEL_BSP_SCHEDULE_DELAY: '100',
   };

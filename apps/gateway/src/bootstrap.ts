@@ -1,7 +1,13 @@
 import { Module } from '@nestjs/common';
 import Redis from 'ioredis';
 import { describeConfig, loadConfig, platformSettings } from '@bctrl/config';
-import { createGatewayApp, GatewayModule, RedisIdempotencyStore } from '@bctrl/gateway';
+import {
+  createGatewayApp,
+  GatewayModule,
+  RedisIdempotencyStore,
+  RedisRateLimiter,
+  UnlimitedRateLimiter,
+} from '@bctrl/gateway';
 import { PlatformModule } from '@bctrl/service';
 import { JsonLogger } from '@bctrl/telemetry';
 import { NatsTransport } from '@bctrl/transport';
@@ -17,7 +23,13 @@ export async function bootstrap() {
   @Module({
     imports: [
       PlatformModule.forRoot({ services: ['gateway'], transport }),
-      GatewayModule.forRoot({ idempotencyStore: new RedisIdempotencyStore(redis) }),
+      GatewayModule.forRoot({
+        idempotencyStore: new RedisIdempotencyStore(redis),
+        rateLimiter:
+          config.rateLimitPerSecond > 0
+            ? new RedisRateLimiter(redis, config.rateLimitPerSecond)
+            : new UnlimitedRateLimiter(),
+      }),
     ],
   })
   class GatewayRootModule {}

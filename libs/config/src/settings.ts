@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-import { envBoolean, envBytes, envEnum, envPort, envString, envUrl } from './schemas';
+import { envBoolean, envBytes, envEnum, envInteger, envPort, envString, envUrl } from './schemas';
 import { ConfigOf, defineSetting } from './setting';
 
 // One table for the whole platform: local mode composes every service in one process, so names and defaults
@@ -83,6 +83,16 @@ const maxBodyBytes = defineSetting({
   defaultDoc: '`1048576` (1 MiB)',
   group: 'General',
   description: 'Largest JSON request body the gateway accepts; accepts plain bytes or units such as `512kib`, `2mb`.',
+  sensitive: false,
+});
+
+const rateLimitPerSecond = defineSetting({
+  env: 'BCTRL_RATE_LIMIT_PER_SECOND',
+  schema: envInteger(0, 1_000_000),
+  default: 100,
+  group: 'General',
+  description:
+    'Requests each API key may make per second before the gateway answers 429 `rate_limited` with `Retry-After`; `0` turns the limit off.',
   sensitive: false,
 });
 
@@ -222,6 +232,7 @@ export const platformSettings = {
   bootstrapApiKey,
   healthPort,
   maxBodyBytes,
+  rateLimitPerSecond,
   databaseUrl,
   redisUrl,
   natsUrl,

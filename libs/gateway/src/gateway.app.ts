@@ -33,6 +33,9 @@ export async function createGatewayApp(
   const app = await NestFactory.create<NestFastifyApplication>(rootModule, adapter, {
     logger: options.logger,
     bufferLogs: false,
+    // Nest would add a form-urlencoded parser; the API takes JSON only, so Fastify's own JSON parser is all
+    // there is and any other media type is a 415.
+    bodyParser: false,
   });
   app.useGlobalPipes(new JsonObjectBodyPipe(), createValidationPipe());
   app.enableShutdownHooks();

@@ -9,11 +9,13 @@ import { ErrorEnvelopeFilter } from './http/error.filter';
 import { ServiceClient } from './http/service-client';
 import { IdempotencyInterceptor } from './idempotency/idempotency.interceptor';
 import { IDEMPOTENCY_STORE, IdempotencyStore } from './idempotency/idempotency.store';
+import { RATE_LIMITER, RateLimiter } from './rate-limit/rate-limiter';
 import { SpacesController } from './spaces/spaces.controller';
 import { SubaccountsController } from './subaccounts/subaccounts.controller';
 
 export interface GatewayModuleOptions {
   idempotencyStore: IdempotencyStore;
+  rateLimiter: RateLimiter;
 }
 
 /** The services whose answers the gateway needs for its routes: not ready without them. */
@@ -54,6 +56,7 @@ export class GatewayModule {
       controllers: [SpacesController, SubaccountsController, ApiKeysController],
       providers: [
         { provide: IDEMPOTENCY_STORE, useValue: options.idempotencyStore },
+        { provide: RATE_LIMITER, useValue: options.rateLimiter },
         ServiceClient,
         GatewayLifecycle,
         { provide: APP_GUARD, useClass: ApiKeyGuard },

@@ -3,7 +3,13 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { loadConfig, platformSettings, PlatformConfig } from '@bctrl/config';
 import { SERVICES, SpacesV1 } from '@bctrl/contracts';
 import { migrateAll } from '@bctrl/db';
-import { createGatewayApp, GatewayModule, InMemoryIdempotencyStore } from '@bctrl/gateway';
+import {
+  createGatewayApp,
+  GatewayModule,
+  InMemoryIdempotencyStore,
+  InMemoryRateLimiter,
+  UnlimitedRateLimiter,
+} from '@bctrl/gateway';
 import { PlatformModule } from '@bctrl/service';
 import { SpacesModule } from '@bctrl/spaces';
 import { JsonLogger } from '@bctrl/telemetry';
@@ -43,7 +49,13 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalPlatf
       imports: [
         PlatformModule.forRoot({ services: [...SERVICES], transport }),
         SpacesModule.forRoot({ databaseUrl: postgres.url }),
-        GatewayModule.forRoot({ idempotencyStore: new InMemoryIdempotencyStore() }),
+        GatewayModule.forRoot({
+          idempotencyStore: new InMemoryIdempotencyStore(),
+          rateLimiter:
+            config.rateLimitPerSecond > 0
+              ? new InMemoryRateLimiter(config.rateLimitPerSecond)
+              : new UnlimitedRateLimiter(),
+        }),
       ],
     })
     class LocalRootModule {}

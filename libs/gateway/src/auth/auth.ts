@@ -3,7 +3,8 @@ import { Reflector } from '@nestjs/core';
 import { SpacesV1 } from '@bctrl/contracts';
 import { BctrlError, hashApiKey, Principal, Role } from '@bctrl/core';
 import { Transport, TRANSPORT } from '@bctrl/transport';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { RATE_LIMITER, RateLimiter } from '../rate-limit/rate-limiter';
 import { inRequestTrace } from '../http/request-context';
 
 const PUBLIC_ROUTE = 'bctrl:public';
@@ -29,6 +30,7 @@ export class ApiKeyGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     @Inject(TRANSPORT) private readonly transport: Transport,
+    @Inject(RATE_LIMITER) private readonly rateLimiter: RateLimiter,
   ) {}
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
@@ -42,10 +44,10 @@ export class ApiKeyGuard implements CanActivate {
     if (!key || !KEY_SHAPE.test(key)) {
       throw new BctrlError('unauthenticated', 'Send an API key as `Authorization: Bearer <key>`.');
     }
-    const reply = await inRequestTrace(request, () =>
+    const answer = await inRequestTrace(request, () =>
       this.transport.request(SpacesV1.authenticate, { keyHash: hashApiKey(key) }, { principal: { kind: 'operator' } }),
     );
-    const p = reply.principal;
+    const p = answer.principal;
     if (!p) throw new BctrlError('unauthenticated', 'The API key is missing, invalid, expired or revoked.');
     request.bctrl.principal = {
       kind: 'key',
@@ -55,6 +57,19 @@ export class ApiKeyGuard implements CanActivate {
       role: p.role as Role,
       keyId: p.keyId,
     };
+    const decision = await this.rateLimiter.hit(p.keyId);
+    const reply = ctx.switchToHttp().getResponse<FastifyReply>();
+    if (decision.limit > 0) {
+      void reply.header('x-ratelimit-limit', String(decision.limit));
+      void reply.header('x-ratelimit-remaining', String(decision.remaining));
+    }
+    if (!decision.allowed) {
+      void reply.header('retry-after', String(decision.retryAfterSeconds));
+      throw new BctrlError(
+        'rate_limited',
+        `This key may make ${decision.limit} requests per second; retry after the Retry-After delay.`,
+      );
+    }
     return true;
   }
 }

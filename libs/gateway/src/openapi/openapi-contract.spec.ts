@@ -7,6 +7,7 @@ import { InProcessTransport } from '@bctrl/transport';
 import { createGatewayApp } from '../gateway.app';
 import { GatewayModule } from '../gateway.module';
 import { InMemoryIdempotencyStore } from '../idempotency/idempotency.store';
+import { UnlimitedRateLimiter } from '../rate-limit/rate-limiter';
 import { buildOpenApiDocument } from './openapi';
 
 /** The contract tenants code against lives in shared/API.md, beside the repo (as CI lays it out). */
@@ -41,7 +42,10 @@ describe('OpenAPI document against API.md', () => {
     @Module({
       imports: [
         PlatformModule.forRoot({ services: ['gateway'], transport }),
-        GatewayModule.forRoot({ idempotencyStore: new InMemoryIdempotencyStore() }),
+        GatewayModule.forRoot({
+          idempotencyStore: new InMemoryIdempotencyStore(),
+          rateLimiter: new UnlimitedRateLimiter(),
+        }),
       ],
     })
     class ContractModule {}
