@@ -1,10 +1,21 @@
 import { SpanKind } from '@opentelemetry/api';
 import request from 'supertest';
 import { defineApiSuite } from './api.suite';
-import { startDistributedPlatform } from './platform';
+import { healthMethod } from '@bctrl/contracts';
+import { DISTRIBUTED_APPS, startDistributedPlatform } from './platform';
 
 describe('public API in distributed mode (each app its own process on NATS, Redis and Postgres)', () => {
   const platform = defineApiSuite(startDistributedPlatform);
+
+  it('has every service joined to NATS, each answering its health subject as ready', async () => {
+    const answers = await Promise.all(
+      DISTRIBUTED_APPS.map((service) => platform().operator(healthMethod(service), {})),
+    );
+    expect(answers.map((a) => ({ service: a.service, ready: a.ready, transport: a.dependencies.transport }))).toEqual(
+      DISTRIBUTED_APPS.map((service) => ({ service, ready: true, transport: true })),
+    );
+    expect(answers.find((a) => a.service === 'spaces')?.dependencies.postgres).toBe(true);
+  });
 
   it('traces one request across the gateway and the spaces service under the x-request-id', async () => {
     const { url, adminKey, otlp } = platform();
