@@ -1,0 +1,51 @@
+/**
+ * The HTTP API of browser-runtime, the agent that runs beside Chromium in every runtime (a local child process
+ * or a pod). Only the platform calls it: every request carries `Authorization: Bearer <agent token>`, a secret
+ * the driver made for that one runtime. Paths are frozen like NATS subjects: agents and orchestrators of
+ * neighbouring versions meet during a rolling upgrade.
+ */
+export const AGENT_PATHS = {
+  /** GET → AgentHealth. Answers 200 once Chromium answered its first CDP call, 503 before. */
+  health: '/agent/v1/health',
+  /** POST → 202; the agent closes Chromium and exits. */
+  shutdown: '/agent/v1/shutdown',
+  /** POST {runtimeId, ...} → 200: binds a pooled (warm) agent to the runtime it now serves. */
+  assign: '/agent/v1/assign',
+} as const;
+
+export interface AgentBrowserInfo {
+  pid: number;
+  /** `Browser.getVersion().product`, e.g. `Chrome/156.0.8078.73`. */
+  product: string;
+  /** The browser-level CDP WebSocket URL as reachable from the platform (cdp-proxy). */
+  cdpUrl: string;
+}
+
+export interface AgentHealth {
+  status: 'starting' | 'ready' | 'stopping';
+  /** Empty while the agent waits in the warm pool. */
+  runtimeId: string;
+  browser: AgentBrowserInfo | null;
+  startedAt: string;
+  readyAt: string | null;
+}
+
+/** Launch settings the agent applies to Chromium. All optional: absent means Chromium's own default. */
+export interface BrowserLaunchConfig {
+  viewport?: { width: number; height: number };
+  userAgent?: string;
+  locale?: string;
+  timezone?: string;
+}
+
+/** Environment variables the drivers set for the agent (process env locally, container env in a pod). */
+export const AGENT_ENV = {
+  token: 'BCTRL_AGENT_TOKEN',
+  runtimeId: 'BCTRL_RUNTIME_ID',
+  /** JSON of BrowserLaunchConfig. */
+  launchConfig: 'BCTRL_LAUNCH_CONFIG',
+  port: 'BCTRL_AGENT_PORT',
+  host: 'BCTRL_AGENT_HOST',
+  chromePath: 'CHROME_PATH',
+  workDir: 'BCTRL_WORK_DIR',
+} as const;
