@@ -1,7 +1,5 @@
-import './instrumentation';
-import { bootstrap } from './bootstrap';
+import { runAgent } from '@bctrl/browser-runtime';
 
-bootstrap().catch((error: unknown) => {
-  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(1);
-});
+// No Nest, no transport, no telemetry SDK: browser pods have no route to the platform's internals, and every
+// millisecond before Chromium is spawned counts against cold start. runAgent spawns Chromium first.
+runAgent();

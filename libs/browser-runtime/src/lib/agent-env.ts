@@ -1,0 +1,90 @@
+import type { AGENT_ENV, AGENT_PATHS, BrowserLaunchConfig } from '@bctrl/contracts';
+
+/*
+ * The agent must not load @bctrl/contracts at run time: its index pulls in the generated protobuf code (~60 ms),
+ * and cold start is benchmarked against a bare Chromium launch. These copies are typed as `typeof` the contract
+ * constants (type-only imports, erased at build), so the compiler rejects any name that drifts from the contract.
+ */
+export const ENV: typeof AGENT_ENV = {
+  token: 'BCTRL_AGENT_TOKEN',
+  runtimeId: 'BCTRL_RUNTIME_ID',
+  launchConfig: 'BCTRL_LAUNCH_CONFIG',
+  port: 'BCTRL_AGENT_PORT',
+  host: 'BCTRL_AGENT_HOST',
+  chromePath: 'CHROME_PATH',
+  workDir: 'BCTRL_WORK_DIR',
+};
+
+export const PATHS: typeof AGENT_PATHS = {
+  health: '/agent/v1/health',
+  shutdown: '/agent/v1/shutdown',
+  assign: '/agent/v1/assign',
+};
+
+export const DEFAULT_CHROME_PATH = '/usr/lib/chromium/chromium';
+
+export interface AgentConfig {
+  token: string;
+  runtimeId: string;
+  launch: BrowserLaunchConfig;
+  port: number;
+  host: string;
+  chromePath: string;
+  /** Absent: the agent makes a fresh temp dir. Either way it is removed when the agent exits. */
+  workDir: string | undefined;
+}
+
+export class AgentConfigError extends Error {}
+
+/** Reads and checks the agent's settings; throws AgentConfigError with a message fit for an operator. */
+export function readAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
+  const token = env[ENV.token] ?? '';
+  if (token.length < 16) throw new AgentConfigError(`${ENV.token} is required (at least 16 characters)`);
+  const portText = env[ENV.port] ?? '0';
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new AgentConfigError(`${ENV.port} must be a port number, got ${JSON.stringify(portText)}`);
+  }
+  return {
+    token,
+    runtimeId: env[ENV.runtimeId] ?? '',
+    launch: parseLaunchConfig(env[ENV.launchConfig]),
+    port,
+    host: env[ENV.host] || '127.0.0.1',
+    chromePath: env[ENV.chromePath] || DEFAULT_CHROME_PATH,
+    workDir: env[ENV.workDir] || undefined,
+  };
+}
+
+function parseLaunchConfig(text: string | undefined): BrowserLaunchConfig {
+  if (!text) return {};
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new AgentConfigError(`${ENV.launchConfig} is not valid JSON`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new AgentConfigError(`${ENV.launchConfig} must be a JSON object`);
+  }
+  const input = raw as Record<string, unknown>;
+  const config: BrowserLaunchConfig = {};
+  if (input['viewport'] !== undefined) {
+    const viewport = input['viewport'] as { width?: unknown; height?: unknown } | null;
+    const ok = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n > 0 && n <= 10000;
+    if (!viewport || !ok(viewport.width) || !ok(viewport.height)) {
+      throw new AgentConfigError(`${ENV.launchConfig}.viewport needs integer width and height`);
+    }
+    config.viewport = { width: viewport.width, height: viewport.height };
+  }
+  for (const key of ['userAgent', 'locale', 'timezone'] as const) {
+    const value = input[key];
+    if (value === undefined) continue;
+    // Values reach Chromium's command line and the TZ variable: refuse anything that could smuggle another switch.
+    if (typeof value !== 'string' || value.length === 0 || value.length > 512 || /[\0\r\n]/.test(value)) {
+      throw new AgentConfigError(`${ENV.launchConfig}.${key} must be a non-empty single-line string`);
+    }
+    config[key] = value;
+  }
+  return config;
+}

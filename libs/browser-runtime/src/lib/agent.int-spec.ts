@@ -1,0 +1,249 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import WebSocket from 'ws';
+import { AGENT_ENV, AGENT_PATHS, type AgentHealth, type BrowserLaunchConfig } from '@bctrl/contracts';
+
+jest.setTimeout(60_000);
+
+const repoRoot = resolve(__dirname, '../../../..');
+const instance = `agent-spec-${randomBytes(4).toString('hex')}`;
+const scratch = mkdtempSync(join(tmpdir(), 'bctrl-agent-spec-'));
+const running = new Set<ChildProcess>();
+
+interface StartedAgent {
+  child: ChildProcess;
+  token: string;
+  workDir: string;
+  url: string;
+  lines: Record<string, unknown>[];
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts the agent from source (these specs test the code, not a build), stopped-or-killed by afterAll at worst. */
+async function startAgent(config: BrowserLaunchConfig = {}, runtimeId = ''): Promise<StartedAgent> {
+  const token = randomBytes(24).toString('hex');
+  const workDir = join(scratch, randomBytes(4).toString('hex'));
+  const child = spawn(
+    process.execPath,
+    ['-r', '@swc-node/register', join(repoRoot, 'apps/browser-runtime/src/main.ts'), `--bctrl-instance=${instance}`],
+    {
+      cwd: repoRoot,
+      env: {
+        ...process.env,
+        [AGENT_ENV.token]: token,
+        [AGENT_ENV.runtimeId]: runtimeId,
+        [AGENT_ENV.launchConfig]: JSON.stringify(config),
+        [AGENT_ENV.workDir]: workDir,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  running.add(child);
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
+    child.once('exit', (code, signal) => {
+      running.delete(child);
+      done({ code, signal });
+    }),
+  );
+  const lines: Record<string, unknown>[] = [];
+  const port = await new Promise<number>((done, fail) => {
+    let buffered = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const parts = buffered.split('\n');
+      buffered = parts.pop() ?? '';
+      for (const line of parts) {
+        const event = JSON.parse(line) as Record<string, unknown>;
+        lines.push(event);
+        if (event['event'] === 'listening') done(event['port'] as number);
+      }
+    });
+    child.stderr?.resume();
+    void exit.then(() => fail(new Error('agent exited before listening')));
+  });
+  return { child, token, workDir, url: `http://127.0.0.1:${port}`, lines, exit };
+}
+
+function call(agent: StartedAgent, method: string, path: string, body?: unknown, token: string | null = agent.token) {
+  return fetch(`${agent.url}${path}`, {
+    method,
+    headers: {
+      ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+      ...(body ? { 'content-type': 'application/json' } : {}),
+    },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+}
+
+async function waitHealthy(agent: StartedAgent): Promise<AgentHealth> {
+  for (let i = 0; i < 300; i++) {
+    const response = await call(agent, 'GET', AGENT_PATHS.health);
+    if (response.status === 200) return (await response.json()) as AgentHealth;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('agent never became ready');
+}
+
+/** A minimal CDP client: browser-level commands, and page commands through flattened sessions. */
+async function cdp(url: string) {
+  const socket = new WebSocket(url);
+  await new Promise((ok, fail) => socket.once('open', ok).once('error', fail));
+  let nextId = 0;
+  const pending = new Map<number, (message: { result?: unknown; error?: unknown }) => void>();
+  socket.on('message', (data) => {
+    const message = JSON.parse(String(data)) as { id?: number; result?: unknown; error?: unknown };
+    if (message.id !== undefined) pending.get(message.id)?.(message);
+  });
+  const send = <T>(method: string, params: object = {}, sessionId?: string) =>
+    new Promise<T>((ok, fail) => {
+      const id = ++nextId;
+      pending.set(id, (message) =>
+        message.error ? fail(new Error(JSON.stringify(message.error))) : ok(message.result as T),
+      );
+      socket.send(JSON.stringify({ id, method, params, ...(sessionId ? { sessionId } : {}) }));
+    });
+  return { send, close: () => socket.close() };
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Live (non-zombie) processes carrying this spec's marker or a user-data-dir under its scratch dir. */
+function leftovers(): string[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry) && Number(entry) !== process.pid && pidAlive(Number(entry)))
+    .map((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+      } catch {
+        return '';
+      }
+    })
+    .filter((cmd) => cmd.includes(instance) || cmd.includes(`--user-data-dir=${scratch}`));
+}
+
+afterAll(async () => {
+  // Only after a failed test: SIGTERM lets the agent take its Chromium down with it.
+  for (const child of running) child.kill('SIGTERM');
+  await Promise.race([
+    Promise.all([...running].map((c) => new Promise((r) => c.once('exit', r)))),
+    new Promise((r) => setTimeout(r, 5000)),
+  ]);
+  await new Promise((r) => setTimeout(r, 300));
+  const left = leftovers();
+  rmSync(scratch, { recursive: true, force: true });
+  expect(left).toEqual([]);
+});
+
+describe('browser-runtime agent', () => {
+  it('authenticates, reports 503 then ready with a working cdpUrl, binds once, and shuts down without a trace', async () => {
+    const agent = await startAgent();
+    expect((await call(agent, 'GET', AGENT_PATHS.health, undefined, null)).status).toBe(401);
+    expect((await call(agent, 'GET', AGENT_PATHS.health, undefined, 'wrong-token')).status).toBe(401);
+    expect((await call(agent, 'POST', AGENT_PATHS.shutdown, undefined, `${agent.token}x`)).status).toBe(401);
+
+    const early = await call(agent, 'GET', AGENT_PATHS.health);
+    expect(early.status).toBe(503);
+    expect(((await early.json()) as AgentHealth).status).toBe('starting');
+
+    const health = await waitHealthy(agent);
+    expect(health).toMatchObject({ status: 'ready', runtimeId: '' });
+    expect(health.browser?.product).toMatch(/^(Headless)?Chrome\/\d+/);
+    expect(health.readyAt).not.toBeNull();
+    const client = await cdp(health.browser?.cdpUrl ?? '');
+    const version = await client.send<{ product: string }>('Browser.getVersion');
+    expect(version.product).toBe(health.browser?.product);
+    client.close();
+
+    const assigned = await call(agent, 'POST', AGENT_PATHS.assign, { runtimeId: 'rt_one' });
+    expect(assigned.status).toBe(200);
+    expect(((await assigned.json()) as AgentHealth).runtimeId).toBe('rt_one');
+    expect((await call(agent, 'POST', AGENT_PATHS.assign, { runtimeId: 'rt_two' })).status).toBe(400);
+    expect(((await (await call(agent, 'GET', AGENT_PATHS.health)).json()) as AgentHealth).runtimeId).toBe('rt_one');
+
+    const chromiumPid = health.browser?.pid ?? 0;
+    expect(pidAlive(chromiumPid)).toBe(true);
+    expect((await call(agent, 'POST', AGENT_PATHS.shutdown)).status).toBe(202);
+    expect(await agent.exit).toEqual({ code: 0, signal: null });
+    expect(pidAlive(chromiumPid)).toBe(false);
+    expect(existsSync(agent.workDir)).toBe(false);
+    expect(agent.lines.some((line) => line['event'] === 'browser-exited')).toBe(false);
+    expect(leftovers()).toEqual([]);
+  });
+
+  it('applies viewport, user agent, locale and timezone', async () => {
+    const agent = await startAgent(
+      {
+        viewport: { width: 1111, height: 777 },
+        userAgent: 'BctrlTest/1.0 (agent spec)',
+        locale: 'fr-FR',
+        timezone: 'Asia/Tokyo',
+      },
+      'rt_config',
+    );
+    const health = await waitHealthy(agent);
+    expect(health.runtimeId).toBe('rt_config');
+    const client = await cdp(health.browser?.cdpUrl ?? '');
+    const { targetId } = await client.send<{ targetId: string }>('Target.createTarget', { url: 'about:blank' });
+    const { sessionId } = await client.send<{ sessionId: string }>('Target.attachToTarget', {
+      targetId,
+      flatten: true,
+    });
+    const evaluated = await client.send<{ result: { value: string } }>(
+      'Runtime.evaluate',
+      {
+        expression:
+          'JSON.stringify([navigator.userAgent, navigator.language, window.innerWidth, window.innerHeight, Intl.DateTimeFormat().resolvedOptions().timeZone])',
+        returnByValue: true,
+      },
+      sessionId,
+    );
+    client.close();
+    const [userAgent, language, width, height, timeZone] = JSON.parse(evaluated.result.value) as unknown[];
+    expect({ userAgent, language, width, timeZone }).toEqual({
+      userAgent: 'BctrlTest/1.0 (agent spec)',
+      language: 'fr-FR',
+      width: 1111,
+      timeZone: 'Asia/Tokyo',
+    });
+    expect(height).toBe(777);
+    agent.child.kill('SIGTERM');
+    expect(await agent.exit).toEqual({ code: 0, signal: null });
+    expect(existsSync(agent.workDir)).toBe(false);
+  });
+
+  it('exits 3 with a browser-exited line when Chromium dies, leaving nothing behind', async () => {
+    const agent = await startAgent();
+    const health = await waitHealthy(agent);
+    const chromiumPid = health.browser?.pid ?? 0;
+    process.kill(chromiumPid, 'SIGKILL');
+    expect(await agent.exit).toEqual({ code: 3, signal: null });
+    expect(agent.lines).toContainEqual({ event: 'browser-exited', code: null, signal: 'SIGKILL' });
+    expect(existsSync(agent.workDir)).toBe(false);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(leftovers()).toEqual([]);
+  });
+
+  it('refuses to start without a token', async () => {
+    const child = spawn(
+      process.execPath,
+      ['-r', '@swc-node/register', join(repoRoot, 'apps/browser-runtime/src/main.ts')],
+      {
+        cwd: repoRoot,
+        env: { ...process.env, [AGENT_ENV.token]: '' },
+        stdio: 'ignore',
+      },
+    );
+    const code = await new Promise((done) => child.once('exit', done));
+    expect(code).toBe(2);
+  });
+});

@@ -1,0 +1,323 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AgentHealth } from '@bctrl/contracts';
+import { AgentConfigError, PATHS, readAgentConfig, type AgentConfig } from './agent-env';
+import { cdpCall } from './cdp';
+import { launchChromium, type ChromiumProcess } from './chromium';
+
+/** Exit codes a supervisor can tell apart: 0 stop was asked for, 3 Chromium died on its own. */
+export const AGENT_EXIT = { stopped: 0, failed: 1, badConfig: 2, browserExited: 3 } as const;
+
+/** Name of the file in the work dir that tells a restarted orchestrator how to reach this agent. */
+export const AGENT_STATE_FILE = 'agent.json';
+
+/** What the agent writes to its work dir, for drivers that find it again after a restart. */
+export interface AgentStateFile {
+  pid: number;
+  port: number;
+  runtimeId: string;
+  chromiumPid: number | null;
+}
+
+const GRACEFUL_CLOSE_MS = 3_000;
+const STARTUP_TIMEOUT_MS = 60_000;
+
+/** One JSON object per stdout line: the only channel a local supervisor reads. */
+function emit(event: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify(event)}\n`);
+}
+
+/**
+ * Runs the browser-runtime agent in this process until Chromium or the agent is stopped; ends the process.
+ * Chromium is spawned first of all: the HTTP server and the CDP client come up while Chromium boots.
+ */
+export function runAgent(argv: string[] = process.argv, env: NodeJS.ProcessEnv = process.env): void {
+  const startedAt = new Date().toISOString();
+  // A supervisor that went away must not take the agent down with EPIPE on its next status line.
+  process.stdout.on('error', () => undefined);
+  let config: AgentConfig;
+  try {
+    config = readAgentConfig(env);
+  } catch (error) {
+    if (!(error instanceof AgentConfigError)) throw error;
+    process.stderr.write(`browser-runtime: ${error.message}\n`);
+    process.exit(AGENT_EXIT.badConfig);
+  }
+  const workDir = config.workDir ?? mkdtempSync(join(tmpdir(), 'bctrl-agent-'));
+  if (config.workDir) mkdirSync(workDir, { recursive: true });
+  const chromium = launchChromium({
+    chromePath: config.chromePath,
+    config: config.launch,
+    workDir,
+    markerArgs: argv.filter((arg) => arg.startsWith('--bctrl-')),
+    isRoot: process.getuid?.() === 0,
+  });
+  new Agent(config, workDir, chromium, startedAt).start();
+}
+
+class Agent {
+  private status: AgentHealth['status'] = 'starting';
+  private runtimeId: string;
+  private product = '';
+  private cdpUrl = '';
+  private readyAt: string | null = null;
+  private port = 0;
+  private chromiumExited = false;
+  private readonly chromiumExit: Promise<void>;
+  private readonly server: Server;
+  private readonly tokenDigest: Buffer;
+
+  constructor(
+    private readonly config: AgentConfig,
+    private readonly workDir: string,
+    private readonly chromium: ChromiumProcess,
+    private readonly startedAt: string,
+  ) {
+    this.runtimeId = config.runtimeId;
+    this.tokenDigest = digest(config.token);
+    this.server = createServer((req, res) => this.handle(req, res));
+    this.chromiumExit = new Promise((resolve) => {
+      chromium.child.once('exit', (code, signal) => {
+        this.chromiumExited = true;
+        resolve();
+        this.onChromiumExit(code, signal);
+      });
+    });
+    // A spawn failure (bad CHROME_PATH) arrives as 'error' without 'exit'.
+    chromium.child.once('error', (error) => {
+      if (this.chromiumExited) return;
+      this.chromiumExited = true;
+      this.onChromiumExit(null, null, error.message);
+    });
+  }
+
+  start(): void {
+    this.installExitGuards();
+    this.server.listen(this.config.port, this.config.host, () => {
+      this.port = (this.server.address() as AddressInfo).port;
+      this.writeState();
+      emit({ event: 'listening', port: this.port });
+    });
+    void this.waitReady();
+  }
+
+  private async waitReady(): Promise<void> {
+    const timer = setTimeout(() => this.fail('Chromium did not answer CDP in time'), STARTUP_TIMEOUT_MS);
+    try {
+      const url = await this.chromium.devtoolsUrl;
+      const version = await cdpCall<{ product: string }>(url, 'Browser.getVersion');
+      if (this.status !== 'starting') return;
+      this.cdpUrl = url;
+      this.product = version.product;
+      this.readyAt = new Date().toISOString();
+      this.status = 'ready';
+      emit({ event: 'ready', product: this.product, cdpUrl: url });
+    } catch (error) {
+      // Chromium exiting is reported by its own exit handler; anything else is a failed start.
+      if (!this.chromiumExited && this.status === 'starting') this.fail(String(error));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private health(): AgentHealth {
+    return {
+      status: this.status,
+      runtimeId: this.runtimeId,
+      browser:
+        this.status === 'ready' && this.chromium.child.pid
+          ? { pid: this.chromium.child.pid, product: this.product, cdpUrl: this.cdpUrl }
+          : null,
+      startedAt: this.startedAt,
+      readyAt: this.readyAt,
+    };
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const send = (code: number, body: unknown) => {
+      const text = JSON.stringify(body);
+      res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+    };
+    if (!this.authorized(req.headers.authorization)) {
+      send(401, { error: 'unauthorized' });
+      return;
+    }
+    const path = (req.url ?? '').split('?')[0];
+    const route = `${req.method} ${path}`;
+    switch (route) {
+      case `GET ${PATHS.health}`:
+        send(this.status === 'ready' ? 200 : 503, this.health());
+        return;
+      case `POST ${PATHS.shutdown}`:
+        send(202, { status: 'stopping' });
+        // Answer first: the caller learns the stop was accepted even though this process is about to end.
+        res.once('finish', () => void this.shutdown(AGENT_EXIT.stopped));
+        return;
+      case `POST ${PATHS.assign}`:
+        readJson(req).then(
+          (body) => this.assign(body, send),
+          () => send(400, { error: 'body must be JSON' }),
+        );
+        return;
+      default:
+        send(Object.values(PATHS).includes(path as never) ? 405 : 404, { error: 'not found' });
+    }
+  }
+
+  private assign(body: unknown, send: (code: number, body: unknown) => void): void {
+    const runtimeId = (body as { runtimeId?: unknown } | null)?.runtimeId;
+    if (typeof runtimeId !== 'string' || runtimeId.length === 0 || runtimeId.length > 200) {
+      send(400, { error: 'runtimeId is required' });
+      return;
+    }
+    // A browser serves exactly one runtime for its whole life: tenants never share state.
+    if (this.runtimeId !== '') {
+      send(400, { error: 'already assigned', runtimeId: this.runtimeId });
+      return;
+    }
+    if (this.status === 'stopping') {
+      send(409, { error: 'stopping' });
+      return;
+    }
+    this.runtimeId = runtimeId;
+    this.writeState();
+    emit({ event: 'assigned', runtimeId });
+    send(200, this.health());
+  }
+
+  private authorized(header: string | undefined): boolean {
+    if (!header?.startsWith('Bearer ')) return false;
+    // Comparing fixed-size digests keeps the comparison constant-time whatever the presented length.
+    return timingSafeEqual(digest(header.slice('Bearer '.length)), this.tokenDigest);
+  }
+
+  private async shutdown(code: number): Promise<void> {
+    if (this.status === 'stopping') return;
+    this.status = 'stopping';
+    if (!this.chromiumExited) {
+      // Graceful first (Chromium flushes its profile), but only for a browser that already answers CDP.
+      const url = this.cdpUrl;
+      const closed =
+        url !== '' &&
+        (await Promise.race([
+          cdpCall(url, 'Browser.close', {}, GRACEFUL_CLOSE_MS)
+            .catch(() => undefined)
+            .then(() => this.chromiumExit)
+            .then(() => true),
+          new Promise<boolean>((resolve) => setTimeout(() => resolve(false), GRACEFUL_CLOSE_MS).unref()),
+        ]));
+      if (!closed) this.killChromium();
+    }
+    // Helpers (renderers, zygotes) can outlive the browser process by a moment; the group kill takes them too.
+    this.killChromium();
+    await this.chromiumExit;
+    this.server.close();
+    this.removeWorkDir();
+    process.exit(code);
+  }
+
+  private onChromiumExit(code: number | null, signal: NodeJS.Signals | null, detail?: string): void {
+    if (this.status === 'stopping') return;
+    this.status = 'stopping';
+    emit({ event: 'browser-exited', code, signal, ...(detail ? { detail } : {}) });
+    this.killChromium();
+    this.server.close();
+    this.removeWorkDir();
+    process.exit(AGENT_EXIT.browserExited);
+  }
+
+  private fail(reason: string): void {
+    process.stderr.write(`browser-runtime: ${reason}\n`);
+    this.status = 'stopping';
+    this.killChromium();
+    this.removeWorkDir();
+    process.exit(AGENT_EXIT.failed);
+  }
+
+  /** SIGKILL to Chromium's whole process group (it was spawned as its leader). Safe to call repeatedly. */
+  private killChromium(): void {
+    const pid = this.chromium.child.pid;
+    if (!pid) return;
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // Group already gone.
+    }
+  }
+
+  private removeWorkDir(): void {
+    try {
+      rmSync(this.workDir, { recursive: true, force: true, maxRetries: 3 });
+    } catch {
+      // A mounted work dir (a pod's emptyDir) cannot itself be removed; its contents are gone by now.
+    }
+  }
+
+  private writeState(): void {
+    const state: AgentStateFile = {
+      pid: process.pid,
+      port: this.port,
+      runtimeId: this.runtimeId,
+      chromiumPid: this.chromium.child.pid ?? null,
+    };
+    try {
+      const file = join(this.workDir, AGENT_STATE_FILE);
+      writeFileSync(`${file}.tmp`, JSON.stringify(state));
+      renameSync(`${file}.tmp`, file);
+    } catch {
+      // Only a restarted orchestrator reads it, and that has /proc as its fallback.
+    }
+  }
+
+  /** Chromium never outlives the agent, whatever ends it: signals, uncaught errors, process.exit anywhere. */
+  private installExitGuards(): void {
+    process.on('exit', () => {
+      this.killChromium();
+      this.removeWorkDir();
+    });
+    for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+      process.on(signal, () => void this.shutdown(AGENT_EXIT.stopped));
+    }
+    const crash = (error: unknown) => {
+      process.stderr.write(
+        `browser-runtime: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      );
+      process.exit(AGENT_EXIT.failed);
+    };
+    process.on('uncaughtException', crash);
+    process.on('unhandledRejection', crash);
+  }
+}
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value).digest();
+}
+
+function readJson(req: IncomingMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > 64 * 1024) {
+        reject(new Error('body too large'));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      try {
+        resolve(chunks.length === 0 ? {} : JSON.parse(Buffer.concat(chunks).toString('utf8')));
+      } catch (error) {
+        reject(error as Error);
+      }
+    });
+    req.on('error', reject);
+  });
+}

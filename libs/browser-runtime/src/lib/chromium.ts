@@ -1,0 +1,126 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { BrowserLaunchConfig } from '@bctrl/contracts';
+
+export interface ChromiumOptions {
+  chromePath: string;
+  config: BrowserLaunchConfig;
+  workDir: string;
+  /** Passed through verbatim (the driver's `--bctrl-*` markers), so leftovers can be found by command line. */
+  markerArgs: string[];
+  isRoot: boolean;
+}
+
+export interface ChromiumProcess {
+  child: ChildProcess;
+  userDataDir: string;
+  downloadsDir: string;
+  /** Resolves with the browser-level CDP WebSocket URL once Chromium listens; rejects if it exits first. */
+  devtoolsUrl: Promise<string>;
+}
+
+/** Height of the browser UI headless=new keeps inside each window (Chromium 156: outerHeight - innerHeight). */
+export const HEADLESS_UI_HEIGHT = 87;
+
+/** The flags of FEASIBILITY.md "Chromium", plus the runtime's launch config. */
+export function chromiumArgs(options: ChromiumOptions, userDataDir: string): string[] {
+  const { config } = options;
+  const args = [
+    '--headless=new',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--no-first-run',
+    '--no-default-browser-check',
+    '--disable-sync',
+    '--disable-quic',
+    '--disable-dev-shm-usage',
+    // No crash reporter: its handler processes escape Chromium's process group and outlive nothing useful.
+    '--disable-breakpad',
+    `--user-data-dir=${userDataDir}`,
+    // Loopback only: the platform reaches CDP through this agent's host, tenants never directly.
+    '--remote-debugging-address=127.0.0.1',
+    '--remote-debugging-port=0',
+  ];
+  // Chromium refuses to start as root with its sandbox on; as any other user the sandbox stays.
+  if (options.isRoot) args.push('--no-sandbox');
+  if (config.viewport) {
+    // The runtime's viewport is the page's: headless=new still reserves its (invisible) browser UI inside the
+    // window, so the window is made that much taller. Screen size follows, or pages would see a window wider
+    // than their screen (Chromium's headless default screen is 800x600).
+    const { width, height } = config.viewport;
+    const windowHeight = height + HEADLESS_UI_HEIGHT;
+    args.push(`--window-size=${width},${windowHeight}`, `--ozone-override-screen-size=${width},${windowHeight}`);
+  }
+  if (config.locale) args.push(`--lang=${config.locale}`, `--accept-lang=${config.locale}`);
+  if (config.userAgent) args.push(`--user-agent=${config.userAgent}`);
+  args.push(...options.markerArgs, 'about:blank');
+  return args;
+}
+
+/**
+ * Spawns Chromium and nothing else: no module beyond node's own is needed here, so the agent can call this before
+ * loading its HTTP server and CDP client. Chromium gets its own process group so that the agent can kill it with
+ * every helper process (zygotes, renderers) in one signal.
+ */
+export function launchChromium(options: ChromiumOptions): ChromiumProcess {
+  const userDataDir = join(options.workDir, 'user-data');
+  const downloadsDir = join(options.workDir, 'downloads');
+  mkdirSync(join(userDataDir, 'Default'), { recursive: true });
+  mkdirSync(downloadsDir, { recursive: true });
+  // Downloads land in the work dir without a prompt; a preference survives CDP clients coming and going.
+  writeFileSync(
+    join(userDataDir, 'Default', 'Preferences'),
+    JSON.stringify({ download: { default_directory: downloadsDir, prompt_for_download: false } }),
+  );
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  if (options.config.timezone) env['TZ'] = options.config.timezone;
+  const child = spawn(options.chromePath, chromiumArgs(options, userDataDir), {
+    env,
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  return { child, userDataDir, downloadsDir, devtoolsUrl: waitForDevtoolsUrl(child, userDataDir) };
+}
+
+const LISTENING = /DevTools listening on (ws:\/\/\S+)/;
+
+/** Reads the URL from stderr (earliest) and, as a fallback, from DevToolsActivePort in the user-data-dir. */
+function waitForDevtoolsUrl(child: ChildProcess, userDataDir: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    let buffered = '';
+    let settled = false;
+    const finish = (error: Error | null, url?: string) => {
+      if (settled) return;
+      settled = true;
+      clearInterval(poll);
+      child.off('exit', onExit);
+      child.off('error', onError);
+      if (error) reject(error);
+      else resolve(url as string);
+    };
+    const onData = (chunk: Buffer) => {
+      if (settled) return;
+      buffered += chunk.toString('utf8');
+      const match = LISTENING.exec(buffered);
+      if (match) finish(null, match[1]);
+      else if (buffered.length > 1 << 16) buffered = buffered.slice(-4096);
+    };
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) =>
+      finish(new Error(`Chromium exited before listening (code ${code}, signal ${signal}): ${buffered.slice(-2000)}`));
+    const onError = (error: Error) => finish(error);
+    // stderr keeps flowing after the URL is found (and is dropped), or Chromium would block on a full pipe.
+    child.stderr?.on('data', onData);
+    child.once('exit', onExit);
+    child.once('error', onError);
+    const poll = setInterval(() => {
+      try {
+        const [port, path] = readFileSync(join(userDataDir, 'DevToolsActivePort'), 'utf8').split('\n');
+        if (port && path) finish(null, `ws://127.0.0.1:${port}${path}`);
+      } catch {
+        // Not written yet.
+      }
+    }, 50);
+  });
+}

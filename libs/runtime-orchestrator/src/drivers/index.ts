@@ -1,0 +1,3 @@
+export * from './browser-driver';
+export * from './local-process.driver';
+export * from './local-processes';

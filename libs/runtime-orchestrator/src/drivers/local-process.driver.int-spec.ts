@@ -1,0 +1,181 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { request } from 'node:http';
+import { resolve } from 'node:path';
+import WebSocket from 'ws';
+import { AGENT_PATHS, type AgentHealth } from '@bctrl/contracts';
+import type { BrowserExit, BrowserHandle, BrowserSpec } from './browser-driver';
+import { LocalProcessDriver } from './local-process.driver';
+import { defaultWorkRoot, findInstallationProcesses, isAlive } from './local-processes';
+
+jest.setTimeout(60_000);
+
+const repoRoot = resolve(__dirname, '../../../..');
+const installationId = `driver-spec-${randomBytes(4).toString('hex')}`;
+const drivers: LocalProcessDriver[] = [];
+const exits: BrowserExit[] = [];
+
+function newDriver(extra: Partial<ConstructorParameters<typeof LocalProcessDriver>[0]> = {}): LocalProcessDriver {
+  const driver = new LocalProcessDriver({ installationId, repoRoot, ...extra });
+  driver.onExit((exit) => exits.push(exit));
+  drivers.push(driver);
+  return driver;
+}
+
+function spec(runtimeId: string): BrowserSpec {
+  return { runtimeId, spaceId: 'sp_1', accountId: 'acc_1', timeoutSeconds: 60, config: {} };
+}
+
+function health(handle: BrowserHandle): Promise<{ status: number; body: AgentHealth }> {
+  return new Promise((done, fail) => {
+    request(
+      `${handle.agentUrl}${AGENT_PATHS.health}`,
+      { headers: { authorization: `Bearer ${handle.agentToken}` } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => done({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString()) }));
+      },
+    )
+      .on('error', fail)
+      .end();
+  });
+}
+
+function browserVersion(cdpUrl: string): Promise<string> {
+  return new Promise((done, fail) => {
+    const socket = new WebSocket(cdpUrl);
+    socket.once('error', fail);
+    socket.once('open', () => socket.send(JSON.stringify({ id: 1, method: 'Browser.getVersion' })));
+    socket.on('message', (data) => {
+      socket.close();
+      done((JSON.parse(String(data)) as { result: { product: string } }).result.product);
+    });
+  });
+}
+
+async function eventually(check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function processesOf(ref: string): number {
+  return findInstallationProcesses(installationId).filter((p) => p.pid === Number(ref) || p.kind === 'chromium').length;
+}
+
+afterAll(async () => {
+  await Promise.all(drivers.map((driver) => driver.close()));
+  // Whatever a failed test left behind, the suite must not: assert nothing of this installation remains.
+  await eventually(() => findInstallationProcesses(installationId).length === 0).catch(() => undefined);
+  expect(findInstallationProcesses(installationId)).toEqual([]);
+  const workRoot = defaultWorkRoot(installationId);
+  expect(existsSync(workRoot) ? readdirSync(workRoot) : []).toEqual([]);
+});
+
+describe('LocalProcessDriver', () => {
+  it('launches a ready browser, lists it, and destroys it idempotently with one `stopped` exit', async () => {
+    const driver = newDriver();
+    const started = performance.now();
+    const handle = await driver.launch({ ...spec('rt_launch'), config: { viewport: { width: 900, height: 600 } } });
+    const launchMs = performance.now() - started;
+    expect(launchMs).toBeLessThan(10_000);
+    expect(handle).toMatchObject({ runtimeId: 'rt_launch', driver: 'local-process' });
+    expect(handle.agentToken.length).toBeGreaterThanOrEqual(32);
+    const { status, body } = await health(handle);
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ status: 'ready', runtimeId: 'rt_launch' });
+    expect(body.browser?.cdpUrl).toBe(handle.cdpUrl);
+    expect(await browserVersion(handle.cdpUrl)).toMatch(/Chrome\/\d+/);
+    expect(await driver.list()).toEqual([{ runtimeId: 'rt_launch', ref: handle.ref }]);
+
+    await Promise.all([driver.destroy(handle.ref), driver.destroy(handle.ref)]);
+    await driver.destroy(handle.ref);
+    expect(exits.filter((exit) => exit.ref === handle.ref)).toEqual([
+      expect.objectContaining({ runtimeId: 'rt_launch', reason: 'stopped' }),
+    ]);
+    expect(isAlive(body.browser?.pid ?? 0)).toBe(false);
+    expect(processesOf(handle.ref)).toBe(0);
+    expect(await driver.list()).toEqual([]);
+  });
+
+  it('reports `crashed` when Chromium is killed', async () => {
+    const driver = newDriver();
+    const handle = await driver.launch(spec('rt_crash'));
+    const { body } = await health(handle);
+    process.kill(body.browser?.pid ?? 0, 'SIGKILL');
+    await eventually(() => exits.some((exit) => exit.ref === handle.ref));
+    expect(exits.filter((exit) => exit.ref === handle.ref)).toEqual([
+      { runtimeId: 'rt_crash', ref: handle.ref, reason: 'crashed', detail: expect.stringContaining('Chromium exited') },
+    ]);
+    await driver.destroy(handle.ref);
+    expect(processesOf(handle.ref)).toBe(0);
+  });
+
+  it('binds a pooled browser to exactly one runtime', async () => {
+    const driver = newDriver();
+    const pooled = await driver.launchPooled();
+    expect(pooled.runtimeId).toBe('');
+    expect(await driver.list()).toEqual([{ runtimeId: '', ref: pooled.ref }]);
+    const adopted = await driver.adopt(pooled, spec('rt_pooled'));
+    expect(adopted).toEqual({ ...pooled, runtimeId: 'rt_pooled' });
+    expect((await health(adopted)).body.runtimeId).toBe('rt_pooled');
+    await expect(driver.adopt(pooled, spec('rt_other'))).rejects.toThrow(/refused/);
+    expect(await driver.list()).toEqual([{ runtimeId: 'rt_pooled', ref: pooled.ref }]);
+    await driver.destroy(adopted.ref);
+    expect(exits.filter((exit) => exit.ref === pooled.ref)).toEqual([
+      expect.objectContaining({ runtimeId: 'rt_pooled', reason: 'stopped' }),
+    ]);
+  });
+
+  it('lets a new driver instance (an orchestrator restart) find and destroy browsers an earlier one started', async () => {
+    const before = newDriver();
+    const pooled = await before.launchPooled();
+    await before.adopt(pooled, spec('rt_restart'));
+    const cdpUrl = pooled.cdpUrl;
+
+    const after = newDriver();
+    expect(await after.list()).toEqual([{ runtimeId: 'rt_restart', ref: pooled.ref }]);
+    const exitsBefore = exits.length;
+    await after.destroy(pooled.ref);
+    await after.destroy(pooled.ref);
+    expect(isAlive(Number(pooled.ref))).toBe(false);
+    await expect(browserVersion(cdpUrl)).rejects.toThrow();
+    expect(processesOf(pooled.ref)).toBe(0);
+    expect(await after.list()).toEqual([]);
+    // The new instance reports the stop it asked for; the old one (gone in a real restart) sees its child end.
+    await eventually(() => exits.length >= exitsBefore + 2);
+    expect(exits.slice(exitsBefore)).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ ref: pooled.ref, runtimeId: 'rt_restart', reason: 'stopped' }),
+      ]),
+    );
+  });
+
+  it('kills everything when a launch is aborted or times out', async () => {
+    const driver = newDriver();
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new Error('stop before ready')), 150);
+    await expect(driver.launch(spec('rt_abort'), controller.signal)).rejects.toThrow(/aborted/);
+    expect(findInstallationProcesses(installationId)).toEqual([]);
+
+    const impatient = newDriver({ launchTimeoutMs: 100 });
+    await expect(impatient.launch(spec('rt_timeout'))).rejects.toThrow(/ready within 100 ms/);
+    expect(findInstallationProcesses(installationId)).toEqual([]);
+    await expect(driver.launch(spec('rt_pre_aborted'), AbortSignal.abort())).rejects.toThrow();
+    expect(exits.filter((exit) => exit.runtimeId.startsWith('rt_') && /abort|timeout/.test(exit.runtimeId))).toEqual(
+      [],
+    );
+  });
+
+  it('close() destroys every browser it started', async () => {
+    const driver = newDriver();
+    const handle = await driver.launch(spec('rt_close'));
+    await driver.close();
+    expect(isAlive(Number(handle.ref))).toBe(false);
+    expect(findInstallationProcesses(installationId)).toEqual([]);
+    await expect(driver.launch(spec('rt_closed'))).rejects.toThrow(/closed/);
+  });
+});

@@ -1,0 +1,466 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { AGENT_ENV, AGENT_PATHS, type AgentHealth, type BrowserLaunchConfig } from '@bctrl/contracts';
+import type { BrowserDriver, BrowserExit, BrowserHandle, BrowserSpec, DiscoveredBrowser } from './browser-driver';
+import {
+  defaultWorkRoot,
+  findInstallationProcesses,
+  instanceMarker,
+  isAlive,
+  killQuietly,
+  readProcessEnv,
+  RUNTIME_MARKER_PREFIX,
+} from './local-processes';
+
+export interface AgentCommand {
+  command: string;
+  args: string[];
+  cwd?: string;
+}
+
+export interface LocalProcessDriverOptions {
+  /** Marks every process this installation starts, so a restarted orchestrator finds (only) its own. */
+  installationId: string;
+  /** How to start the browser-runtime agent; by default the built app, else its source through swc. */
+  agentCommand?: AgentCommand;
+  /** Where `dist/` and `apps/` are looked up for the default agent command. Default: the working directory. */
+  repoRoot?: string;
+  /** Launch → ready ceiling; past it the browser is killed and launch rejects. Default 30 s. */
+  launchTimeoutMs?: number;
+  /** How long destroy waits for a graceful stop before SIGKILL. Default 5 s (the agent itself allows Chromium 3 s). */
+  destroyGraceMs?: number;
+  /** Launch config of pooled browsers. */
+  defaultConfig?: BrowserLaunchConfig;
+  chromePath?: string;
+  /** Parent of the browsers' work dirs. Default: `<tmp>/bctrl-browsers/<installationId>`. */
+  workRoot?: string;
+  /** Extra environment for the agents. */
+  env?: NodeJS.ProcessEnv;
+}
+
+interface AgentState {
+  port: number;
+  runtimeId: string;
+  chromiumPid: number | null;
+}
+
+/** A browser this driver instance knows: one it started (`child`), or one an earlier instance left (found by list). */
+interface Entry {
+  ref: string;
+  pid: number;
+  child: ChildProcess | null;
+  runtimeId: string;
+  token: string;
+  workDir: string;
+  agentUrl: string;
+  cdpUrl: string;
+  /** Set once destroy was asked for: the exit is then `stopped`, not `crashed`. */
+  destroying: Promise<void> | null;
+  /** Handed out (launch resolved or found by list): only those are reported to onExit. */
+  live: boolean;
+  exitDetail: string;
+  exited: Promise<void>;
+  markExited: () => void;
+}
+
+const HEALTH_POLL_MS = 25;
+const FOREIGN_POLL_MS = 1_000;
+
+/**
+ * Runs each browser as a browser-runtime agent child process on this machine (local mode and the e2e suites).
+ * The orchestrator talks to the agent over HTTP only, like it talks to a pod's agent on Kubernetes.
+ */
+export class LocalProcessDriver implements BrowserDriver {
+  readonly kind = 'local-process' as const;
+  private readonly entries = new Map<string, Entry>();
+  private readonly listeners: ((exit: BrowserExit) => void)[] = [];
+  private readonly workRoot: string;
+  private readonly agentCommand: AgentCommand;
+  private readonly launchTimeoutMs: number;
+  private readonly destroyGraceMs: number;
+  private foreignWatch: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(private readonly options: LocalProcessDriverOptions) {
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(options.installationId)) {
+      throw new Error('installationId must be 1-64 characters of [A-Za-z0-9._-]');
+    }
+    this.workRoot = options.workRoot ?? defaultWorkRoot(options.installationId);
+    this.agentCommand = options.agentCommand ?? defaultAgentCommand(options.repoRoot ?? process.cwd());
+    this.launchTimeoutMs = options.launchTimeoutMs ?? 30_000;
+    this.destroyGraceMs = options.destroyGraceMs ?? 5_000;
+  }
+
+  launch(spec: BrowserSpec, signal?: AbortSignal): Promise<BrowserHandle> {
+    return this.start(spec.runtimeId, spec.config, signal);
+  }
+
+  launchPooled(signal?: AbortSignal): Promise<BrowserHandle> {
+    return this.start('', this.options.defaultConfig ?? {}, signal);
+  }
+
+  async adopt(pooled: BrowserHandle, spec: BrowserSpec): Promise<BrowserHandle> {
+    const entry = this.entries.get(pooled.ref) ?? this.discover(pooled.ref);
+    if (!entry) throw new Error(`browser ${pooled.ref} is not running`);
+    const response = await agentRequest(entry.agentUrl, entry.token, 'POST', AGENT_PATHS.assign, {
+      runtimeId: spec.runtimeId,
+    });
+    if (response.status !== 200) {
+      throw new Error(`agent refused assign to ${spec.runtimeId}: ${response.status} ${response.body}`);
+    }
+    entry.runtimeId = spec.runtimeId;
+    return { ...pooled, runtimeId: spec.runtimeId };
+  }
+
+  destroy(ref: string): Promise<void> {
+    const entry = this.entries.get(ref) ?? this.discover(ref);
+    if (!entry) return Promise.resolve();
+    entry.destroying ??= this.stop(entry);
+    return entry.destroying;
+  }
+
+  async list(): Promise<DiscoveredBrowser[]> {
+    const marker = instanceMarker(this.options.installationId);
+    const result: DiscoveredBrowser[] = [];
+    for (const proc of findInstallationProcesses(this.options.installationId, this.workRoot)) {
+      if (proc.kind !== 'agent' || !proc.argv.includes(marker)) continue;
+      const entry = this.entries.get(String(proc.pid)) ?? this.discover(String(proc.pid));
+      if (entry) result.push({ runtimeId: entry.runtimeId, ref: entry.ref });
+    }
+    return result;
+  }
+
+  onExit(listener: (exit: BrowserExit) => void): void {
+    this.listeners.push(listener);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const started = [...this.entries.values()].filter((entry) => entry.child);
+    await Promise.all(started.map((entry) => this.destroy(entry.ref)));
+    if (this.foreignWatch) clearInterval(this.foreignWatch);
+    this.foreignWatch = null;
+  }
+
+  private async start(runtimeId: string, config: BrowserLaunchConfig, signal?: AbortSignal): Promise<BrowserHandle> {
+    if (this.closed) throw new Error('driver is closed');
+    signal?.throwIfAborted();
+    const token = randomBytes(32).toString('base64url');
+    const workDir = join(this.workRoot, randomUUID());
+    mkdirSync(this.workRoot, { recursive: true });
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      ...this.options.env,
+      [AGENT_ENV.token]: token,
+      [AGENT_ENV.runtimeId]: runtimeId,
+      [AGENT_ENV.launchConfig]: JSON.stringify(config),
+      [AGENT_ENV.port]: '0',
+      [AGENT_ENV.host]: '127.0.0.1',
+      [AGENT_ENV.workDir]: workDir,
+    };
+    if (this.options.chromePath) env[AGENT_ENV.chromePath] = this.options.chromePath;
+    const { command, args, cwd } = this.agentCommand;
+    // The markers are argv the agent ignores (and hands on to Chromium): /proc then shows whose browser it is.
+    const child = spawn(
+      command,
+      [...args, instanceMarker(this.options.installationId), `${RUNTIME_MARKER_PREFIX}${runtimeId}`],
+      // Own process group: a Ctrl-C meant for the orchestrator does not kill browsers that reconcile should judge.
+      { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const entry = this.track(child, runtimeId, token, workDir);
+    try {
+      const health = await this.waitReady(entry, child, signal);
+      entry.cdpUrl = health.browser?.cdpUrl ?? '';
+      entry.live = true;
+      return this.handleOf(entry);
+    } catch (error) {
+      // Nothing may stay behind a failed launch: the agent, its Chromium and the work dir all go.
+      entry.destroying = Promise.resolve();
+      this.killTree(entry);
+      await entry.exited;
+      throw error;
+    }
+  }
+
+  private track(child: ChildProcess, runtimeId: string, token: string, workDir: string): Entry {
+    let markExited: () => void = () => undefined;
+    const exited = new Promise<void>((resolve) => (markExited = resolve));
+    const entry: Entry = {
+      ref: String(child.pid ?? `failed-${randomUUID()}`),
+      pid: child.pid ?? 0,
+      child,
+      runtimeId,
+      token,
+      workDir,
+      agentUrl: '',
+      cdpUrl: '',
+      destroying: null,
+      live: false,
+      exitDetail: '',
+      exited,
+      markExited,
+    };
+    this.entries.set(entry.ref, entry);
+    let stderrTail = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderrTail = (stderrTail + chunk.toString('utf8')).slice(-2000);
+    });
+    child.once('error', (error) => {
+      entry.exitDetail = `agent could not start: ${error.message}`;
+      this.finish(entry);
+    });
+    child.once('exit', (code, signal) => {
+      if (!entry.exitDetail) {
+        entry.exitDetail = `agent exited (code ${code}, signal ${signal})${stderrTail ? `: ${stderrTail.trim()}` : ''}`;
+      }
+      this.finish(entry);
+    });
+    return entry;
+  }
+
+  /** Reads the agent's status lines until `listening`, then polls health (nudged by `ready`) until 200. */
+  private waitReady(entry: Entry, child: ChildProcess, signal?: AbortSignal): Promise<AgentHealth> {
+    return new Promise<AgentHealth>((resolve, reject) => {
+      let settled = false;
+      let polling = false;
+      let poller: NodeJS.Timeout | null = null;
+      const settle = (error: Error | null, health?: AgentHealth) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (poller) clearInterval(poller);
+        signal?.removeEventListener('abort', onAbort);
+        child.off('exit', onExit);
+        if (error) reject(error);
+        else resolve(health as AgentHealth);
+      };
+      const poll = () => {
+        if (polling || settled || !entry.agentUrl) return;
+        polling = true;
+        agentRequest(entry.agentUrl, entry.token, 'GET', AGENT_PATHS.health)
+          .then((response) => {
+            if (response.status === 200) settle(null, JSON.parse(response.body) as AgentHealth);
+          })
+          .catch(() => undefined)
+          .finally(() => (polling = false));
+      };
+      const timer = setTimeout(
+        () => settle(new Error(`browser did not become ready within ${this.launchTimeoutMs} ms`)),
+        this.launchTimeoutMs,
+      );
+      const onAbort = () => settle(new Error('launch aborted', { cause: signal?.reason }));
+      const onExit = () =>
+        settle(new Error(`browser ended before it was ready: ${entry.exitDetail || 'agent exited'}`));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      child.once('exit', onExit);
+      onLines(child, (event) => {
+        if (event['event'] === 'listening' && typeof event['port'] === 'number') {
+          entry.agentUrl = `http://127.0.0.1:${event['port']}`;
+          poll();
+          poller ??= setInterval(poll, HEALTH_POLL_MS);
+        } else if (event['event'] === 'ready') {
+          poll();
+        } else if (event['event'] === 'browser-exited') {
+          entry.exitDetail = `Chromium exited (code ${String(event['code'])}, signal ${String(event['signal'])})`;
+        }
+      });
+    });
+  }
+
+  private async stop(entry: Entry): Promise<void> {
+    // A process found by list() is not our child: no exit event will come, so watch /proc for it instead.
+    if (!entry.child) void this.awaitForeignExit(entry);
+    const asked = entry.agentUrl
+      ? await agentRequest(entry.agentUrl, entry.token, 'POST', AGENT_PATHS.shutdown, undefined, 2_000)
+          .then((response) => response.status === 202)
+          .catch(() => false)
+      : false;
+    // An agent we cannot reach over HTTP still shuts down gracefully on SIGTERM.
+    if (!asked) killQuietly(entry.pid, 'SIGTERM');
+    const graceful = await Promise.race([entry.exited.then(() => true), delay(this.destroyGraceMs).then(() => false)]);
+    if (!graceful) this.killTree(entry);
+    await entry.exited;
+  }
+
+  /** SIGKILL to the agent and to its Chromium with every helper, found by its user-data-dir in this work dir. */
+  private killTree(entry: Entry): void {
+    if (entry.pid) killQuietly(entry.pid);
+    const userDataDir = `--user-data-dir=${join(entry.workDir, 'user-data')}`;
+    for (const proc of findInstallationProcesses(this.options.installationId, this.workRoot)) {
+      if (proc.kind === 'chromium' && proc.argv.includes(userDataDir)) {
+        killQuietly(-proc.pid);
+        killQuietly(proc.pid);
+      }
+    }
+  }
+
+  private finish(entry: Entry): void {
+    if (this.entries.get(entry.ref) !== entry) return;
+    this.entries.delete(entry.ref);
+    // The agent cleans up after itself on every path but SIGKILL; make sure for that one too.
+    const userDataDir = `--user-data-dir=${join(entry.workDir, 'user-data')}`;
+    for (const proc of findInstallationProcesses(this.options.installationId, this.workRoot)) {
+      if (proc.kind === 'chromium' && proc.argv.includes(userDataDir)) killQuietly(proc.pid);
+    }
+    rmSync(entry.workDir, { recursive: true, force: true, maxRetries: 3 });
+    entry.markExited();
+    if (!entry.live) return;
+    const exit: BrowserExit = {
+      runtimeId: entry.runtimeId,
+      ref: entry.ref,
+      reason: entry.destroying ? 'stopped' : 'crashed',
+      detail: entry.exitDetail,
+    };
+    for (const listener of this.listeners) {
+      try {
+        listener(exit);
+      } catch {
+        // One listener's failure must not hide the exit from the others.
+      }
+    }
+  }
+
+  /**
+   * Builds an entry for an agent an earlier driver instance started (an orchestrator restart): its token and work
+   * dir come from its environment, its port and bound runtime from the state file the agent keeps in the work dir.
+   */
+  private discover(ref: string): Entry | undefined {
+    const pid = Number(ref);
+    if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return undefined;
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    } catch {
+      return undefined;
+    }
+    if (!argv.includes(instanceMarker(this.options.installationId))) return undefined;
+    const env = readProcessEnv(pid);
+    const workDir = env[AGENT_ENV.workDir] ?? '';
+    let state: AgentState | null = null;
+    try {
+      state = JSON.parse(readFileSync(join(workDir, 'agent.json'), 'utf8')) as AgentState;
+    } catch {
+      // Not listening yet, or already gone.
+    }
+    const markerRuntime = argv
+      .find((arg) => arg.startsWith(RUNTIME_MARKER_PREFIX))
+      ?.slice(RUNTIME_MARKER_PREFIX.length);
+    let markExited: () => void = () => undefined;
+    const exited = new Promise<void>((resolve) => (markExited = resolve));
+    const entry: Entry = {
+      ref,
+      pid,
+      child: null,
+      runtimeId: state?.runtimeId ?? markerRuntime ?? '',
+      token: env[AGENT_ENV.token] ?? '',
+      workDir,
+      agentUrl: state?.port ? `http://127.0.0.1:${state.port}` : '',
+      cdpUrl: '',
+      destroying: null,
+      live: true,
+      exitDetail: '',
+      exited,
+      markExited,
+    };
+    this.entries.set(ref, entry);
+    this.foreignWatch ??= setInterval(() => this.checkForeign(), FOREIGN_POLL_MS);
+    this.foreignWatch.unref();
+    return entry;
+  }
+
+  private checkForeign(): void {
+    for (const entry of this.entries.values()) {
+      if (!entry.child && !isAlive(entry.pid)) {
+        entry.exitDetail ||= 'agent process ended';
+        this.finish(entry);
+      }
+    }
+  }
+
+  private async awaitForeignExit(entry: Entry): Promise<void> {
+    while (isAlive(entry.pid)) await delay(50);
+    entry.exitDetail ||= 'agent process ended';
+    this.finish(entry);
+  }
+
+  private handleOf(entry: Entry): BrowserHandle {
+    return {
+      runtimeId: entry.runtimeId,
+      driver: this.kind,
+      ref: entry.ref,
+      agentUrl: entry.agentUrl,
+      agentToken: entry.token,
+      cdpUrl: entry.cdpUrl,
+    };
+  }
+}
+
+/** The built agent when `nx build browser-runtime` has run (fast start), else its source through swc. */
+export function defaultAgentCommand(repoRoot: string): AgentCommand {
+  const built = join(repoRoot, 'dist', 'apps', 'browser-runtime', 'main.js');
+  if (existsSync(built)) return { command: process.execPath, args: [built], cwd: repoRoot };
+  return {
+    command: process.execPath,
+    args: ['-r', '@swc-node/register', join(repoRoot, 'apps', 'browser-runtime', 'src', 'main.ts')],
+    cwd: repoRoot,
+  };
+}
+
+function onLines(child: ChildProcess, handler: (event: Record<string, unknown>) => void): void {
+  let buffered = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString('utf8');
+    let newline: number;
+    while ((newline = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, newline).trim();
+      buffered = buffered.slice(newline + 1);
+      if (!line.startsWith('{')) continue;
+      try {
+        handler(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        // Not one of the agent's status lines.
+      }
+    }
+  });
+}
+
+function agentRequest(
+  baseUrl: string,
+  token: string,
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+  timeoutMs = 5_000,
+): Promise<{ status: number; body: string }> {
+  // node:http rather than fetch: fetch loads undici on first use, which would land on a cold start's critical path.
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = request(
+      `${baseUrl}${path}`,
+      {
+        method,
+        timeout: timeoutMs,
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`agent ${method} ${path} timed out`)));
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

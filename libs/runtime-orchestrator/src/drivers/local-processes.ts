@@ -1,0 +1,100 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** One process of an installation's browsers, as seen in /proc. */
+export interface InstallationProcess {
+  pid: number;
+  /** `agent`: a browser-runtime agent; `chromium`: Chromium or one of its helpers. */
+  kind: 'agent' | 'chromium';
+  argv: string[];
+}
+
+/** Where the local-process driver puts the work dirs of one installation's browsers unless told otherwise. */
+export function defaultWorkRoot(installationId: string): string {
+  return join(tmpdir(), 'bctrl-browsers', installationId);
+}
+
+export function instanceMarker(installationId: string): string {
+  return `--bctrl-instance=${installationId}`;
+}
+
+export const RUNTIME_MARKER_PREFIX = '--bctrl-runtime=';
+
+/**
+ * Every live process that belongs to an installation's local browsers: agents and Chromium carry the
+ * `--bctrl-instance` marker, Chromium's helper processes (zygotes, renderers, GPU) a user-data-dir under the work
+ * root. Zombies are skipped: they hold no memory and vanish when reaped. Chromium's crash handler carries neither
+ * and exits by itself when its browser ends.
+ */
+export function findInstallationProcesses(installationId: string, workRoot = defaultWorkRoot(installationId)) {
+  const marker = instanceMarker(installationId);
+  const userDataPrefix = `--user-data-dir=${workRoot}/`;
+  const found: InstallationProcess[] = [];
+  for (const { pid, argv } of listProcesses()) {
+    const marked = argv.includes(marker);
+    const underRoot = argv.some((arg) => arg.startsWith(userDataPrefix));
+    if (!marked && !underRoot) continue;
+    const isChromium = argv.some((arg) => arg.startsWith('--user-data-dir=') || arg.startsWith('--type='));
+    found.push({ pid, kind: isChromium ? 'chromium' : 'agent', argv });
+  }
+  return found;
+}
+
+/** Every live, non-zombie process other than this one, with its argv. */
+export function listProcesses(): { pid: number; argv: string[] }[] {
+  const result: { pid: number; argv: string[] }[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return result;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    if (pid === process.pid || !isAlive(pid)) continue;
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+      if (argv.length > 0) result.push({ pid, argv });
+    } catch {
+      // Ended while we looked.
+    }
+  }
+  return result;
+}
+
+/** True while the process exists and is not a zombie (a killed child waits as a zombie until reaped). */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The state follows the parenthesised command name, which may itself contain spaces or parentheses.
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+/** The environment a process started with (readable for processes of the same user). */
+export function readProcessEnv(pid: number): Record<string, string> {
+  const env: Record<string, string> = {};
+  try {
+    for (const pair of readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')) {
+      const eq = pair.indexOf('=');
+      if (eq > 0) env[pair.slice(0, eq)] = pair.slice(eq + 1);
+    }
+  } catch {
+    // Gone, or another user's.
+  }
+  return env;
+}
+
+/** SIGKILL, ignoring a process (or group, for a negative pid) that is already gone. */
+export function killQuietly(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
