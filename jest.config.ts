@@ -43,7 +43,8 @@ const config: Config = {
   projects: [
     project('unit', ['<rootDir>/{apps,libs,tools}/**/*.spec.ts']),
     project('int', ['<rootDir>/{apps,libs,tools}/**/*.int-spec.ts']),
-    project('e2e', ['<rootDir>/{apps,libs,tools,e2e}/**/*.e2e-spec.ts']),
+    // Real browsers and whole platforms: generous per-test limits, tightened by each test's own deadlines.
+    project('e2e', ['<rootDir>/{apps,libs,tools,e2e}/**/*.e2e-spec.ts'], { testTimeout: 30_000 }),
   ],
 };
 

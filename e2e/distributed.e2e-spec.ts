@@ -3,9 +3,11 @@ import request from 'supertest';
 import { defineApiSuite } from './api.suite';
 import { healthMethod } from '@bctrl/contracts';
 import { DISTRIBUTED_APPS, startDistributedPlatform } from './platform';
+import { defineRuntimeSuite } from './runtimes.suite';
 
 describe('public API in distributed mode (each app its own process on NATS, Redis and Postgres)', () => {
   const platform = defineApiSuite(startDistributedPlatform);
+  defineRuntimeSuite(platform);
 
   it('has every service joined to NATS, each answering its health subject as ready', async () => {
     const answers = await Promise.all(

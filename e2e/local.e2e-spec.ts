@@ -1,9 +1,11 @@
 import request from 'supertest';
 import { defineApiSuite } from './api.suite';
 import { Platform, startLocalPlatform } from './platform';
+import { defineRuntimeSuite } from './runtimes.suite';
 
 describe('public API in local mode (one process, embedded Postgres, in-process transport)', () => {
-  defineApiSuite(() => startLocalPlatform());
+  const platform = defineApiSuite(() => startLocalPlatform());
+  defineRuntimeSuite(platform);
 });
 
 describe('rate limits (local mode, 5 requests per second per key)', () => {

@@ -66,8 +66,8 @@ export const DISTRIBUTED_APPS = [
   'invocation-worker',
   'runs-recorder',
   'storage',
-  'browser-runtime',
 ] as const;
+// browser-runtime is not among them: it is the per-runtime agent the orchestrator's driver starts.
 
 export interface AppProcess {
   name: string;

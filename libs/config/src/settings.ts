@@ -189,6 +189,88 @@ const s3ForcePathStyle = defineSetting({
   sensitive: false,
 });
 
+const browserDriver = defineSetting({
+  env: 'BCTRL_BROWSER_DRIVER',
+  schema: envEnum(['local-process', 'kubernetes'] as const),
+  default: 'local-process',
+  group: 'Runtimes',
+  description: 'Where browsers run: child processes on this machine, or one Kubernetes pod per runtime.',
+  sensitive: false,
+});
+
+const warmPoolSize = defineSetting({
+  env: 'BCTRL_WARM_POOL_SIZE',
+  schema: envInteger(0, 200),
+  default: 0,
+  group: 'Runtimes',
+  description:
+    'Browsers kept started and waiting, so a runtime with the default launch settings is ready in milliseconds. Each idle browser costs about 370 MB.',
+  sensitive: false,
+});
+
+const runtimeDefaultTimeout = defineSetting({
+  env: 'BCTRL_RUNTIME_DEFAULT_TIMEOUT_SECONDS',
+  schema: envInteger(10, 7 * 24 * 3600),
+  default: 900,
+  group: 'Runtimes',
+  description: 'A runtime created without `timeoutSeconds` is stopped (stopReason `timeout`) after this long.',
+  sensitive: false,
+});
+
+const runtimeMaxTimeout = defineSetting({
+  env: 'BCTRL_RUNTIME_MAX_TIMEOUT_SECONDS',
+  schema: envInteger(10, 7 * 24 * 3600),
+  default: 21600,
+  group: 'Runtimes',
+  description: 'The largest `timeoutSeconds` a tenant may ask for.',
+  sensitive: false,
+});
+
+const installationId = defineSetting({
+  env: 'BCTRL_INSTALLATION_ID',
+  schema: envString(),
+  default: 'bctrl',
+  group: 'Runtimes',
+  description:
+    'Marks the browsers (processes, pods) this installation starts, so reconcile removes only its own orphans. Local mode uses one per data directory.',
+  sensitive: false,
+});
+
+const reconcileIntervalSeconds = defineSetting({
+  env: 'BCTRL_RECONCILE_INTERVAL_SECONDS',
+  schema: envInteger(1, 3600),
+  default: 10,
+  group: 'Runtimes',
+  description: 'How often the orchestrator compares runtimes with the browsers that really run, and repairs both sides.',
+  sensitive: false,
+});
+
+const runtimeNamespace = defineSetting({
+  env: 'BCTRL_RUNTIME_NAMESPACE',
+  schema: envString(),
+  default: 'bctrl-runtimes',
+  group: 'Runtimes',
+  description: 'Kubernetes namespace of the browser pods (kubernetes driver).',
+  sensitive: false,
+});
+
+const runtimeImage = defineSetting({
+  env: 'BCTRL_RUNTIME_IMAGE',
+  schema: envString(),
+  default: 'bctrl/browser-runtime:latest',
+  group: 'Runtimes',
+  description: 'Container image of the browser pods: browser-runtime with Chromium (kubernetes driver).',
+  sensitive: false,
+});
+
+const runtimeServiceAccount = defineSetting({
+  env: 'BCTRL_RUNTIME_SERVICE_ACCOUNT',
+  schema: envString().optional(),
+  group: 'Runtimes',
+  description: 'Service account of the browser pods; its token is never mounted (kubernetes driver).',
+  sensitive: false,
+});
+
 const logLevel = defineSetting({
   env: 'LOG_LEVEL',
   schema: envEnum(['debug', 'info', 'warn', 'error'] as const),
@@ -247,6 +329,15 @@ export const platformSettings = {
   otelExporterOtlpEndpoint,
   otelServiceName,
   chromePath,
+  browserDriver,
+  warmPoolSize,
+  runtimeDefaultTimeout,
+  runtimeMaxTimeout,
+  installationId,
+  reconcileIntervalSeconds,
+  runtimeNamespace,
+  runtimeImage,
+  runtimeServiceAccount,
 } as const;
 
 export type PlatformSettings = typeof platformSettings;

@@ -10,6 +10,7 @@ import { ServiceClient } from './http/service-client';
 import { IdempotencyInterceptor } from './idempotency/idempotency.interceptor';
 import { IDEMPOTENCY_STORE, IdempotencyStore } from './idempotency/idempotency.store';
 import { RATE_LIMITER, RateLimiter } from './rate-limit/rate-limiter';
+import { RuntimesController } from './runtimes/runtimes.controller';
 import { SpacesController } from './spaces/spaces.controller';
 import { SubaccountsController } from './subaccounts/subaccounts.controller';
 
@@ -19,7 +20,7 @@ export interface GatewayModuleOptions {
 }
 
 /** The services whose answers the gateway needs for its routes: not ready without them. */
-const REQUIRED_SERVICES = ['spaces'] as const;
+const REQUIRED_SERVICES = ['spaces', 'runtime-orchestrator'] as const;
 
 @Injectable()
 class GatewayLifecycle implements OnApplicationShutdown {
@@ -53,7 +54,7 @@ export class GatewayModule {
   static forRoot(options: GatewayModuleOptions): DynamicModule {
     return {
       module: GatewayModule,
-      controllers: [SpacesController, SubaccountsController, ApiKeysController],
+      controllers: [SpacesController, SubaccountsController, ApiKeysController, RuntimesController],
       providers: [
         { provide: IDEMPOTENCY_STORE, useValue: options.idempotencyStore },
         { provide: RATE_LIMITER, useValue: options.rateLimiter },

@@ -1,4 +1,6 @@
 import { Module } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import { resolve } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { loadConfig, platformSettings, PlatformConfig } from '@bctrl/config';
 import { SERVICES, SpacesV1 } from '@bctrl/contracts';
@@ -11,6 +13,7 @@ import {
   UnlimitedRateLimiter,
 } from '@bctrl/gateway';
 import { PlatformModule } from '@bctrl/service';
+import { orchestratorOptions, RuntimeOrchestratorModule } from '@bctrl/runtime-orchestrator';
 import { SpacesModule } from '@bctrl/spaces';
 import { JsonLogger } from '@bctrl/telemetry';
 import { InProcessTransport } from '@bctrl/transport';
@@ -23,6 +26,15 @@ export interface LocalPlatform {
   /** The first admin key, when this start created it and generated it (shown once). */
   createdKey: string | null;
   close(): Promise<void>;
+}
+
+/**
+ * Browsers of one local install are told apart from another's (two data dirs, two test runs) by an
+ * installation id derived from the data directory, unless the operator set one.
+ */
+function localInstallationId(config: PlatformConfig): string {
+  if (config.installationId !== 'bctrl') return config.installationId;
+  return `local-${createHash('sha256').update(resolve(config.dataDir)).digest('hex').slice(0, 12)}`;
 }
 
 export interface LocalOptions {
@@ -38,17 +50,25 @@ export interface LocalOptions {
 export async function startLocal(options: LocalOptions = {}): Promise<LocalPlatform> {
   const config = loadConfig(platformSettings, { ...(options.env ?? process.env), BCTRL_MODE: 'local' });
   const logger = new JsonLogger({ service: 'bctrl-local', level: config.logLevel });
+  const workspaceRoot = options.workspaceRoot ?? process.cwd();
   const postgres = config.databaseUrl
     ? { url: config.databaseUrl, stop: async () => undefined }
     : await startLocalPostgres(config.dataDir, (msg) => logger.log(msg, 'postgres'));
   try {
-    await migrateAll(postgres.url, { workspaceRoot: options.workspaceRoot ?? process.cwd() });
+    await migrateAll(postgres.url, { workspaceRoot });
     const transport = new InProcessTransport();
 
     @Module({
       imports: [
         PlatformModule.forRoot({ services: [...SERVICES], transport }),
         SpacesModule.forRoot({ databaseUrl: postgres.url }),
+        RuntimeOrchestratorModule.forRoot(
+          orchestratorOptions(config, {
+            databaseUrl: postgres.url,
+            workspaceRoot,
+            installationId: localInstallationId(config),
+          }),
+        ),
         GatewayModule.forRoot({
           idempotencyStore: new InMemoryIdempotencyStore(),
           rateLimiter:

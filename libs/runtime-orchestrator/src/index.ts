@@ -1,1 +1,6 @@
-export {};
+export * from './runtime-orchestrator.module';
+export * from './drivers/browser-driver';
+export { RuntimesService } from './runtimes/runtimes.service';
+export { Supervisor } from './lifecycle/supervisor';
+export type { RuntimeOrchestratorOptions } from './runtimes/runtime-options';
+export * from './runtime-orchestrator.factory';

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { DescMessage, MessageInitShape, MessageShape } from '@bufbuild/protobuf';
 import type { RpcMethod } from '@bctrl/contracts';
 import { BctrlError } from '@bctrl/core';
-import { Transport, TRANSPORT } from '@bctrl/transport';
+import { RequestOptions, Transport, TRANSPORT } from '@bctrl/transport';
 import type { FastifyRequest } from 'fastify';
 import { inRequestTrace } from './request-context';
 
@@ -15,9 +15,10 @@ export class ServiceClient {
     request: FastifyRequest,
     method: RpcMethod<Req, Res>,
     payload: MessageInitShape<Req>,
+    options: RequestOptions = {},
   ): Promise<MessageShape<Res>> {
     const principal = request.bctrl.principal;
     if (!principal) throw new BctrlError('unauthenticated', 'The API key is missing.');
-    return inRequestTrace(request, () => this.transport.request(method, payload, { principal }));
+    return inRequestTrace(request, () => this.transport.request(method, payload, { principal }, options));
   }
 }

@@ -1,6 +1,7 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
+import { Transport, TRANSPORT } from '@bctrl/transport';
 import { MessageInitShape } from '@bufbuild/protobuf';
-import { spacesV1 } from '@bctrl/contracts';
+import { RuntimesV1, spacesV1 } from '@bctrl/contracts';
 import { assertValid, BctrlError, checkMetadata, checkName, isId, newId, Principal, toPage } from '@bctrl/core';
 import { iso } from '../tenancy/listing';
 import { requireKey, requireUnrestricted } from '../tenancy/tenancy';
@@ -26,6 +27,7 @@ export class SpacesService {
   constructor(
     private readonly spaces: SpacesRepository,
     private readonly subaccounts: SubaccountsRepository,
+    @Inject(TRANSPORT) private readonly transport: Transport,
   ) {}
 
   async create(principal: Principal, request: spacesV1.CreateSpaceRequest): Promise<SpaceMessage> {
@@ -80,8 +82,24 @@ export class SpacesService {
     return renderSpace(row);
   }
 
+  /**
+   * A space with live runtimes is not deleted from under them: 409, unless `force`, which stops them first
+   * (through the orchestrator, with the caller's own principal) and then deletes.
+   */
   async delete(principal: Principal, request: spacesV1.DeleteSpaceRequest) {
     const existing = await this.findOrThrow(principal, request.spaceId, 'member');
+    const context = { principal };
+    if (request.force) {
+      await this.transport.request(RuntimesV1.stopSpace, { spaceId: existing.id }, context, { timeoutMs: 60_000 });
+    } else {
+      const { count } = await this.transport.request(RuntimesV1.countLive, { spaceId: existing.id }, context);
+      if (count > 0) {
+        throw new BctrlError(
+          'invalid_state',
+          `The space has ${count} live runtime(s); stop them or delete with force=true.`,
+        );
+      }
+    }
     await this.spaces.delete(existing.id);
     return { id: existing.id, deleted: true };
   }

@@ -1,0 +1,36 @@
+import * as pb from './generated/bctrl/runtimes/v1/runtimes_pb';
+import { defineMethod } from './method';
+
+const SERVICE = 'runtime-orchestrator';
+
+/** Wire names are frozen: a breaking change gets a v2 subject, never an edit. */
+export const RuntimesV1 = {
+  create: defineMethod(SERVICE, 'runtime-orchestrator.v1.create', pb.CreateRuntimeRequestSchema, pb.RuntimeSchema),
+  get: defineMethod(SERVICE, 'runtime-orchestrator.v1.get', pb.GetRuntimeRequestSchema, pb.RuntimeSchema),
+  list: defineMethod(
+    SERVICE,
+    'runtime-orchestrator.v1.list',
+    pb.ListRuntimesRequestSchema,
+    pb.ListRuntimesResponseSchema,
+  ),
+  keepalive: defineMethod(SERVICE, 'runtime-orchestrator.v1.keepalive', pb.KeepaliveRequestSchema, pb.RuntimeSchema),
+  stop: defineMethod(SERVICE, 'runtime-orchestrator.v1.stop', pb.StopRuntimeRequestSchema, pb.RuntimeSchema),
+  countLive: defineMethod(
+    SERVICE,
+    'runtime-orchestrator.v1.countLive',
+    pb.SpaceRuntimesRequestSchema,
+    pb.CountLiveRuntimesResponseSchema,
+  ),
+  stopSpace: defineMethod(
+    SERVICE,
+    'runtime-orchestrator.v1.stopSpace',
+    pb.SpaceRuntimesRequestSchema,
+    pb.StopSpaceRuntimesResponseSchema,
+  ),
+} as const;
+
+export const RUNTIME_STATUSES = ['pending', 'starting', 'ready', 'stopping', 'stopped', 'failed'] as const;
+export type RuntimeStatus = (typeof RUNTIME_STATUSES)[number];
+export const LIVE_RUNTIME_STATUSES: readonly RuntimeStatus[] = ['pending', 'starting', 'ready', 'stopping'];
+export const STOP_REASONS = ['requested', 'timeout', 'idle', 'crashed', 'budget'] as const;
+export type StopReason = (typeof STOP_REASONS)[number];

@@ -1,0 +1,90 @@
+import { Logger } from '@nestjs/common';
+import type { BrowserLaunchConfig } from '@bctrl/contracts';
+import type { BrowserDriver, BrowserHandle, BrowserSpec } from '../drivers/browser-driver';
+
+/** A pooled browser starts with the driver's defaults; a runtime asking for anything else starts cold. */
+export function poolCanServe(config: BrowserLaunchConfig): boolean {
+  return !config.viewport && !config.userAgent && !config.locale && !config.timezone;
+}
+
+/**
+ * Browsers started ahead of demand. Each serves exactly one runtime and is never returned: a runtime's
+ * browser is destroyed with it, so no tenant ever sees another's state. Refills one at a time in the
+ * background, so a burst of creates does not start a burst of Chromiums on a small machine.
+ */
+export class WarmPool {
+  private readonly logger = new Logger('WarmPool');
+  private readonly idle: BrowserHandle[] = [];
+  private launching = 0;
+  private closed = false;
+  private readonly abort = new AbortController();
+
+  constructor(
+    private readonly driver: BrowserDriver,
+    private readonly size: number,
+  ) {}
+
+  start(): void {
+    this.refill();
+  }
+
+  get available(): number {
+    return this.idle.length;
+  }
+
+  /** A ready browser adopted for this runtime, or null when the pool is empty or cannot honour its config. */
+  async take(spec: BrowserSpec): Promise<BrowserHandle | null> {
+    if (!poolCanServe(spec.config)) return null;
+    const pooled = this.idle.shift();
+    if (!pooled) return null;
+    this.refill();
+    try {
+      return await this.driver.adopt(pooled, spec);
+    } catch (error) {
+      this.logger.warn(`pooled browser ${pooled.ref} could not be adopted (${String(error)}); starting cold`);
+      await this.driver.destroy(pooled.ref).catch(() => undefined);
+      return null;
+    }
+  }
+
+  /** Pooled browsers are this pool's own; reconcile must not take them for orphans. */
+  owns(ref: string): boolean {
+    return this.idle.some((handle) => handle.ref === ref);
+  }
+
+  /** A pooled browser died while waiting: forget it and start another. */
+  forget(ref: string): void {
+    const index = this.idle.findIndex((handle) => handle.ref === ref);
+    if (index >= 0) {
+      this.idle.splice(index, 1);
+      this.refill();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.abort.abort();
+    const idle = this.idle.splice(0);
+    await Promise.all(idle.map((handle) => this.driver.destroy(handle.ref).catch(() => undefined)));
+  }
+
+  private refill(): void {
+    if (this.closed || this.launching > 0 || this.idle.length >= this.size) return;
+    this.launching += 1;
+    this.driver
+      .launchPooled(this.abort.signal)
+      .then(async (handle) => {
+        this.launching -= 1;
+        if (this.closed) return this.driver.destroy(handle.ref);
+        this.idle.push(handle);
+        this.refill();
+      })
+      .catch((error: unknown) => {
+        this.launching -= 1;
+        if (this.closed) return;
+        // Back off instead of retrying in a tight loop when browsers cannot start at all.
+        this.logger.warn(`could not start a pooled browser: ${String(error)}`);
+        setTimeout(() => this.refill(), 2_000).unref();
+      });
+  }
+}

@@ -1,0 +1,37 @@
+import type { PlatformConfig } from '@bctrl/config';
+import { hostname } from 'node:os';
+import type { BrowserDriver } from './drivers/browser-driver';
+import { LocalProcessDriver } from './drivers/local-process.driver';
+import type { RuntimeOrchestratorOptions } from './runtimes/runtime-options';
+
+export interface OrchestratorSetup {
+  databaseUrl: string;
+  /** Where the built apps and sources live (the local driver starts browser-runtime from there). */
+  workspaceRoot: string;
+  /** Overrides BCTRL_INSTALLATION_ID (local mode derives one from its data directory). */
+  installationId?: string;
+}
+
+export function createBrowserDriver(config: PlatformConfig, setup: OrchestratorSetup): BrowserDriver {
+  const installationId = setup.installationId ?? config.installationId;
+  switch (config.browserDriver) {
+    case 'local-process':
+      return new LocalProcessDriver({ installationId, repoRoot: setup.workspaceRoot, chromePath: config.chromePath });
+    case 'kubernetes':
+      throw new Error('BCTRL_BROWSER_DRIVER=kubernetes is wired in with the Kubernetes driver');
+  }
+}
+
+/** The orchestrator's options from the platform settings, shared by its own app and local mode. */
+export function orchestratorOptions(config: PlatformConfig, setup: OrchestratorSetup): RuntimeOrchestratorOptions {
+  const installationId = setup.installationId ?? config.installationId;
+  return {
+    databaseUrl: setup.databaseUrl,
+    driver: createBrowserDriver(config, setup),
+    warmPoolSize: config.warmPoolSize,
+    defaultTimeoutSeconds: config.runtimeDefaultTimeout,
+    maxTimeoutSeconds: config.runtimeMaxTimeout,
+    replicaId: `${installationId}/${hostname()}`,
+    reconcileIntervalMs: config.reconcileIntervalSeconds * 1000,
+  };
+}

@@ -1,0 +1,31 @@
+import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { RuntimesV1 } from '@bctrl/contracts';
+import { bindHandlers, handle } from '@bctrl/service';
+import { Closable, Transport, TRANSPORT } from '@bctrl/transport';
+import { RuntimesService } from './runtimes/runtimes.service';
+
+@Injectable()
+export class RuntimeOrchestratorHandlers implements OnApplicationBootstrap, OnModuleDestroy {
+  private subscription: Closable | null = null;
+
+  constructor(
+    @Inject(TRANSPORT) private readonly transport: Transport,
+    private readonly runtimes: RuntimesService,
+  ) {}
+
+  onApplicationBootstrap() {
+    this.subscription = bindHandlers(this.transport, [
+      handle(RuntimesV1.create, (req, ctx) => this.runtimes.create(ctx.principal, req)),
+      handle(RuntimesV1.get, (req, ctx) => this.runtimes.get(ctx.principal, req.runtimeId)),
+      handle(RuntimesV1.list, (req, ctx) => this.runtimes.list(ctx.principal, req)),
+      handle(RuntimesV1.keepalive, (req, ctx) => this.runtimes.keepalive(ctx.principal, req.runtimeId)),
+      handle(RuntimesV1.stop, (req, ctx) => this.runtimes.stop(ctx.principal, req.runtimeId)),
+      handle(RuntimesV1.countLive, (req, ctx) => this.runtimes.countLive(ctx.principal, req.spaceId)),
+      handle(RuntimesV1.stopSpace, (req, ctx) => this.runtimes.stopSpace(ctx.principal, req.spaceId)),
+    ]);
+  }
+
+  async onModuleDestroy() {
+    await this.subscription?.close();
+  }
+}

@@ -1,0 +1,52 @@
+import { DynamicModule, Inject, Injectable, Module, OnModuleDestroy } from '@nestjs/common';
+import { HealthRegistry } from '@bctrl/service';
+import { createOrchestratorDb, ORCHESTRATOR_DB, OrchestratorDb } from './db/orchestrator-db';
+import { Supervisor } from './lifecycle/supervisor';
+import { WarmPool } from './pool/warm-pool';
+import { RuntimeOrchestratorHandlers } from './runtime-orchestrator.handlers';
+import { RunEvents } from './runtimes/run-events';
+import {
+  BROWSER_DRIVER,
+  ORCHESTRATOR_OPTIONS,
+  RuntimeOrchestratorOptions,
+  WARM_POOL,
+} from './runtimes/runtime-options';
+import { RuntimesRepository } from './runtimes/runtimes.repository';
+import { RuntimesService } from './runtimes/runtimes.service';
+
+@Injectable()
+class OrchestratorDbLifecycle implements OnModuleDestroy {
+  constructor(
+    @Inject(ORCHESTRATOR_DB) private readonly db: OrchestratorDb,
+    health: HealthRegistry,
+  ) {
+    health.add('postgres', () => db.$queryRawUnsafe('SELECT 1'));
+  }
+
+  async onModuleDestroy() {
+    await this.db.$disconnect();
+  }
+}
+
+/** runtime-orchestrator: runtimes' lifecycle, the driver that runs their browsers, the warm pool, reconcile. */
+@Module({})
+export class RuntimeOrchestratorModule {
+  static forRoot(options: RuntimeOrchestratorOptions): DynamicModule {
+    return {
+      module: RuntimeOrchestratorModule,
+      providers: [
+        { provide: ORCHESTRATOR_OPTIONS, useValue: options },
+        { provide: BROWSER_DRIVER, useValue: options.driver },
+        { provide: WARM_POOL, useValue: new WarmPool(options.driver, options.warmPoolSize) },
+        { provide: ORCHESTRATOR_DB, useFactory: () => createOrchestratorDb(options.databaseUrl) },
+        OrchestratorDbLifecycle,
+        RuntimesRepository,
+        RunEvents,
+        RuntimesService,
+        Supervisor,
+        RuntimeOrchestratorHandlers,
+      ],
+      exports: [RuntimesService, Supervisor],
+    };
+  }
+}

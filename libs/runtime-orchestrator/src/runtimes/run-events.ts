@@ -1,0 +1,37 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { runSubject, runsV1 } from '@bctrl/contracts';
+import { Transport, TRANSPORT } from '@bctrl/transport';
+import type { RuntimeRow } from './runtimes.repository';
+
+/**
+ * Publishes a runtime's lifecycle on its run's stream (`runs.<runId>.events`). JetStream keeps them until
+ * runs-recorder stores them, so a recorder that is down loses nothing.
+ */
+@Injectable()
+export class RunEvents {
+  private readonly logger = new Logger('RunEvents');
+
+  constructor(@Inject(TRANSPORT) private readonly transport: Transport) {}
+
+  async publish(row: RuntimeRow, type: string, data: Record<string, unknown> = {}): Promise<void> {
+    try {
+      await this.transport.publish(
+        runSubject(row.runId, 'events'),
+        runsV1.RunEventSchema,
+        {
+          runId: row.runId,
+          runtimeId: row.id,
+          spaceId: row.spaceId,
+          accountId: row.accountId,
+          type,
+          at: new Date().toISOString(),
+          dataJson: JSON.stringify(data),
+        },
+        { principal: { kind: 'operator' } },
+      );
+    } catch (error) {
+      // The lifecycle itself must not fail because the event stream is briefly unavailable.
+      this.logger.error(`could not publish ${type} for ${row.id}: ${String(error)}`);
+    }
+  }
+}

@@ -1,0 +1,109 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { decodeCursor, KeyPrincipal, PAGE_LIMIT_DEFAULT } from '@bctrl/core';
+import { LIVE_RUNTIME_STATUSES, RuntimeStatus } from '@bctrl/contracts';
+import { ORCHESTRATOR_DB, OrchestratorDb } from '../db/orchestrator-db';
+import type { Prisma, Runtime } from '../generated/prisma/client';
+
+export type RuntimeRow = Runtime;
+
+/** The rows a key can see: its account, its subaccount if any, its spaces if it is limited to some. */
+function scope(principal: KeyPrincipal): Prisma.RuntimeWhereInput {
+  return {
+    accountId: principal.accountId,
+    ...(principal.subaccountId ? { subaccountId: principal.subaccountId } : {}),
+    ...(principal.spaceIds ? { spaceId: { in: principal.spaceIds } } : {}),
+  };
+}
+
+@Injectable()
+export class RuntimesRepository {
+  constructor(@Inject(ORCHESTRATOR_DB) private readonly db: OrchestratorDb) {}
+
+  create(row: Prisma.RuntimeCreateInput) {
+    return this.db.runtime.create({ data: row });
+  }
+
+  findVisible(principal: KeyPrincipal, id: string) {
+    return this.db.runtime.findFirst({ where: { AND: [scope(principal), { id }] } });
+  }
+
+  findById(id: string) {
+    return this.db.runtime.findUnique({ where: { id } });
+  }
+
+  async list(
+    principal: KeyPrincipal,
+    spaceId: string,
+    status: string,
+    page: { limit: number; cursor: string } | undefined,
+  ) {
+    const limit = page?.limit || PAGE_LIMIT_DEFAULT;
+    const after = page?.cursor ? decodeCursor(page.cursor) : null;
+    const rows = await this.db.runtime.findMany({
+      where: {
+        AND: [
+          scope(principal),
+          { spaceId },
+          status ? { status } : {},
+          after
+            ? { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] }
+            : {},
+        ],
+      },
+      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+      take: limit + 1,
+    });
+    return { rows, limit };
+  }
+
+  /**
+   * Moves a runtime from one of `from` to a new state, or does nothing if another actor moved it first.
+   * Every transition goes through here, so two replicas (or a crash report racing a stop) cannot both win.
+   */
+  async transition(
+    id: string,
+    from: readonly RuntimeStatus[],
+    data: Prisma.RuntimeUpdateInput,
+  ): Promise<RuntimeRow | null> {
+    const { count } = await this.db.runtime.updateMany({ where: { id, status: { in: [...from] } }, data });
+    return count === 1 ? this.findById(id) : null;
+  }
+
+  update(id: string, data: Prisma.RuntimeUpdateInput) {
+    return this.db.runtime.update({ where: { id }, data });
+  }
+
+  countLive(spaceId: string) {
+    return this.db.runtime.count({ where: { spaceId, status: { in: [...LIVE_RUNTIME_STATUSES] } } });
+  }
+
+  liveInSpace(spaceId: string) {
+    return this.db.runtime.findMany({ where: { spaceId, status: { in: [...LIVE_RUNTIME_STATUSES] } } });
+  }
+
+  /** Ready runtimes past their deadline, or idle past their idle timeout. */
+  async due(now: Date): Promise<Array<{ row: RuntimeRow; reason: 'timeout' | 'idle' }>> {
+    const ready = await this.db.runtime.findMany({ where: { status: 'ready' } });
+    const due: Array<{ row: RuntimeRow; reason: 'timeout' | 'idle' }> = [];
+    for (const row of ready) {
+      if (row.expiresAt && row.expiresAt <= now) due.push({ row, reason: 'timeout' });
+      else if (
+        row.idleTimeoutSeconds > 0 &&
+        row.lastActivityAt &&
+        now.getTime() - row.lastActivityAt.getTime() >= row.idleTimeoutSeconds * 1000
+      ) {
+        due.push({ row, reason: 'idle' });
+      }
+    }
+    return due;
+  }
+
+  /** Runtimes that should have a browser somewhere: for reconcile. */
+  withBrowser() {
+    return this.db.runtime.findMany({ where: { status: { in: ['starting', 'ready', 'stopping'] } } });
+  }
+
+  live() {
+    return this.db.runtime.findMany({ where: { status: { in: [...LIVE_RUNTIME_STATUSES] } } });
+  }
+}
