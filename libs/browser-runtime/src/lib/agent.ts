@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AgentHealth } from '@bctrl/contracts';
 import { AgentConfigError, PATHS, readAgentConfig, type AgentConfig } from './agent-env';
-import { cdpCall } from './cdp';
+import { cdpCall, loadWebSocket } from './cdp';
 import { launchChromium, type ChromiumProcess } from './chromium';
 
 /** Exit codes a supervisor can tell apart: 0 stop was asked for, 3 Chromium died on its own. */
@@ -49,6 +49,7 @@ export function runAgent(argv: string[] = process.argv, env: NodeJS.ProcessEnv =
   }
   const workDir = config.workDir ?? mkdtempSync(join(tmpdir(), 'bctrl-agent-'));
   if (config.workDir) mkdirSync(workDir, { recursive: true });
+  const spawnStart = performance.now();
   const chromium = launchChromium({
     chromePath: config.chromePath,
     config: config.launch,
@@ -56,7 +57,9 @@ export function runAgent(argv: string[] = process.argv, env: NodeJS.ProcessEnv =
     markerArgs: argv.filter((arg) => arg.startsWith('--bctrl-')),
     isRoot: process.getuid?.() === 0,
   });
-  new Agent(config, workDir, chromium, startedAt).start();
+  // Load the CDP client while Chromium boots, so it is ready the moment DevTools listens.
+  void loadWebSocket();
+  new Agent(config, workDir, chromium, startedAt, spawnStart).start();
 }
 
 class Agent {
@@ -76,6 +79,8 @@ class Agent {
     private readonly workDir: string,
     private readonly chromium: ChromiumProcess,
     private readonly startedAt: string,
+    /** performance.now() (ms since this process started) when Chromium was spawned: for the startup timings. */
+    private readonly spawnStart: number,
   ) {
     this.runtimeId = config.runtimeId;
     this.tokenDigest = digest(config.token);
@@ -109,13 +114,20 @@ class Agent {
     const timer = setTimeout(() => this.fail('Chromium did not answer CDP in time'), STARTUP_TIMEOUT_MS);
     try {
       const url = await this.chromium.devtoolsUrl;
+      const listeningAt = performance.now();
       const version = await cdpCall<{ product: string }>(url, 'Browser.getVersion');
       if (this.status !== 'starting') return;
       this.cdpUrl = url;
       this.product = version.product;
       this.readyAt = new Date().toISOString();
       this.status = 'ready';
-      emit({ event: 'ready', product: this.product, cdpUrl: url });
+      // Milliseconds since this process started, so a benchmark can tell node's start from Chromium's.
+      const timings = {
+        spawn: Math.round(this.spawnStart),
+        devtoolsListening: Math.round(listeningAt),
+        ready: Math.round(performance.now()),
+      };
+      emit({ event: 'ready', product: this.product, cdpUrl: url, timings });
     } catch (error) {
       // Chromium exiting is reported by its own exit handler; anything else is a failed start.
       if (!this.chromiumExited && this.status === 'starting') this.fail(String(error));

@@ -4,7 +4,7 @@ type WebSocketClass = typeof WebSocket;
 let wsModule: Promise<WebSocketClass> | undefined;
 
 /** `ws` is loaded on first use, after Chromium has been spawned, so it never delays the launch. */
-function loadWebSocket(): Promise<WebSocketClass> {
+export function loadWebSocket(): Promise<WebSocketClass> {
   wsModule ??= import('ws').then((m) => (m.default ?? m) as WebSocketClass);
   return wsModule;
 }

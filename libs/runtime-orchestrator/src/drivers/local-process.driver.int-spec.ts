@@ -114,6 +114,23 @@ describe('LocalProcessDriver', () => {
     expect(processesOf(handle.ref)).toBe(0);
   });
 
+  it('reports `crashed` and removes the orphaned Chromium when the agent itself is killed', async () => {
+    const driver = newDriver();
+    const handle = await driver.launch(spec('rt_agent_killed'));
+    const { body } = await health(handle);
+    process.kill(Number(handle.ref), 'SIGKILL');
+    await eventually(() => exits.some((exit) => exit.ref === handle.ref));
+    expect(exits.filter((exit) => exit.ref === handle.ref)).toEqual([
+      expect.objectContaining({
+        runtimeId: 'rt_agent_killed',
+        reason: 'crashed',
+        detail: expect.stringContaining('SIGKILL'),
+      }),
+    ]);
+    await eventually(() => !isAlive(body.browser?.pid ?? 0));
+    expect(findInstallationProcesses(installationId)).toEqual([]);
+  });
+
   it('binds a pooled browser to exactly one runtime', async () => {
     const driver = newDriver();
     const pooled = await driver.launchPooled();
