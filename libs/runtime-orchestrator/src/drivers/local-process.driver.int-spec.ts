@@ -187,6 +187,13 @@ describe('LocalProcessDriver', () => {
     );
   });
 
+  it('rejects at once when the agent command cannot be started', async () => {
+    const broken = newDriver({ agentCommand: { command: '/nonexistent/node', args: [] } });
+    const started = Date.now();
+    await expect(broken.launch(spec('rt_broken'))).rejects.toThrow(/ENOENT/);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
   it('close() destroys every browser it started', async () => {
     const driver = newDriver();
     const handle = await driver.launch(spec('rt_close'));

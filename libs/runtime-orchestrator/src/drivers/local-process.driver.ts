@@ -256,6 +256,8 @@ export class LocalProcessDriver implements BrowserDriver {
         settle(new Error(`browser ended before it was ready: ${entry.exitDetail || 'agent exited'}`));
       signal?.addEventListener('abort', onAbort, { once: true });
       child.once('exit', onExit);
+      // A command that cannot be spawned at all emits 'error' and never 'exit'.
+      void entry.exited.then(onExit);
       onLines(child, (event) => {
         if (event['event'] === 'listening' && typeof event['port'] === 'number') {
           entry.agentUrl = `http://127.0.0.1:${event['port']}`;
@@ -300,14 +302,40 @@ export class LocalProcessDriver implements BrowserDriver {
   private finish(entry: Entry): void {
     if (this.entries.get(entry.ref) !== entry) return;
     this.entries.delete(entry.ref);
-    // The agent cleans up after itself on every path but SIGKILL; make sure for that one too.
+    // The exit is reported (and destroy resolves) only once nothing of the browser is left.
+    void this.removeRemains(entry).finally(() => {
+      entry.markExited();
+      if (entry.live) this.report(entry);
+    });
+  }
+
+  /**
+   * The agent cleans up after itself on every path but SIGKILL; for that one its Chromium is still running (now
+   * orphaned) and the work dir still there. Chromium is killed and awaited first: it writes into the user-data-dir
+   * until its last moment, so removing the dir earlier races it.
+   */
+  private async removeRemains(entry: Entry): Promise<void> {
     const userDataDir = `--user-data-dir=${join(entry.workDir, 'user-data')}`;
-    for (const proc of findInstallationProcesses(this.options.installationId, this.workRoot)) {
-      if (proc.kind === 'chromium' && proc.argv.includes(userDataDir)) killQuietly(proc.pid);
+    const remains = () =>
+      findInstallationProcesses(this.options.installationId, this.workRoot).filter(
+        (proc) => proc.kind === 'chromium' && proc.argv.includes(userDataDir),
+      );
+    const deadline = Date.now() + 3_000;
+    for (let left = remains(); left.length > 0 && Date.now() < deadline; left = remains()) {
+      for (const proc of left) killQuietly(proc.pid);
+      await delay(25);
     }
-    rmSync(entry.workDir, { recursive: true, force: true, maxRetries: 3 });
-    entry.markExited();
-    if (!entry.live) return;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        rmSync(entry.workDir, { recursive: true, force: true });
+        return;
+      } catch {
+        await delay(50);
+      }
+    }
+  }
+
+  private report(entry: Entry): void {
     const exit: BrowserExit = {
       runtimeId: entry.runtimeId,
       ref: entry.ref,
