@@ -40,11 +40,12 @@ const config: Config = {
   rootDir: '.',
   globalSetup: '<rootDir>/tools/jest/global-setup.ts',
   globalTeardown: '<rootDir>/tools/jest/global-teardown.ts',
+  // Real browsers and whole platforms: a generous per-test limit; tests keep their own tighter deadlines.
+  testTimeout: 30_000,
   projects: [
     project('unit', ['<rootDir>/{apps,libs,tools}/**/*.spec.ts']),
     project('int', ['<rootDir>/{apps,libs,tools}/**/*.int-spec.ts']),
-    // Real browsers and whole platforms: generous per-test limits, tightened by each test's own deadlines.
-    project('e2e', ['<rootDir>/{apps,libs,tools,e2e}/**/*.e2e-spec.ts'], { testTimeout: 30_000 }),
+    project('e2e', ['<rootDir>/{apps,libs,tools,e2e}/**/*.e2e-spec.ts']),
   ],
 };
 

@@ -43,3 +43,8 @@ export function chromiumOf(runtimeId: string): Proc | undefined {
 export function agentOf(runtimeId: string): Proc | undefined {
   return processes().find((p) => p.argv.includes(`--bctrl-runtime=${runtimeId}`));
 }
+
+/** Chromium main processes of one installation. */
+export function chromiumsOf(installationId: string): Proc[] {
+  return bctrlChromiums().filter((p) => p.argv.some((arg) => arg.includes(`/bctrl-browsers/${installationId}/`)));
+}

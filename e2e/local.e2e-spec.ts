@@ -2,6 +2,8 @@ import request from 'supertest';
 import { defineApiSuite } from './api.suite';
 import { Platform, startLocalPlatform } from './platform';
 import { defineRuntimeSuite } from './runtimes.suite';
+import { chromiumsOf } from './browsers';
+import { readRunEvents } from './run-events';
 
 describe('public API in local mode (one process, embedded Postgres, in-process transport)', () => {
   const platform = defineApiSuite(() => startLocalPlatform());
@@ -56,5 +58,63 @@ describe('rate limits (local mode, 5 requests per second per key)', () => {
       .set({ Authorization: `Bearer ${other.body.secret}` });
     expect(first.every((res) => res.status === 200)).toBe(true);
     expect(second.status).toBe(200);
+  });
+});
+
+describe('warm pool (local mode, one pooled browser)', () => {
+  let platform: Platform;
+  const auth = () => ({ Authorization: `Bearer ${platform.adminKey}` });
+
+  beforeAll(async () => {
+    platform = await startLocalPlatform({ BCTRL_WARM_POOL_SIZE: '1' });
+  }, 120_000);
+
+  afterAll(async () => {
+    await platform?.stop();
+  });
+
+  /** Waits until the pool holds a ready browser and `browsers` Chromiums of this platform run. */
+  async function poolFilled(browsers: number) {
+    const deadline = Date.now() + 20_000;
+    while ((platform.pooledBrowsers?.() ?? 0) < 1 || chromiumsOf(platform.installationId).length < browsers) {
+      if (Date.now() > deadline) throw new Error('the pool did not fill');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  it('serves a default runtime from the pool, a custom one cold, and refills with a new browser', async () => {
+    const spaceId = (await request(platform.url).post('/v1/spaces').set(auth()).send({ name: 'warm' })).body
+      .id as string;
+    await poolFilled(1);
+    const [pooled] = chromiumsOf(platform.installationId);
+    const warm = await request(platform.url)
+      .post(`/v1/spaces/${spaceId}/runtimes?wait=true`)
+      .set(auth())
+      .send({ type: 'browser' });
+    expect(warm.body.status).toBe('ready');
+    const warmEvents = await readRunEvents(platform.transport, warm.body.activeRunId, (e) =>
+      e.some((x) => x.type === 'runtime.ready'),
+    );
+    expect(warmEvents.find((e) => e.type === 'runtime.ready')?.data.warm).toBe(true);
+
+    // The pool refills with a different browser: the one the runtime took is never handed out again.
+    await poolFilled(2);
+    const refill = chromiumsOf(platform.installationId).find((p) => p.pid !== pooled?.pid);
+    expect(refill).toBeDefined();
+
+    const custom = await request(platform.url)
+      .post(`/v1/spaces/${spaceId}/runtimes?wait=true`)
+      .set(auth())
+      .send({ type: 'browser', viewport: { width: 800, height: 600 } });
+    const customEvents = await readRunEvents(platform.transport, custom.body.activeRunId, (e) =>
+      e.some((x) => x.type === 'runtime.ready'),
+    );
+    expect(customEvents.find((e) => e.type === 'runtime.ready')?.data.warm).toBe(false);
+
+    await request(platform.url).post(`/v1/runtimes/${warm.body.id}/stop`).set(auth());
+    // Stopping the warm runtime ends the pooled browser it took; the refilled one is still waiting.
+    expect(chromiumsOf(platform.installationId).map((p) => p.pid)).not.toContain(pooled?.pid);
+    expect(chromiumsOf(platform.installationId).map((p) => p.pid)).toContain(refill?.pid);
+    await request(platform.url).post(`/v1/runtimes/${custom.body.id}/stop`).set(auth());
   });
 });

@@ -6,7 +6,8 @@ import { join, resolve } from 'node:path';
 import { Client } from 'pg';
 import type { RpcMethod } from '@bctrl/contracts';
 import { generateApiKey } from '@bctrl/core';
-import { startLocal } from '@bctrl/local';
+import { localInstallationId, startLocal } from '@bctrl/local';
+import { WARM_POOL, type WarmPool } from '@bctrl/runtime-orchestrator';
 import { freePort, OtlpReceiver, startOtlpReceiver } from '@bctrl/testing';
 import { NatsTransport, Transport, TRANSPORT } from '@bctrl/transport';
 
@@ -23,6 +24,16 @@ export interface Platform {
     request: MessageInitShape<Req>,
   ): Promise<MessageShape<Res>>;
   otlp?: OtlpReceiver;
+  /** The platform's own transport (in-process) or a NATS connection to it: for reading run streams. */
+  transport: Transport;
+  /** Marks the browsers this platform's driver starts (their work dirs live under bctrl-browsers/<id>/). */
+  installationId: string;
+  /** Browsers waiting in the warm pool, where the platform runs in this process. */
+  pooledBrowsers?: () => number;
+  /** Distributed mode: kill one app's process without warning (SIGKILL) and start it again. */
+  crashAndRestart?: (app: (typeof DISTRIBUTED_APPS)[number], whileDown?: () => Promise<void>) => Promise<void>;
+  /** Distributed mode: the platform's database, for tests that must reach under the API. */
+  databaseUrl?: string;
   stop(): Promise<void>;
 }
 
@@ -51,6 +62,9 @@ export async function startLocalPlatform(env: NodeJS.ProcessEnv = {}): Promise<P
     url: platform.url,
     adminKey,
     operator: operatorVia(platform.app.get<Transport>(TRANSPORT)),
+    transport: platform.app.get<Transport>(TRANSPORT),
+    installationId: localInstallationId({ installationId: 'bctrl', dataDir }),
+    pooledBrowsers: () => platform.app.get<WarmPool>(WARM_POOL).available,
     stop: async () => {
       await platform.close();
       rmSync(dataDir, { recursive: true, force: true });
@@ -74,6 +88,7 @@ export interface AppProcess {
   child: ChildProcess;
   healthUrl: string;
   output(): string;
+  env: NodeJS.ProcessEnv;
 }
 
 /** Runs a built app (`node dist/apps/<name>/main.js`) as its own process, as a Deployment would. */
@@ -127,7 +142,9 @@ export async function startDistributedPlatform(): Promise<Platform> {
   const otlp = await startOtlpReceiver();
   const adminKey = generateApiKey();
   const gatewayPort = await freePort();
+  const installationId = `e2e-${Date.now().toString(36)}`;
   const common = {
+    BCTRL_INSTALLATION_ID: installationId,
     NATS_URL: natsUrl,
     REDIS_URL: redisUrl,
     DATABASE_URL: databaseUrl,
@@ -156,20 +173,23 @@ export async function startDistributedPlatform(): Promise<Platform> {
       ),
     );
   };
+  const launch = (name: string, env: NodeJS.ProcessEnv, port: number): AppProcess => {
+    const child = spawnApp(name, env);
+    let out = '';
+    child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    return { name, child, healthUrl: `http://127.0.0.1:${port}`, output: () => out, env };
+  };
   try {
     for (const name of DISTRIBUTED_APPS) {
       const healthPort = await freePort();
-      const child = spawnApp(name, {
+      const env = {
         ...common,
         BCTRL_HEALTH_PORT: String(healthPort),
         ...(name === 'gateway' ? { BCTRL_PORT: String(gatewayPort) } : {}),
         ...(name === 'spaces' ? { BCTRL_BOOTSTRAP_API_KEY: adminKey } : {}),
-      });
-      let out = '';
-      child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
-      child.stderr?.on('data', (chunk: Buffer) => (out += chunk.toString()));
-      const port = name === 'gateway' ? gatewayPort : healthPort;
-      apps.push({ name, child, healthUrl: `http://127.0.0.1:${port}`, output: () => out });
+      };
+      apps.push(launch(name, env, name === 'gateway' ? gatewayPort : healthPort));
     }
     // Starting them all first and waiting after lets their boots overlap.
     for (const app of apps) await waitForHttp(`${app.healthUrl}/readyz`, app.child, app.output, 60_000);
@@ -180,6 +200,23 @@ export async function startDistributedPlatform(): Promise<Platform> {
       adminKey,
       otlp,
       operator: operatorVia(transport),
+      transport,
+      installationId,
+      databaseUrl,
+      crashAndRestart: async (name, whileDown) => {
+        const index = apps.findIndex((app) => app.name === name);
+        const old = apps[index];
+        if (!old) throw new Error(`no app ${name}`);
+        await new Promise<void>((done) => {
+          old.child.once('exit', () => done());
+          old.child.kill('SIGKILL');
+        });
+        await whileDown?.();
+        const port = Number(new URL(old.healthUrl).port);
+        const restarted = launch(name, old.env, port);
+        apps[index] = restarted;
+        await waitForHttp(`${restarted.healthUrl}/readyz`, restarted.child, restarted.output, 60_000);
+      },
       stop: async () => {
         await transport.close();
         await stopAll();

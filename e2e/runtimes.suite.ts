@@ -1,6 +1,7 @@
 import request from 'supertest';
 import { SpacesV1 } from '@bctrl/contracts';
 import { chromiumOf } from './browsers';
+import { readRunEvents } from './run-events';
 import type { Platform } from './platform';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -79,6 +80,33 @@ export function defineRuntimeSuite(platform: () => Platform) {
         stoppedAt: stopped.body.stoppedAt,
       });
       expect((await http().post(`/v1/runtimes/${id}/keepalive`).set(admin())).status).toBe(409);
+    });
+
+    it("publishes the lifecycle on the run's stream, in order, each start opening a new run", async () => {
+      const spaceId = await space('rt-events');
+      const created = await http()
+        .post(`/v1/spaces/${spaceId}/runtimes?wait=true`)
+        .set(admin())
+        .send({ type: 'browser' });
+      const runId = created.body.activeRunId as string;
+      await http().post(`/v1/runtimes/${created.body.id}/stop`).set(admin());
+      const events = await readRunEvents(platform().transport, runId, (seen) =>
+        seen.some((e) => e.type === 'runtime.stopped'),
+      );
+      expect(events.map((e) => e.type)).toEqual([
+        'runtime.starting',
+        'runtime.ready',
+        'runtime.stopping',
+        'runtime.stopped',
+      ]);
+      expect(events[1]?.data).toMatchObject({ warm: false, startMs: expect.any(Number) });
+      expect(events[3]?.data).toEqual({ stopReason: 'requested' });
+      const second = await http()
+        .post(`/v1/spaces/${spaceId}/runtimes?wait=true`)
+        .set(admin())
+        .send({ type: 'browser' });
+      expect(second.body.activeRunId).not.toBe(runId);
+      await http().post(`/v1/runtimes/${second.body.id}/stop`).set(admin());
     });
 
     it('answers without wait at once, then becomes ready', async () => {

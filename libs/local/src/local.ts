@@ -32,7 +32,7 @@ export interface LocalPlatform {
  * Browsers of one local install are told apart from another's (two data dirs, two test runs) by an
  * installation id derived from the data directory, unless the operator set one.
  */
-function localInstallationId(config: PlatformConfig): string {
+export function localInstallationId(config: Pick<PlatformConfig, 'installationId' | 'dataDir'>): string {
   if (config.installationId !== 'bctrl') return config.installationId;
   return `local-${createHash('sha256').update(resolve(config.dataDir)).digest('hex').slice(0, 12)}`;
 }
