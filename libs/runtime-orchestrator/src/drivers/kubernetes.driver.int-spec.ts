@@ -43,7 +43,7 @@ type PodJson = {
   metadata: { name: string; labels: Record<string, string>; resourceVersion: string };
   spec: Record<string, unknown> & {
     containers: {
-      env: { name: string; value: string }[];
+      env: { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }[];
       securityContext: Record<string, unknown>;
       resources: Record<string, unknown>;
       volumeMounts: { name: string; mountPath: string }[];
@@ -188,9 +188,21 @@ describe('KubernetesDriver (against the fake Kubernetes API server)', () => {
       },
     });
     const env = Object.fromEntries(container.env.map((e) => [e.name, e.value]));
-    expect(env[AGENT_ENV.token]).toBe(handle.agentToken);
+    // The token is not in the pod: it comes from a Secret of the pod's name, owned by the pod.
+    expect(env[AGENT_ENV.token]).toBeUndefined();
+    const tokenRef = container.env.find((e) => e.name === AGENT_ENV.token)?.valueFrom?.secretKeyRef;
+    expect(tokenRef?.name).toBe(name);
+    const secret = fake.getSecret(name, 'bctrl-browsers') as
+      | { data: Record<string, string>; metadata: { labels: Record<string, string>; ownerReferences: unknown[] } }
+      | undefined;
+    expect(secret).toBeDefined();
+    expect(Buffer.from(secret?.data[tokenRef?.key ?? ''] ?? '', 'base64').toString()).toBe(handle.agentToken);
+    expect(secret?.metadata.ownerReferences).toEqual([
+      { apiVersion: 'v1', kind: 'Pod', name, uid: (mustPod(name).metadata as unknown as { uid: string }).uid },
+    ]);
+    expect(secret?.metadata.labels['app.kubernetes.io/instance']).toBe('inst-test');
     expect(env[AGENT_ENV.runtimeId]).toBe(spec.runtimeId);
-    expect(JSON.parse(env[AGENT_ENV.launchConfig])).toEqual(spec.config);
+    expect(JSON.parse(env[AGENT_ENV.launchConfig] ?? '')).toEqual(spec.config);
     expect(env[AGENT_ENV.port]).toBe('9223');
     expect(env[AGENT_ENV.workDir]).toBe('/work');
     expect(container.volumeMounts.map((m) => m.mountPath).sort()).toEqual(['/dev/shm', '/tmp', '/work']);
@@ -203,14 +215,16 @@ describe('KubernetesDriver (against the fake Kubernetes API server)', () => {
     expect(watchRequests()).toHaveLength(1);
     expect(watchRequests()[0].query['labelSelector']).toContain('app.kubernetes.io/instance=inst-test');
     expect(watchRequests()[0].query['resourceVersion']).toMatch(/^\d+$/);
-    expect(fake.requests.filter((r) => r.method === 'POST')).toHaveLength(1);
+    expect(fake.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/pods'))).toHaveLength(1);
   });
 
-  it('sets activeDeadlineSeconds from the timeout and a service account when configured', async () => {
+  it('sets activeDeadlineSeconds from the timeout, a service account and an env token when configured', async () => {
     await driver.close();
-    driver = makeDriver({ serviceAccountName: 'bctrl-browser', agentPort: 9555 });
-    const { name } = await launchRunning(specFor({ timeoutSeconds: 45 }));
+    driver = makeDriver({ serviceAccountName: 'bctrl-browser', agentPort: 9555, tokenDelivery: 'env' });
+    const { name, handle } = await launchRunning(specFor({ timeoutSeconds: 45 }));
     const sent = mustPod(name);
+    expect(sent.spec.containers[0].env.find((e) => e.name === AGENT_ENV.token)?.value).toBe(handle.agentToken);
+    expect(fake.secretNames('bctrl-browsers')).toEqual([]);
     expect(sent.spec['activeDeadlineSeconds']).toBe(75);
     expect(sent.spec['serviceAccountName']).toBe('bctrl-browser');
     expect(sent.spec.containers[0].readinessProbe).toMatchObject({ tcpSocket: { port: 9555 } });
@@ -324,6 +338,7 @@ describe('KubernetesDriver (against the fake Kubernetes API server)', () => {
     expect(shutdown).toMatchObject({ method: 'POST', authorized: true });
     expect(handle.agentToken).not.toBe('');
     expect(pod(name)).toBeUndefined();
+    expect(fake.getSecret(name, 'bctrl-browsers')).toBeUndefined(); // garbage-collected with its owner
     await waitFor(() => exits.length === 1, 'exit');
     expect(exits[0]).toMatchObject({ runtimeId: spec.runtimeId, ref: name, reason: 'stopped' });
     const deleteRequest = fake.requests.find((r) => r.method === 'DELETE');
@@ -415,6 +430,7 @@ describe('KubernetesDriver (against the fake Kubernetes API server)', () => {
     abort.abort(new Error('stopped before ready'));
     await expect(launching).rejects.toThrow('stopped before ready');
     expect(pod(name)).toBeUndefined();
+    expect(fake.secretNames('bctrl-browsers')).toEqual([]);
     expect(exits).toEqual([]);
   });
 

@@ -55,6 +55,12 @@ export interface KubernetesDriverOptions {
   pooledDeadlineSeconds?: number;
   /** Grace period for pod deletion: enough for the agent to close Chromium (default 5 s). */
   deleteGracePeriodSeconds?: number;
+  /**
+   * How the agent token reaches the pod. `secret` (default): a Secret per pod, owned by the pod so the garbage
+   * collector deletes it with the pod; needs RBAC to create secrets. `env`: a plain env value, readable by anyone
+   * who can read pods in the namespace.
+   */
+  tokenDelivery?: 'secret' | 'env';
   /** Delay between agent health checks while it starts (default 100 ms). */
   healthIntervalMs?: number;
   /** First delay before re-opening a dropped watch; doubles up to 5 s while it keeps failing (default 200 ms). */
@@ -62,6 +68,8 @@ export interface KubernetesDriverOptions {
 }
 
 const CONTAINER_NAME = 'browser';
+/** Key of the agent token in the pod's Secret. */
+const TOKEN_KEY = 'agent-token';
 
 /** What the driver knows about one pod it started (or adopted). */
 interface Tracked {
@@ -92,9 +100,10 @@ interface LaunchWaiter {
  * gives the starting resourceVersion, the watch resumes from the last resourceVersion it saw after a
  * disconnect, and re-lists when the apiserver answers 410 Expired.
  *
- * The agent token reaches the pod as a plain env value: anyone who can read pods in the namespace can read it.
- * The namespace is dedicated to browser pods and the token only opens that one pod's agent; a per-runtime Secret
- * (env valueFrom secretKeyRef) would narrow it to those who can read secrets and is the planned hardening.
+ * The agent token reaches the pod through a Secret of the same name (env valueFrom secretKeyRef), so reading
+ * pods does not reveal it. The Secret is created right after the Pod with the Pod as its owner: the kubelet holds
+ * the container until the Secret exists, and the garbage collector deletes it with the Pod, so no crash of ours
+ * between the two calls can leave an orphaned Secret. With `tokenDelivery: 'env'` it is a plain env value.
  */
 export class KubernetesDriver implements BrowserDriver {
   readonly kind: DriverKind = 'kubernetes';
@@ -115,6 +124,7 @@ export class KubernetesDriver implements BrowserDriver {
   private retryMs: number;
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private readonly tokenInSecret: boolean;
 
   constructor(private readonly options: KubernetesDriverOptions) {
     this.api = options.kubeConfig.makeApiClient(CoreV1Api);
@@ -122,6 +132,7 @@ export class KubernetesDriver implements BrowserDriver {
     this.selector = `${KUBERNETES_LABELS.component}=browser-runtime,${KUBERNETES_LABELS.instance}=${options.installationId}`;
     this.agentPort = options.agentPort ?? 9223;
     this.retryMs = options.watchRetryMs ?? 200;
+    this.tokenInSecret = (options.tokenDelivery ?? 'secret') === 'secret';
   }
 
   launch(spec: BrowserSpec, signal?: AbortSignal): Promise<BrowserHandle> {
@@ -286,6 +297,23 @@ export class KubernetesDriver implements BrowserDriver {
       creating = this.api.createNamespacedPod({ namespace: this.options.namespace, body });
       const pod = await race(creating, waiter.failed.promise);
       t.createdRv = Number(pod.metadata?.resourceVersion ?? '0');
+      if (this.tokenInSecret) {
+        const secret = this.api.createNamespacedSecret({
+          namespace: this.options.namespace,
+          body: {
+            apiVersion: 'v1',
+            kind: 'Secret',
+            type: 'Opaque',
+            metadata: {
+              name,
+              labels: body.metadata?.labels,
+              ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name, uid: pod.metadata?.uid ?? '' }],
+            },
+            data: { [TOKEN_KEY]: Buffer.from(token).toString('base64') },
+          },
+        });
+        await race(secret, waiter.failed.promise);
+      }
       const running = await race(waiter.running.promise, waiter.failed.promise);
       const agentUrl = this.options.agentUrlFor ? this.options.agentUrlFor(running) : this.defaultAgentUrl(running);
       t.agentUrl = agentUrl;
@@ -400,7 +428,9 @@ export class KubernetesDriver implements BrowserDriver {
             image: this.options.image,
             ...(this.options.imagePullPolicy ? { imagePullPolicy: this.options.imagePullPolicy } : {}),
             env: [
-              { name: AGENT_ENV.token, value: token },
+              this.tokenInSecret
+                ? { name: AGENT_ENV.token, valueFrom: { secretKeyRef: { name, key: TOKEN_KEY } } }
+                : { name: AGENT_ENV.token, value: token },
               { name: AGENT_ENV.runtimeId, value: runtimeId },
               { name: AGENT_ENV.launchConfig, value: JSON.stringify(config) },
               { name: AGENT_ENV.port, value: String(port) },

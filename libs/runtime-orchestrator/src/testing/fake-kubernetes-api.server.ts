@@ -2,7 +2,7 @@ import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http
 import { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { KubeConfig } from '@kubernetes/client-node';
-import { Pod } from 'kubernetes-models/v1';
+import { Pod, Secret } from 'kubernetes-models/v1';
 
 /**
  * A FAKE Kubernetes API server, for tests only. No kube-apiserver can run on the machines that run our tests, so
@@ -14,10 +14,12 @@ import { Pod } from 'kubernetes-models/v1';
  * - one cluster-wide resourceVersion counter, `?watch=true&resourceVersion=N&labelSelector=` streaming
  *   newline-delimited `{"type","object"}` events after N, and a watch ERROR event with a 410 Expired `Status` when
  *   N is older than the retained history (compaction);
- * - every created pod validated with kubernetes-models' OpenAPI schema plus the apiserver's name/label rules.
+ * - every created pod validated with kubernetes-models' OpenAPI schema plus the apiserver's name/label rules;
+ * - secrets: create (validated the same way), GET, DELETE, and the garbage collector's part that matters to us —
+ *   a secret whose ownerReferences name a pod (by uid) is deleted with that pod.
  *
  * Not implemented: scheduling, kubelet, defaulting of pod spec fields, field selectors, JSON patch and
- * server-side apply (415), graceful deletion (pods vanish at once; the DELETED object carries a
+ * server-side apply (415), LIST/watch/PATCH of secrets, graceful deletion (pods vanish at once; the DELETED object carries a
  * deletionTimestamp), bookmarks, pagination, other resource kinds. Tests drive pod status with the controls
  * below (`setPhase`, `deletePod`, `dropWatches`, `compactHistory`).
  */
@@ -69,6 +71,7 @@ const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const POD_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/pods(?:\/([^/]+))?$/;
+const SECRET_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/secrets(?:\/([^/]+))?$/;
 
 export class FakeKubernetesApiServer {
   /** Every request received, in order: tests assert on it (e.g. that a client watched instead of polling). */
@@ -76,6 +79,7 @@ export class FakeKubernetesApiServer {
   /** Every pod body received by POST, exactly as sent, valid or not. */
   readonly createdBodies: Json[] = [];
   private readonly pods = new Map<string, StoredPod>();
+  private readonly secrets = new Map<string, StoredPod>();
   private history: HistoryEvent[] = [];
   private readonly watches = new Set<WatchStream>();
   private resourceVersion = 1;
@@ -121,6 +125,16 @@ export class FakeKubernetesApiServer {
   getPod(name: string, namespace = 'default'): Json | undefined {
     const stored = this.pods.get(key(namespace, name));
     return stored ? clone(stored.object) : undefined;
+  }
+
+  /** The stored secret (a copy), or undefined. */
+  getSecret(name: string, namespace = 'default'): Json | undefined {
+    const stored = this.secrets.get(key(namespace, name));
+    return stored ? clone(stored.object) : undefined;
+  }
+
+  secretNames(namespace = 'default'): string[] {
+    return [...this.secrets.values()].filter((p) => p.namespace === namespace).map((p) => p.name);
   }
 
   podNames(namespace = 'default'): string[] {
@@ -206,6 +220,14 @@ export class FakeKubernetesApiServer {
     metadata['deletionGracePeriodSeconds'] = 0;
     this.pods.delete(key(stored.namespace, stored.name));
     this.commit('DELETED', stored);
+    // The garbage collector: dependents owned by the deleted pod go with it.
+    for (const [secretKey, secret] of this.secrets) {
+      const owners = (secret.object['metadata'] as Json)['ownerReferences'];
+      if (Array.isArray(owners) && owners.some((o) => isObject(o) && o['uid'] === metadata['uid'])) {
+        this.secrets.delete(secretKey);
+        this.resourceVersion += 1;
+      }
+    }
     return clone(stored.object);
   }
 
@@ -247,6 +269,8 @@ export class FakeKubernetesApiServer {
 
   private route(req: IncomingMessage, res: ServerResponse, url: URL, contentType: string | undefined, body: unknown) {
     if (req.headers.authorization !== `Bearer ${this.token}`) return status(res, 401, 'Unauthorized', 'Unauthorized');
+    const secretMatch = SECRET_PATH.exec(url.pathname);
+    if (secretMatch) return this.secretRoute(req.method ?? 'GET', res, secretMatch, body);
     const match = POD_PATH.exec(url.pathname);
     if (!match) return status(res, 404, 'NotFound', 'the server could not find the requested resource');
     const namespace = decodeURIComponent(match[1]);
@@ -268,6 +292,48 @@ export class FakeKubernetesApiServer {
     if (method === 'DELETE') return json(res, 200, this.remove(stored));
     if (method === 'PATCH') return this.patch(res, stored, contentType, body);
     return status(res, 405, 'MethodNotAllowed', `${method} is not supported`);
+  }
+
+  private secretRoute(method: string, res: ServerResponse, match: RegExpExecArray, body: unknown): void {
+    const namespace = decodeURIComponent(match[1]);
+    if (match[2] === undefined) {
+      if (method !== 'POST') return status(res, 405, 'MethodNotAllowed', `${method} of secrets is not implemented`);
+      if (!isObject(body)) return status(res, 400, 'BadRequest', 'the body of the request was not a JSON object');
+      const problems: string[] = [];
+      try {
+        new Secret(body as ConstructorParameters<typeof Secret>[0]).validate();
+      } catch (err) {
+        problems.push(`schema: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      problems.push(...validateMetadata(body, namespace));
+      const name = (body['metadata'] as Json | undefined)?.['name'];
+      if (problems.length > 0 || typeof name !== 'string') {
+        return status(res, 422, 'Invalid', `Secret "${String(name)}" is invalid: ${problems.join('; ')}`);
+      }
+      if (this.secrets.has(key(namespace, name))) {
+        return status(res, 409, 'AlreadyExists', `secrets "${name}" already exists`, { name, kind: 'secrets' });
+      }
+      const object: Json = { ...clone(body), apiVersion: 'v1', kind: 'Secret' };
+      this.resourceVersion += 1;
+      Object.assign(object['metadata'] as Json, {
+        namespace,
+        uid: randomUUID(),
+        creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+        resourceVersion: String(this.resourceVersion),
+      });
+      this.secrets.set(key(namespace, name), { namespace, name, object });
+      return json(res, 201, object);
+    }
+    const name = decodeURIComponent(match[2]);
+    const stored = this.secrets.get(key(namespace, name));
+    if (!stored) return status(res, 404, 'NotFound', `secrets "${name}" not found`, { name, kind: 'secrets' });
+    if (method === 'GET') return json(res, 200, stored.object);
+    if (method === 'DELETE') {
+      this.secrets.delete(key(namespace, name));
+      this.resourceVersion += 1;
+      return json(res, 200, stored.object);
+    }
+    status(res, 405, 'MethodNotAllowed', `${method} of secrets is not implemented`);
   }
 
   private list(res: ServerResponse, namespace: string, selector: LabelRequirement[]): void {
@@ -371,17 +437,7 @@ function validatePod(body: Json, namespace: string): string[] {
   } catch (err) {
     problems.push(`schema: ${err instanceof Error ? err.message : String(err)}`);
   }
-  const metadata = isObject(body['metadata']) ? body['metadata'] : {};
-  const name = metadata['name'];
-  if (typeof name !== 'string' || name.length > 253 || !DNS1123_SUBDOMAIN.test(name)) {
-    problems.push(`metadata.name: Invalid value: ${JSON.stringify(name)}: must be a lowercase RFC 1123 subdomain`);
-  }
-  if (metadata['namespace'] !== undefined && metadata['namespace'] !== namespace) {
-    problems.push('metadata.namespace: Invalid value: does not match the namespace of the request');
-  }
-  for (const [labelKey, value] of Object.entries(isObject(metadata['labels']) ? metadata['labels'] : {})) {
-    problems.push(...validateLabel(labelKey, value));
-  }
+  problems.push(...validateMetadata(body, namespace));
   const spec = isObject(body['spec']) ? body['spec'] : {};
   const containers = Array.isArray(spec['containers']) ? spec['containers'] : [];
   if (containers.length === 0) problems.push('spec.containers: Required value');
@@ -399,6 +455,22 @@ function validatePod(body: Json, namespace: string): string[] {
   const deadline = spec['activeDeadlineSeconds'];
   if (deadline !== undefined && (typeof deadline !== 'number' || deadline < 1)) {
     problems.push('spec.activeDeadlineSeconds: Invalid value: must be at least 1');
+  }
+  return problems;
+}
+
+function validateMetadata(body: Json, namespace: string): string[] {
+  const problems: string[] = [];
+  const metadata = isObject(body['metadata']) ? body['metadata'] : {};
+  const name = metadata['name'];
+  if (typeof name !== 'string' || name.length > 253 || !DNS1123_SUBDOMAIN.test(name)) {
+    problems.push(`metadata.name: Invalid value: ${JSON.stringify(name)}: must be a lowercase RFC 1123 subdomain`);
+  }
+  if (metadata['namespace'] !== undefined && metadata['namespace'] !== namespace) {
+    problems.push('metadata.namespace: Invalid value: does not match the namespace of the request');
+  }
+  for (const [labelKey, value] of Object.entries(isObject(metadata['labels']) ? metadata['labels'] : {})) {
+    problems.push(...validateLabel(labelKey, value));
   }
   return problems;
 }
