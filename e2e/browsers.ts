@@ -48,3 +48,31 @@ export function agentOf(runtimeId: string): Proc | undefined {
 export function chromiumsOf(installationId: string): Proc[] {
   return bctrlChromiums().filter((p) => p.argv.some((arg) => arg.includes(`/bctrl-browsers/${installationId}/`)));
 }
+
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** When a process started (ms since the epoch), from its start time in clock ticks after boot. */
+export function processStartedAt(pid: number): number {
+  const bootSeconds = Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1]);
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const startTicks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+  return bootSeconds * 1000 + (startTicks / CLOCK_TICKS_PER_SECOND) * 1000;
+}
+
+/**
+ * An installation id for one platform a test starts. Every id of a jest run shares the run's prefix, so the
+ * end-of-run check finds exactly this run's browsers, whatever else runs on the machine.
+ */
+export function testInstallationId(label: string): string {
+  return `${testRunPrefix()}${label}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+export function testRunPrefix(): string {
+  return `jest-${process.env.BCTRL_TEST_RUN_STARTED_AT ?? 'adhoc'}-`;
+}
+
+/** Chromium main processes started by this jest run's platforms. */
+export function chromiumsOfThisRun(): Proc[] {
+  const marker = `--bctrl-instance=${testRunPrefix()}`;
+  return bctrlChromiums().filter((p) => p.argv.some((arg) => arg.startsWith(marker)));
+}

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { freePort } from '@bctrl/testing';
-import { REPO_ROOT } from './platform';
+import { testInstallationId } from './browsers';
+import { createDatabase, REPO_ROOT } from './platform';
+import { expectReconcileAfterCrash } from './reconcile';
 
 /** `npm start` runs exactly this; the first test pins it so the two cannot drift apart. */
 const START_ARGS = ['-r', '@swc-node/register', 'apps/local/src/main.ts'];
@@ -15,14 +17,19 @@ interface Started {
   output: () => string;
 }
 
+/** One installation id per data dir, as a user's install keeps: a restart must find its own browsers. */
+const installations = new Map<string, string>();
+
 async function start(dataDir: string, env: NodeJS.ProcessEnv = {}): Promise<Started> {
-  const port = await freePort();
+  const port = env.BCTRL_PORT ? Number(env.BCTRL_PORT) : await freePort();
+  if (!installations.has(dataDir)) installations.set(dataDir, testInstallationId('npm-start'));
   const child = spawn(process.execPath, START_ARGS, {
     cwd: REPO_ROOT,
     env: {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
       BCTRL_DATA_DIR: dataDir,
+      BCTRL_INSTALLATION_ID: installations.get(dataDir),
       BCTRL_PORT: String(port),
       LOG_LEVEL: 'warn',
       ...env,
@@ -42,14 +49,16 @@ async function start(dataDir: string, env: NodeJS.ProcessEnv = {}): Promise<Star
 }
 
 async function interrupt(started: Started): Promise<number | null> {
-  return new Promise((resolve) => {
+  const code = await new Promise<number | null>((resolve) => {
     const timer = setTimeout(() => started.child.kill('SIGKILL'), 20_000);
-    started.child.once('exit', (code) => {
+    started.child.once('exit', (exitCode) => {
       clearTimeout(timer);
-      resolve(code);
+      resolve(exitCode);
     });
     started.child.kill('SIGINT');
   });
+  if (code !== 0) process.stderr.write(`npm start exited with ${code}:\n${started.output()}\n`);
+  return code;
 }
 
 /** Processes whose command line mentions the data dir: the embedded Postgres runs with `-D <dir>/postgres`. */
@@ -108,6 +117,31 @@ describe('npm start (local mode as a user runs it)', () => {
     expect(await interrupt(second)).toBe(0);
     expect(processesUsing(dataDir)).toEqual([]);
   }, 180_000);
+
+  it('reconciles after being killed: runtimes without a browser fail, browsers without a runtime go', async () => {
+    const dataDir = newDataDir();
+    // Postgres from the test run, so that the database outlives the killed process as a real one would.
+    const databaseUrl = await createDatabase(process.env.BCTRL_TEST_DATABASE_URL as string);
+    const env = { BCTRL_BOOTSTRAP_API_KEY: 'bctrl_reconcile_key', DATABASE_URL: databaseUrl };
+    let current = await start(dataDir, env);
+    try {
+      await expectReconcileAfterCrash({
+        url: current.url,
+        adminKey: 'bctrl_reconcile_key',
+        databaseUrl,
+        crashAndRestart: async (whileDown) => {
+          await new Promise<void>((done) => {
+            current.child.once('exit', () => done());
+            current.child.kill('SIGKILL');
+          });
+          await whileDown();
+          current = await start(dataDir, { ...env, BCTRL_PORT: new URL(current.url).port });
+        },
+      });
+    } finally {
+      expect(await interrupt(current)).toBe(0);
+    }
+  }, 120_000);
 
   it('takes the admin key from BCTRL_BOOTSTRAP_API_KEY and starts with no spaces', async () => {
     const started = await start(newDataDir(), { BCTRL_BOOTSTRAP_API_KEY: 'bctrl_dev_key' });

@@ -6,9 +6,10 @@ import { join, resolve } from 'node:path';
 import { Client } from 'pg';
 import type { RpcMethod } from '@bctrl/contracts';
 import { generateApiKey } from '@bctrl/core';
-import { localInstallationId, startLocal } from '@bctrl/local';
+import { startLocal } from '@bctrl/local';
 import { WARM_POOL, type WarmPool } from '@bctrl/runtime-orchestrator';
 import { freePort, OtlpReceiver, startOtlpReceiver } from '@bctrl/testing';
+import { testInstallationId } from './browsers';
 import { NatsTransport, Transport, TRANSPORT } from '@bctrl/transport';
 
 export const REPO_ROOT = resolve(__dirname, '..');
@@ -45,6 +46,7 @@ function operatorVia(transport: Transport): Platform['operator'] {
 export async function startLocalPlatform(env: NodeJS.ProcessEnv = {}): Promise<Platform> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bctrl-e2e-local-'));
   const adminKey = generateApiKey();
+  const installationId = testInstallationId('local');
   const platform = await startLocal({
     env: {
       BCTRL_DATA_DIR: dataDir,
@@ -53,6 +55,7 @@ export async function startLocalPlatform(env: NodeJS.ProcessEnv = {}): Promise<P
       LOG_LEVEL: 'error',
       // High enough that the suite's bursts never meet it, low enough that the limiter runs on every request.
       BCTRL_RATE_LIMIT_PER_SECOND: '100000',
+      BCTRL_INSTALLATION_ID: installationId,
       ...env,
     },
     workspaceRoot: REPO_ROOT,
@@ -63,7 +66,7 @@ export async function startLocalPlatform(env: NodeJS.ProcessEnv = {}): Promise<P
     adminKey,
     operator: operatorVia(platform.app.get<Transport>(TRANSPORT)),
     transport: platform.app.get<Transport>(TRANSPORT),
-    installationId: localInstallationId({ installationId: 'bctrl', dataDir }),
+    installationId,
     pooledBrowsers: () => platform.app.get<WarmPool>(WARM_POOL).available,
     stop: async () => {
       await platform.close();
@@ -142,7 +145,7 @@ export async function startDistributedPlatform(): Promise<Platform> {
   const otlp = await startOtlpReceiver();
   const adminKey = generateApiKey();
   const gatewayPort = await freePort();
-  const installationId = `e2e-${Date.now().toString(36)}`;
+  const installationId = testInstallationId('distributed');
   const common = {
     BCTRL_INSTALLATION_ID: installationId,
     NATS_URL: natsUrl,

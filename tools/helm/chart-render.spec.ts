@@ -209,8 +209,9 @@ describe('helm chart helm/bctrl (rendered with the helm CLI)', () => {
         {
           apiGroups: [''],
           resources: ['pods'],
-          verbs: ['create', 'get', 'list', 'watch', 'delete'],
+          verbs: ['create', 'get', 'list', 'watch', 'patch', 'delete'],
         },
+        { apiGroups: [''], resources: ['secrets'], verbs: ['create', 'get', 'delete'] },
       ]);
       expect(binding?.metadata.namespace).toBe(env.BCTRL_RUNTIME_NAMESPACE);
       expect(binding?.roleRef).toMatchObject({

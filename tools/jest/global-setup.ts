@@ -9,6 +9,7 @@ declare global {
  * URLs to the test workers through the environment. A run of unit specs alone skips this.
  */
 export default async function globalSetup(globalConfig: { selectProjects?: string[] | null }): Promise<void> {
+  process.env.BCTRL_TEST_RUN_STARTED_AT = String(Date.now());
   const selected = globalConfig.selectProjects;
   if (selected && selected.length > 0 && selected.every((name) => name === 'unit')) return;
   const [postgres, redis, nats] = await Promise.all([startPostgres(), startRedis(), startNats()]);

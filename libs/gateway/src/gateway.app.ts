@@ -9,6 +9,11 @@ export interface GatewayAppOptions {
   maxBodyBytes: number;
   publicUrl: string;
   logger: LoggerService | false;
+  /**
+   * Let Nest close the app on SIGTERM/SIGINT (its own process). Local mode handles the signals itself, so
+   * that Nest does not re-raise SIGINT in the middle of its orderly shutdown.
+   */
+  shutdownHooks?: boolean;
 }
 
 /**
@@ -38,7 +43,7 @@ export async function createGatewayApp(
     bodyParser: false,
   });
   app.useGlobalPipes(new JsonObjectBodyPipe(), createValidationPipe());
-  app.enableShutdownHooks();
+  if (options.shutdownHooks !== false) app.enableShutdownHooks();
   serveOpenApi(adapter.getInstance(), buildOpenApiDocument(app, options.publicUrl));
   return app;
 }

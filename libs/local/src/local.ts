@@ -84,6 +84,7 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalPlatf
       maxBodyBytes: config.maxBodyBytes,
       publicUrl: config.publicUrl,
       logger,
+      shutdownHooks: false,
     });
     await app.listen(config.port, config.host);
     const root = await transport.request(

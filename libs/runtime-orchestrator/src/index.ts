@@ -1,5 +1,7 @@
 export * from './runtime-orchestrator.module';
-export * from './drivers/browser-driver';
+export * from './drivers/index';
+export { KubernetesDriver } from './drivers/kubernetes.driver';
+export type { KubernetesDriverOptions } from './drivers/kubernetes.driver';
 export { RuntimesService } from './runtimes/runtimes.service';
 export { Supervisor } from './lifecycle/supervisor';
 export type { RuntimeOrchestratorOptions } from './runtimes/runtime-options';

@@ -1,6 +1,8 @@
 import type { PlatformConfig } from '@bctrl/config';
 import { hostname } from 'node:os';
 import type { BrowserDriver } from './drivers/browser-driver';
+import { KubeConfig } from '@kubernetes/client-node';
+import { KubernetesDriver } from './drivers/kubernetes.driver';
 import { LocalProcessDriver } from './drivers/local-process.driver';
 import type { RuntimeOrchestratorOptions } from './runtimes/runtime-options';
 
@@ -17,8 +19,18 @@ export function createBrowserDriver(config: PlatformConfig, setup: OrchestratorS
   switch (config.browserDriver) {
     case 'local-process':
       return new LocalProcessDriver({ installationId, repoRoot: setup.workspaceRoot, chromePath: config.chromePath });
-    case 'kubernetes':
-      throw new Error('BCTRL_BROWSER_DRIVER=kubernetes is wired in with the Kubernetes driver');
+    case 'kubernetes': {
+      // In a pod: the service account's in-cluster config; elsewhere: KUBECONFIG or ~/.kube/config.
+      const kubeConfig = new KubeConfig();
+      kubeConfig.loadFromDefault();
+      return new KubernetesDriver({
+        kubeConfig,
+        namespace: config.runtimeNamespace,
+        image: config.runtimeImage,
+        installationId,
+        ...(config.runtimeServiceAccount ? { serviceAccountName: config.runtimeServiceAccount } : {}),
+      });
+    }
   }
 }
 
