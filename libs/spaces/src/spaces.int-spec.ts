@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { Client } from 'pg';
-import { RequestInitOf, RpcMethod, ResponseOf, SpacesV1 } from '@bctrl/contracts';
+import { RequestInitOf, RpcMethod, ResponseOf, RuntimesV1, SpacesV1 } from '@bctrl/contracts';
 import { BctrlError, ErrorCode, generateApiKey, hashApiKey, KeyPrincipal, newId, Principal, Role } from '@bctrl/core';
 import { migrateService } from '@bctrl/db';
 import { PlatformModule } from '@bctrl/service';
@@ -47,6 +47,9 @@ interface Harness {
 /** The spaces service as local mode composes it (libs/local/src/local.ts), reached only through the transport. */
 async function startSpaces(options: SpacesModuleOptions): Promise<Harness> {
   const transport = new InProcessTransport();
+  // Deleting a space asks runtime-orchestrator about live runtimes. These tests are about the spaces service
+  // alone, so the orchestrator's side of that contract answers "none live" here.
+  transport.serve(RuntimesV1.countLive, async () => ({ count: 0 }));
   const moduleRef = await Test.createTestingModule({
     imports: [PlatformModule.forRoot({ services: ['spaces'], transport }), SpacesModule.forRoot(options)],
   }).compile();
