@@ -1,4 +1,4 @@
-import { DynamicModule, Inject, Injectable, Module, OnModuleDestroy } from '@nestjs/common';
+import { DynamicModule, Inject, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
 import { HealthRegistry } from '@bctrl/service';
 import { createOrchestratorDb, ORCHESTRATOR_DB, OrchestratorDb } from './db/orchestrator-db';
 import { Supervisor } from './lifecycle/supervisor';
@@ -15,7 +15,8 @@ import { RuntimesRepository } from './runtimes/runtimes.repository';
 import { RuntimesService } from './runtimes/runtimes.service';
 
 @Injectable()
-class OrchestratorDbLifecycle implements OnModuleDestroy {
+/** Closes the database last, after the lifecycle work (launches, reconcile) has stopped using it. */
+class OrchestratorDbLifecycle implements OnApplicationShutdown {
   constructor(
     @Inject(ORCHESTRATOR_DB) private readonly db: OrchestratorDb,
     health: HealthRegistry,
@@ -23,7 +24,7 @@ class OrchestratorDbLifecycle implements OnModuleDestroy {
     health.add('postgres', () => db.$queryRawUnsafe('SELECT 1'));
   }
 
-  async onModuleDestroy() {
+  async onApplicationShutdown() {
     await this.db.$disconnect();
   }
 }

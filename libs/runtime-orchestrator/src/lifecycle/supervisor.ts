@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import type { BrowserDriver } from '../drivers/browser-driver';
 import { WarmPool } from '../pool/warm-pool';
 import {
@@ -19,7 +19,7 @@ const ABANDONED_LAUNCH_MS = 120_000;
  * destroys browsers no live runtime owns — so an orchestrator restart repairs both sides.
  */
 @Injectable()
-export class Supervisor implements OnApplicationBootstrap, OnApplicationShutdown {
+export class Supervisor implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('Supervisor');
   private timers: NodeJS.Timeout[] = [];
   private sweeping = false;
@@ -43,7 +43,7 @@ export class Supervisor implements OnApplicationBootstrap, OnApplicationShutdown
     for (const timer of this.timers) timer.unref();
   }
 
-  async onApplicationShutdown() {
+  async beforeApplicationShutdown() {
     for (const timer of this.timers) clearInterval(timer);
     await this.reconciling;
     await this.pool.close();

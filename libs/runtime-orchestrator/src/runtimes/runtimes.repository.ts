@@ -65,8 +65,9 @@ export class RuntimesRepository {
     from: readonly RuntimeStatus[],
     data: Prisma.RuntimeUpdateInput,
   ): Promise<RuntimeRow | null> {
-    const { count } = await this.db.runtime.updateMany({ where: { id, status: { in: [...from] } }, data });
-    return count === 1 ? this.findById(id) : null;
+    // One statement (UPDATE … RETURNING): the state check, the change and the new row in a single round trip.
+    const [row] = await this.db.runtime.updateManyAndReturn({ where: { id, status: { in: [...from] } }, data });
+    return row ?? null;
   }
 
   update(id: string, data: Prisma.RuntimeUpdateInput) {

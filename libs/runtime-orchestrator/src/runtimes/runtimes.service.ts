@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
 import { toJson } from '@bufbuild/protobuf';
 import { runtimesV1, SpacesV1, StopReason } from '@bctrl/contracts';
 import { BctrlError, isId, KeyPrincipal, newId, Principal, roleAtLeast, toPage } from '@bctrl/core';
@@ -22,7 +22,7 @@ interface Launch {
  * is a conditional update (see RuntimesRepository.transition) followed by an event on the run's stream.
  */
 @Injectable()
-export class RuntimesService implements OnApplicationShutdown {
+export class RuntimesService implements BeforeApplicationShutdown {
   private readonly logger = new Logger('Runtimes');
   /** Launches this replica is running now, by runtime id. */
   private readonly launches = new Map<string, Launch>();
@@ -175,7 +175,8 @@ export class RuntimesService implements OnApplicationShutdown {
     }
   }
 
-  async onApplicationShutdown() {
+  /** Launches end before the database closes (that happens on application shutdown, after this). */
+  async beforeApplicationShutdown() {
     for (const launch of this.launches.values()) launch.abort.abort();
     await Promise.all([...this.launches.values()].map((launch) => launch.done));
   }
@@ -202,9 +203,6 @@ export class RuntimesService implements OnApplicationShutdown {
 
   private async launch(row: RuntimeRow, config: runtimesV1.RuntimeConfig, signal: AbortSignal): Promise<void> {
     const started = Date.now();
-    const starting = await this.runtimes.transition(row.id, ['pending'], { status: 'starting' });
-    if (!starting) return;
-    await this.events.publish(starting, 'runtime.starting', { driver: this.driver.kind });
     const spec: BrowserSpec = {
       runtimeId: row.id,
       spaceId: row.spaceId,
@@ -212,12 +210,26 @@ export class RuntimesService implements OnApplicationShutdown {
       timeoutSeconds: row.timeoutSeconds,
       config: launchConfigOf(config),
     };
-    let handle: BrowserHandle;
-    let warm = false;
+    // The browser starts at once; recording the `starting` state and its event runs alongside, off the
+    // critical path of a cold start.
+    const acquiring = this.acquire(spec, signal);
+    const discard = async () => {
+      const early = await acquiring.catch(() => null);
+      if (early) await this.driver.destroy(early.handle.ref).catch(() => undefined);
+    };
+    let starting: RuntimeRow | null;
     try {
-      const pooled = await this.pool.take(spec);
-      warm = pooled !== null;
-      handle = pooled ?? (await this.driver.launch(spec, signal));
+      starting = await this.runtimes.transition(row.id, ['pending'], { status: 'starting' });
+    } catch (error) {
+      await discard();
+      throw error;
+    }
+    if (!starting) return discard();
+    await this.events.publish(starting, 'runtime.starting', { driver: this.driver.kind });
+    let handle: BrowserHandle;
+    let warm: boolean;
+    try {
+      ({ handle, warm } = await acquiring);
     } catch (error) {
       if (signal.aborted) return;
       const failed = await this.runtimes.transition(row.id, ['starting'], {
@@ -226,8 +238,7 @@ export class RuntimesService implements OnApplicationShutdown {
         failure: `The browser could not be started: ${error instanceof Error ? error.message : String(error)}`,
         stoppedAt: new Date(),
       });
-      if (failed)
-        await this.events.publish(failed, 'runtime.failed', { stopReason: 'crashed', detail: failed.failure });
+      if (failed) await this.events.publish(failed, 'runtime.failed', { stopReason: 'crashed', detail: failed.failure });
       return;
     }
     const now = new Date();
@@ -248,6 +259,13 @@ export class RuntimesService implements OnApplicationShutdown {
       return;
     }
     await this.events.publish(ready, 'runtime.ready', { warm, startMs: Date.now() - started });
+  }
+
+  /** A pooled browser when one fits, else a cold start. */
+  private async acquire(spec: BrowserSpec, signal: AbortSignal): Promise<{ handle: BrowserHandle; warm: boolean }> {
+    const pooled = await this.pool.take(spec);
+    if (pooled) return { handle: pooled, warm: true };
+    return { handle: await this.driver.launch(spec, signal), warm: false };
   }
 
   private requireRole(principal: Principal, role: 'viewer' | 'member'): KeyPrincipal {
