@@ -32,16 +32,14 @@ export function bctrlChromiums(): Proc[] {
   );
 }
 
-/** The Chromium of one runtime: the browser process whose parent is the agent marked with the runtime id. */
+/** The Chromium of one runtime: its browser process, which carries the runtime's marker the agent handed on. */
 export function chromiumOf(runtimeId: string): Proc | undefined {
-  const all = processes();
-  const agent = all.find((p) => p.argv.includes(`--bctrl-runtime=${runtimeId}`));
-  if (!agent) return undefined;
-  return all.find((p) => p.ppid === agent.pid && !p.argv.some((arg) => arg.startsWith('--type=')));
-}
-
-export function agentOf(runtimeId: string): Proc | undefined {
-  return processes().find((p) => p.argv.includes(`--bctrl-runtime=${runtimeId}`));
+  return processes().find(
+    (p) =>
+      p.argv.includes(`--bctrl-runtime=${runtimeId}`) &&
+      p.argv.some((arg) => arg.startsWith('--user-data-dir=')) &&
+      !p.argv.some((arg) => arg.startsWith('--type=')),
+  );
 }
 
 /** Chromium main processes of one installation. */

@@ -48,4 +48,9 @@ export const AGENT_ENV = {
   host: 'BCTRL_AGENT_HOST',
   chromePath: 'CHROME_PATH',
   workDir: 'BCTRL_WORK_DIR',
+  /**
+   * `1`: boot and wait for one JSON line on stdin, `{runtimeId, launchConfig}`, before starting Chromium (a
+   * local driver keeps one such agent ready so that Node's boot is not on a cold start's path).
+   */
+  standby: 'BCTRL_AGENT_STANDBY',
 } as const;

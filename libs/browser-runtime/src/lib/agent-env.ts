@@ -13,6 +13,7 @@ export const ENV: typeof AGENT_ENV = {
   host: 'BCTRL_AGENT_HOST',
   chromePath: 'CHROME_PATH',
   workDir: 'BCTRL_WORK_DIR',
+  standby: 'BCTRL_AGENT_STANDBY',
 };
 
 export const PATHS: typeof AGENT_PATHS = {

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AgentHealth } from '@bctrl/contracts';
-import { AgentConfigError, PATHS, readAgentConfig, type AgentConfig } from './agent-env';
+import { AgentConfigError, ENV, PATHS, readAgentConfig, type AgentConfig } from './agent-env';
 import { cdpCall, loadWebSocket } from './cdp';
 import { launchChromium, type ChromiumProcess } from './chromium';
 
@@ -35,7 +35,53 @@ function emit(event: Record<string, unknown>): void {
  * Runs the browser-runtime agent in this process until Chromium or the agent is stopped; ends the process.
  * Chromium is spawned first of all: the HTTP server and the CDP client come up while Chromium boots.
  */
+/** Set by a driver that keeps an agent booted ahead of demand; see runStandby. */
+const STANDBY_ENV = ENV.standby;
+
+/** What a driver writes (one JSON line on stdin) to turn a standby agent into a runtime's agent. */
+export interface StandbyLaunch {
+  runtimeId: string;
+  launchConfig: Record<string, unknown>;
+}
+
+/**
+ * A standby agent has booted Node and loaded its code, but started no Chromium and holds no tenant's anything:
+ * it waits for one launch line on stdin, then runs exactly like an agent started with that config. Node's own
+ * boot (≈75 ms) is so paid before a runtime is asked for instead of on its cold start. If the driver goes away
+ * (stdin closes) first, the standby just exits.
+ */
+function runStandby(argv: string[], env: NodeJS.ProcessEnv): void {
+  void loadWebSocket();
+  let buffer = '';
+  const onData = (chunk: Buffer) => {
+    buffer += chunk.toString('utf8');
+    const newline = buffer.indexOf('\n');
+    if (newline < 0) return;
+    process.stdin.off('data', onData);
+    process.stdin.off('end', onEnd);
+    process.stdin.pause();
+    let launch: StandbyLaunch;
+    try {
+      launch = JSON.parse(buffer.slice(0, newline)) as StandbyLaunch;
+    } catch {
+      process.stderr.write('browser-runtime: the standby launch line is not JSON\n');
+      process.exit(AGENT_EXIT.badConfig);
+    }
+    const launched: NodeJS.ProcessEnv = {
+      ...env,
+      [STANDBY_ENV]: '',
+      [ENV.runtimeId]: launch.runtimeId ?? '',
+      [ENV.launchConfig]: JSON.stringify(launch.launchConfig ?? {}),
+    };
+    runAgent([...argv, `--bctrl-runtime=${launch.runtimeId ?? ''}`], launched);
+  };
+  const onEnd = () => process.exit(AGENT_EXIT.stopped);
+  process.stdin.on('data', onData);
+  process.stdin.on('end', onEnd);
+}
+
 export function runAgent(argv: string[] = process.argv, env: NodeJS.ProcessEnv = process.env): void {
+  if (env[STANDBY_ENV] === '1') return runStandby(argv, env);
   const startedAt = new Date().toISOString();
   // A supervisor that went away must not take the agent down with EPIPE on its next status line.
   process.stdout.on('error', () => undefined);

@@ -39,6 +39,20 @@ export interface LocalProcessDriverOptions {
   workRoot?: string;
   /** Extra environment for the agents. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Keep one agent booted in standby (Node loaded, no Chromium, no tenant state) so that a cold launch does not
+   * pay Node's boot. Default true.
+   */
+  standby?: boolean;
+}
+
+/** An agent booted ahead of demand, waiting for its launch line on stdin. */
+interface Standby {
+  child: ChildProcess;
+  token: string;
+  workDir: string;
+  /** The process could not be spawned or its stdin broke: never hand it a launch. */
+  failed: boolean;
 }
 
 interface AgentState {
@@ -84,6 +98,8 @@ export class LocalProcessDriver implements BrowserDriver {
   private foreignWatch: NodeJS.Timeout | null = null;
   private closed = false;
 
+  private standby: Standby | null = null;
+
   constructor(private readonly options: LocalProcessDriverOptions) {
     if (!/^[A-Za-z0-9._-]{1,64}$/.test(options.installationId)) {
       throw new Error('installationId must be 1-64 characters of [A-Za-z0-9._-]');
@@ -92,6 +108,7 @@ export class LocalProcessDriver implements BrowserDriver {
     this.agentCommand = options.agentCommand ?? defaultAgentCommand(options.repoRoot ?? process.cwd());
     this.launchTimeoutMs = options.launchTimeoutMs ?? 30_000;
     this.destroyGraceMs = options.destroyGraceMs ?? 5_000;
+    this.refillStandby();
   }
 
   launch(spec: BrowserSpec, signal?: AbortSignal): Promise<BrowserHandle> {
@@ -127,6 +144,8 @@ export class LocalProcessDriver implements BrowserDriver {
     const result: DiscoveredBrowser[] = [];
     for (const proc of findInstallationProcesses(this.options.installationId, this.workRoot)) {
       if (proc.kind !== 'agent' || !proc.argv.includes(marker)) continue;
+      // The standby agent has no browser yet: it is this driver's spare, not a browser to account for.
+      if (proc.pid === this.standby?.child.pid) continue;
       const entry = this.entries.get(String(proc.pid)) ?? this.discover(String(proc.pid));
       if (entry) result.push({ runtimeId: entry.runtimeId, ref: entry.ref });
     }
@@ -139,6 +158,15 @@ export class LocalProcessDriver implements BrowserDriver {
 
   async close(): Promise<void> {
     this.closed = true;
+    const standby = this.takeStandby();
+    if (standby) {
+      // Closing its stdin is the standby's signal to exit; SIGKILL if it does not.
+      const exited = new Promise<void>((resolve) => standby.child.once('exit', () => resolve()));
+      standby.child.stdin?.end();
+      const timer = setTimeout(() => killQuietly(standby.child.pid as number), 2_000);
+      await exited;
+      clearTimeout(timer);
+    }
     const started = [...this.entries.values()].filter((entry) => entry.child);
     await Promise.all(started.map((entry) => this.destroy(entry.ref)));
     if (this.foreignWatch) clearInterval(this.foreignWatch);
@@ -148,28 +176,25 @@ export class LocalProcessDriver implements BrowserDriver {
   private async start(runtimeId: string, config: BrowserLaunchConfig, signal?: AbortSignal): Promise<BrowserHandle> {
     if (this.closed) throw new Error('driver is closed');
     signal?.throwIfAborted();
-    const token = randomBytes(32).toString('base64url');
-    const workDir = join(this.workRoot, randomUUID());
-    mkdirSync(this.workRoot, { recursive: true });
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      ...this.options.env,
-      [AGENT_ENV.token]: token,
-      [AGENT_ENV.runtimeId]: runtimeId,
-      [AGENT_ENV.launchConfig]: JSON.stringify(config),
-      [AGENT_ENV.port]: '0',
-      [AGENT_ENV.host]: '127.0.0.1',
-      [AGENT_ENV.workDir]: workDir,
-    };
-    if (this.options.chromePath) env[AGENT_ENV.chromePath] = this.options.chromePath;
-    const { command, args, cwd } = this.agentCommand;
-    // The markers are argv the agent ignores (and hands on to Chromium): /proc then shows whose browser it is.
-    const child = spawn(
-      command,
-      [...args, instanceMarker(this.options.installationId), `${RUNTIME_MARKER_PREFIX}${runtimeId}`],
-      // Own process group: a Ctrl-C meant for the orchestrator does not kill browsers that reconcile should judge.
-      { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const standby = this.takeStandby();
+    let child: ChildProcess;
+    let token: string;
+    let workDir: string;
+    if (standby) {
+      ({ child, token, workDir } = standby);
+      child.stdin?.end(`${JSON.stringify({ runtimeId, launchConfig: config })}\n`);
+    } else {
+      token = randomBytes(32).toString('base64url');
+      workDir = join(this.workRoot, randomUUID());
+      child = this.spawnAgent(
+        token,
+        workDir,
+        { [AGENT_ENV.runtimeId]: runtimeId, [AGENT_ENV.launchConfig]: JSON.stringify(config) },
+        [`${RUNTIME_MARKER_PREFIX}${runtimeId}`],
+      );
+    }
+    // The next standby boots while this browser starts.
+    this.refillStandby();
     const entry = this.track(child, runtimeId, token, workDir);
     try {
       const health = await this.waitReady(entry, child, signal);
@@ -183,6 +208,68 @@ export class LocalProcessDriver implements BrowserDriver {
       await entry.exited;
       throw error;
     }
+  }
+
+  /** Spawns an agent process; its markers are argv it ignores (and hands on to Chromium) so /proc shows whose it is. */
+  private spawnAgent(
+    token: string,
+    workDir: string,
+    extraEnv: NodeJS.ProcessEnv,
+    extraArgs: string[],
+    stdin: 'ignore' | 'pipe' = 'ignore',
+  ): ChildProcess {
+    mkdirSync(this.workRoot, { recursive: true });
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      ...this.options.env,
+      [AGENT_ENV.token]: token,
+      [AGENT_ENV.port]: '0',
+      [AGENT_ENV.host]: '127.0.0.1',
+      [AGENT_ENV.workDir]: workDir,
+      ...extraEnv,
+    };
+    if (this.options.chromePath) env[AGENT_ENV.chromePath] = this.options.chromePath;
+    const { command, args, cwd } = this.agentCommand;
+    return spawn(command, [...args, instanceMarker(this.options.installationId), ...extraArgs], {
+      cwd,
+      env,
+      // Own process group: a Ctrl-C meant for the orchestrator does not kill browsers that reconcile should judge.
+      detached: true,
+      stdio: [stdin, 'pipe', 'pipe'],
+    });
+  }
+
+  /** The booted standby agent, if there is a healthy one; it is then this launch's and no longer the standby. */
+  private takeStandby(): Standby | null {
+    const standby = this.standby;
+    this.standby = null;
+    if (!standby) return null;
+    const { child } = standby;
+    if (
+      standby.failed ||
+      !child.pid ||
+      child.exitCode !== null ||
+      child.signalCode !== null ||
+      !child.stdin?.writable
+    ) {
+      if (child.pid) killQuietly(child.pid);
+      return null;
+    }
+    return standby;
+  }
+
+  private refillStandby(): void {
+    if (this.options.standby === false || this.closed || this.standby) return;
+    const token = randomBytes(32).toString('base64url');
+    const workDir = join(this.workRoot, randomUUID());
+    const child = this.spawnAgent(token, workDir, { [AGENT_ENV.standby]: '1' }, [], 'pipe');
+    const standby: Standby = { child, token, workDir, failed: false };
+    // A standby that dies (or cannot be spawned) is simply replaced at the next launch.
+    child.once('error', () => (standby.failed = true));
+    child.stdin?.once('error', () => (standby.failed = true));
+    child.stdout?.resume();
+    child.stderr?.resume();
+    this.standby = standby;
   }
 
   private track(child: ChildProcess, runtimeId: string, token: string, workDir: string): Entry {
@@ -373,6 +460,9 @@ export class LocalProcessDriver implements BrowserDriver {
     } catch {
       // Not listening yet, or already gone.
     }
+    // A standby agent (some driver's spare) that was never launched has no browser and no state file yet: it is
+    // not a browser to account for, and it exits by itself when its driver goes.
+    if (!state && env[AGENT_ENV.standby] === '1') return undefined;
     const markerRuntime = argv
       .find((arg) => arg.startsWith(RUNTIME_MARKER_PREFIX))
       ?.slice(RUNTIME_MARKER_PREFIX.length);

@@ -1,6 +1,7 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AGENT_ENV } from '@bctrl/contracts';
 
 /** One process of an installation's browsers, as seen in /proc. */
 export interface InstallationProcess {
@@ -36,9 +37,19 @@ export function findInstallationProcesses(installationId: string, workRoot = def
     const underRoot = argv.some((arg) => arg.startsWith(userDataPrefix));
     if (!marked && !underRoot) continue;
     const isChromium = argv.some((arg) => arg.startsWith('--user-data-dir=') || arg.startsWith('--type='));
+    if (!isChromium && isIdleStandby(pid)) continue;
     found.push({ pid, kind: isChromium ? 'chromium' : 'agent', argv });
   }
   return found;
+}
+
+/**
+ * A standby agent a driver keeps booted has no browser until it is launched (its state file appears then), and
+ * it exits by itself when its driver's process goes: it is not one of the installation's browsers.
+ */
+function isIdleStandby(pid: number): boolean {
+  const env = readProcessEnv(pid);
+  return env[AGENT_ENV.standby] === '1' && !existsSync(join(env[AGENT_ENV.workDir] ?? '/nonexistent', 'agent.json'));
 }
 
 /** Every live, non-zombie process other than this one, with its argv. */
@@ -92,6 +103,9 @@ export function readProcessEnv(pid: number): Record<string, string> {
 
 /** SIGKILL, ignoring a process (or group, for a negative pid) that is already gone. */
 export function killQuietly(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
+  // 0 and -1 mean "my whole process group" and "every process I may signal": never what a caller means when a
+  // child's pid is unknown.
+  if (!Number.isInteger(pid) || pid === 0 || pid === -1) return;
   try {
     process.kill(pid, signal);
   } catch {
