@@ -193,11 +193,12 @@ export class LocalProcessDriver implements BrowserDriver {
         [`${RUNTIME_MARKER_PREFIX}${runtimeId}`],
       );
     }
-    // The next standby boots while this browser starts.
-    this.refillStandby();
     const entry = this.track(child, runtimeId, token, workDir);
     try {
-      const health = await this.waitReady(entry, child, signal);
+      const health = await this.waitReady(entry, child, signal).finally(() => {
+        // The next standby boots once this browser is up, not on the same cores while it starts.
+        this.refillStandby();
+      });
       entry.cdpUrl = health.browser?.cdpUrl ?? '';
       entry.live = true;
       return this.handleOf(entry);

@@ -3,6 +3,8 @@ import type { BrowserLaunchConfig } from '@bctrl/contracts';
 import type { BrowserDriver, BrowserHandle, BrowserSpec } from '../drivers/browser-driver';
 
 /** A pooled browser starts with the driver's defaults; a runtime asking for anything else starts cold. */
+const REFILL_DELAY_MS = 200;
+
 export function poolCanServe(config: BrowserLaunchConfig): boolean {
   return !config.viewport && !config.userAgent && !config.locale && !config.timezone;
 }
@@ -37,14 +39,23 @@ export class WarmPool {
     if (!poolCanServe(spec.config)) return null;
     const pooled = this.idle.shift();
     if (!pooled) return null;
-    this.refill();
     try {
       return await this.driver.adopt(pooled, spec);
     } catch (error) {
       this.logger.warn(`pooled browser ${pooled.ref} could not be adopted (${String(error)}); starting cold`);
       await this.driver.destroy(pooled.ref).catch(() => undefined);
       return null;
+    } finally {
+      this.refillSoon();
     }
+  }
+
+  /**
+   * Starting the replacement browser right away would put a Chromium boot on the same two cores as the runtime
+   * being handed out; a short pause lets that runtime's answer go first.
+   */
+  private refillSoon(): void {
+    setTimeout(() => this.refill(), REFILL_DELAY_MS).unref();
   }
 
   /** Pooled browsers are this pool's own; reconcile must not take them for orphans. */
@@ -57,7 +68,7 @@ export class WarmPool {
     const index = this.idle.findIndex((handle) => handle.ref === ref);
     if (index >= 0) {
       this.idle.splice(index, 1);
-      this.refill();
+      this.refillSoon();
     }
   }
 

@@ -14,7 +14,8 @@ import { RuntimeRow, RuntimesRepository } from './runtimes.repository';
 
 interface Launch {
   abort: AbortController;
-  done: Promise<void>;
+  /** The runtime as the launch left it (ready or failed), or null when something else moved it first. */
+  done: Promise<RuntimeRow | null>;
 }
 
 /**
@@ -64,11 +65,11 @@ export class RuntimesService implements BeforeApplicationShutdown {
     });
     const launch = this.startLaunch(row, config);
     if (request.wait) {
-      await Promise.race([
+      const settled = await Promise.race([
         launch.done,
-        new Promise((r) => setTimeout(r, this.options.waitTimeoutMs ?? 60_000).unref()),
+        new Promise<null>((r) => setTimeout(() => r(null), this.options.waitTimeoutMs ?? 60_000).unref()),
       ]);
-      return renderRuntime((await this.runtimes.findById(row.id)) ?? row);
+      return renderRuntime(settled ?? (await this.runtimes.findById(row.id)) ?? row);
     }
     return renderRuntime(row);
   }
@@ -194,14 +195,21 @@ export class RuntimesService implements BeforeApplicationShutdown {
     const launch: Launch = {
       abort,
       done: this.launch(row, config, abort.signal)
-        .catch((error: unknown) => this.logger.error(`launch of ${row.id} failed: ${String(error)}`))
+        .catch((error: unknown) => {
+          this.logger.error(`launch of ${row.id} failed: ${String(error)}`);
+          return null;
+        })
         .finally(() => this.launches.delete(row.id)),
     };
     this.launches.set(row.id, launch);
     return launch;
   }
 
-  private async launch(row: RuntimeRow, config: runtimesV1.RuntimeConfig, signal: AbortSignal): Promise<void> {
+  private async launch(
+    row: RuntimeRow,
+    config: runtimesV1.RuntimeConfig,
+    signal: AbortSignal,
+  ): Promise<RuntimeRow | null> {
     const started = Date.now();
     const spec: BrowserSpec = {
       runtimeId: row.id,
@@ -216,6 +224,7 @@ export class RuntimesService implements BeforeApplicationShutdown {
     const discard = async () => {
       const early = await acquiring.catch(() => null);
       if (early) await this.driver.destroy(early.handle.ref).catch(() => undefined);
+      return null;
     };
     let starting: RuntimeRow | null;
     try {
@@ -231,15 +240,16 @@ export class RuntimesService implements BeforeApplicationShutdown {
     try {
       ({ handle, warm } = await acquiring);
     } catch (error) {
-      if (signal.aborted) return;
+      if (signal.aborted) return null;
       const failed = await this.runtimes.transition(row.id, ['starting'], {
         status: 'failed',
         stopReason: 'crashed',
         failure: `The browser could not be started: ${error instanceof Error ? error.message : String(error)}`,
         stoppedAt: new Date(),
       });
-      if (failed) await this.events.publish(failed, 'runtime.failed', { stopReason: 'crashed', detail: failed.failure });
-      return;
+      if (failed)
+        await this.events.publish(failed, 'runtime.failed', { stopReason: 'crashed', detail: failed.failure });
+      return failed;
     }
     const now = new Date();
     const ready = await this.runtimes.transition(row.id, ['starting'], {
@@ -256,9 +266,10 @@ export class RuntimesService implements BeforeApplicationShutdown {
     if (!ready) {
       // Stopped (or crashed) while starting: the browser it was waiting for must not outlive it.
       await this.driver.destroy(handle.ref).catch(() => undefined);
-      return;
+      return null;
     }
     await this.events.publish(ready, 'runtime.ready', { warm, startMs: Date.now() - started });
+    return ready;
   }
 
   /** A pooled browser when one fits, else a cold start. */
