@@ -92,6 +92,16 @@ export default [
     },
   },
   {
+    // Tests (and test support inside a lib) may use the shared test harness; product code may not.
+    files: ['**/*.spec.ts', '**/*.int-spec.ts', '**/*.e2e-spec.ts', '**/src/testing/**/*.ts'],
+    rules: {
+      '@nx/enforce-module-boundaries': [
+        'error',
+        { enforceBuildableLibDependency: true, allow: ['^@bctrl/testing$'], depConstraints },
+      ],
+    },
+  },
+  {
     files: ['**/*.ts'],
     ignores: ['libs/runtime-orchestrator/**', 'libs/storage/**'],
     rules: restrictedClients(false, false),

@@ -3,12 +3,11 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Client } from 'pg';
 import type { RpcMethod } from '@bctrl/contracts';
 import { generateApiKey } from '@bctrl/core';
 import { startLocal } from '@bctrl/local';
 import { WARM_POOL, type WarmPool } from '@bctrl/runtime-orchestrator';
-import { freePort, OtlpReceiver, startOtlpReceiver } from '@bctrl/testing';
+import { createTestDatabase, freePort, OtlpReceiver, startOtlpReceiver } from '@bctrl/testing';
 import { testInstallationId } from './browsers';
 import { NatsTransport, Transport, TRANSPORT } from '@bctrl/transport';
 
@@ -123,15 +122,8 @@ export async function waitForHttp(
   throw new Error(`${url} not ready within ${timeoutMs} ms:\n${output()}`);
 }
 
-export async function createDatabase(serverUrl: string): Promise<string> {
-  const name = `e2e_${Date.now()}_${Math.floor(Math.random() * 1e6)}`;
-  const client = new Client({ connectionString: serverUrl });
-  await client.connect();
-  await client.query(`CREATE DATABASE ${name}`);
-  await client.end();
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
+export function createDatabase(serverUrl: string): Promise<string> {
+  return createTestDatabase(serverUrl, 'e2e');
 }
 
 /**

@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { appendFileSync, cpSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client } from 'pg';
 import { createMigration, createPrismaAdapter, diffMigration, migrateService, type ServiceDatabase } from './index';
+import { createTestDatabase, withPgClient } from '@bctrl/testing';
 
 jest.setTimeout(120_000);
 
@@ -34,23 +34,12 @@ const fixtureMigrations = readdirSync(join(fixture.prismaDir, 'migrations'), {
 const scratch = join(workspaceRoot, 'tmp', `db-int-spec-${randomUUID()}`);
 const createdDatabases: string[] = [];
 
-async function withClient<T>(url: string, work: (client: Client) => Promise<T>): Promise<T> {
-  const client = new Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
+const withClient = withPgClient;
 
 async function freshDatabase(): Promise<string> {
-  const name = `db_spec_${randomUUID().replace(/-/g, '')}`;
-  await withClient(adminUrl, (client) => client.query(`CREATE DATABASE ${name}`));
-  createdDatabases.push(name);
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
+  const url = await createTestDatabase(adminUrl, 'db_spec');
+  createdDatabases.push(new URL(url).pathname.slice(1));
+  return url;
 }
 
 /** A writable copy of the fixture service, for changes the committed fixture must not see. */

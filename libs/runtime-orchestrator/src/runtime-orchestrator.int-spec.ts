@@ -143,7 +143,11 @@ describe('runtime-orchestrator lifecycle', () => {
       const crash = () => driver.emitExit({ runtimeId: runtime.id, ref, reason: 'crashed', detail: 'killed' });
       let stopped: runtimesV1.Runtime;
       if (order === 'crash-first') {
+        // Reported and recorded first: the report's handling is asynchronous, so wait for it before stopping.
         crash();
+        await waitFor('the crash to be recorded', async () =>
+          (await get(runtime.id)).status === 'failed' ? true : undefined,
+        );
         stopped = await stop(runtime.id);
       } else if (order === 'stop-first') {
         const stopping = stop(runtime.id);

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
@@ -9,6 +8,7 @@ import { migrateService } from '@bctrl/db';
 import { PlatformModule } from '@bctrl/service';
 import { InProcessTransport } from '@bctrl/transport';
 import { SpacesModule, SpacesModuleOptions } from './index';
+import { createTestDatabase, withPgClient } from '@bctrl/testing';
 
 jest.setTimeout(60_000);
 
@@ -18,24 +18,13 @@ if (!adminUrl)
 const workspaceRoot = join(__dirname, '../../..');
 const OPERATOR: Principal = { kind: 'operator' };
 
-async function withClient<T>(url: string, work: (client: Client) => Promise<T>): Promise<T> {
-  const client = new Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
+const withClient = withPgClient;
 
 /** A database of its own, migrated as the service migrates at deploy time, so tests never see another file's rows. */
 async function freshDatabase(): Promise<string> {
-  const name = `spaces_spec_${randomUUID().replace(/-/g, '')}`;
-  await withClient(adminUrl as string, (client) => client.query(`CREATE DATABASE ${name}`));
-  const url = new URL(adminUrl as string);
-  url.pathname = `/${name}`;
-  await migrateService(url.toString(), 'spaces', { workspaceRoot });
-  return url.toString();
+  const url = await createTestDatabase(adminUrl as string, 'spaces_spec');
+  await migrateService(url, 'spaces', { workspaceRoot });
+  return url;
 }
 
 interface Harness {

@@ -3,3 +3,4 @@ export * from './servers/redis';
 export * from './servers/nats';
 export * from './servers/postgres';
 export * from './otlp-receiver';
+export * from './servers/databases';

@@ -1,8 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { Client } from 'pg';
 import { RequestInitOf, ResponseOf, RpcMethod, runsV1, SpacesV1 } from '@bctrl/contracts';
 import { hashApiKey, KeyPrincipal, Principal, Role } from '@bctrl/core';
 import { migrateService } from '@bctrl/db';
@@ -15,6 +13,7 @@ import { InProcessTransport } from '@bctrl/transport';
 import { Supervisor } from '../lifecycle/supervisor';
 import { RuntimeOrchestratorModule } from '../runtime-orchestrator.module';
 import { ScriptedBrowserDriver } from './scripted-browser.driver';
+import { createTestDatabase, withPgClient } from '@bctrl/testing';
 
 const OPERATOR: Principal = { kind: 'operator' };
 const workspaceRoot = join(__dirname, '../../../..');
@@ -30,28 +29,17 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
   }
 }
 
-export async function withClient<T>(url: string, work: (client: Client) => Promise<T>): Promise<T> {
-  const client = new Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
+export const withClient = withPgClient;
 
 /** A database of its own with both services' migrations, as deploy applies them, so specs never share rows. */
 export async function freshDatabase(): Promise<string> {
   const adminUrl = process.env.BCTRL_TEST_DATABASE_URL;
   if (!adminUrl)
     throw new Error('BCTRL_TEST_DATABASE_URL is unset: run through jest, whose global setup starts Postgres');
-  const name = `orchestrator_spec_${randomUUID().replace(/-/g, '')}`;
-  await withClient(adminUrl, (client) => client.query(`CREATE DATABASE ${name}`));
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  await migrateService(url.toString(), 'spaces', { workspaceRoot });
-  await migrateService(url.toString(), 'runtime-orchestrator', { workspaceRoot });
-  return url.toString();
+  const url = await createTestDatabase(adminUrl, 'orchestrator_spec');
+  await migrateService(url, 'spaces', { workspaceRoot });
+  await migrateService(url, 'runtime-orchestrator', { workspaceRoot });
+  return url;
 }
 
 export interface OrchestratorOptions {

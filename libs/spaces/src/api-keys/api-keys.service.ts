@@ -23,6 +23,7 @@ import type { ApiKey } from '../generated/prisma/client';
 import { SpacesRepository } from '../spaces/spaces.repository';
 import { SubaccountsRepository } from '../subaccounts/subaccounts.repository';
 import { iso } from '../tenancy/listing';
+import { owningSubaccount } from '../tenancy/owning-subaccount';
 import { requireKey, requireUnrestricted } from '../tenancy/tenancy';
 import { ApiKeysRepository } from './api-keys.repository';
 
@@ -68,18 +69,7 @@ export class ApiKeysService {
       details.push({ field: 'spaceIds', issue: `must list at most ${MAX_SPACE_IDS} spaces` });
     assertValid(details);
 
-    let subaccountId = key.subaccountId;
-    if (request.subaccountId) {
-      if (key.subaccountId && key.subaccountId !== request.subaccountId) {
-        throw new BctrlError('forbidden', 'A subaccount key can only create keys for its own subaccount.');
-      }
-      const owner = isId('subaccount', request.subaccountId)
-        ? await this.subaccounts.findInAccount(key.accountId, request.subaccountId)
-        : null;
-      if (!owner)
-        throw BctrlError.validation([{ field: 'subaccountId', issue: 'is not a subaccount of this account' }]);
-      subaccountId = owner.id;
-    }
+    const subaccountId = await owningSubaccount(key, request.subaccountId, this.subaccounts, 'keys');
     const spaceIds = [...new Set(request.spaceIds)];
     if (spaceIds.length > 0) {
       const found = await this.spaces.existingIds({ accountId: key.accountId, subaccountId }, spaceIds);

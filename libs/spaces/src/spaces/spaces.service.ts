@@ -4,6 +4,7 @@ import { MessageInitShape } from '@bufbuild/protobuf';
 import { RuntimesV1, spacesV1 } from '@bctrl/contracts';
 import { assertValid, BctrlError, checkMetadata, checkName, isId, newId, Principal, toPage } from '@bctrl/core';
 import { iso } from '../tenancy/listing';
+import { owningSubaccount } from '../tenancy/owning-subaccount';
 import { requireKey, requireUnrestricted } from '../tenancy/tenancy';
 import { SubaccountsRepository } from '../subaccounts/subaccounts.repository';
 import { SpaceRow, SpacesRepository } from './spaces.repository';
@@ -35,18 +36,7 @@ export class SpacesService {
     requireUnrestricted(key, 'create spaces');
     const metadata = request.metadata?.entries ?? {};
     assertValid([...checkName(request.name), ...checkMetadata(metadata)]);
-    let subaccountId = key.subaccountId;
-    if (request.subaccountId) {
-      if (key.subaccountId && request.subaccountId !== key.subaccountId) {
-        throw new BctrlError('forbidden', 'A subaccount key can only create spaces in its own subaccount.');
-      }
-      const owner = isId('subaccount', request.subaccountId)
-        ? await this.subaccounts.findInAccount(key.accountId, request.subaccountId)
-        : null;
-      if (!owner)
-        throw BctrlError.validation([{ field: 'subaccountId', issue: 'is not a subaccount of this account' }]);
-      subaccountId = owner.id;
-    }
+    const subaccountId = await owningSubaccount(key, request.subaccountId, this.subaccounts, 'spaces');
     const row = await this.spaces.create({
       id: newId('space'),
       accountId: key.accountId,
