@@ -47,16 +47,6 @@ export function chromiumsOf(installationId: string): Proc[] {
   return bctrlChromiums().filter((p) => p.argv.some((arg) => arg.includes(`/bctrl-browsers/${installationId}/`)));
 }
 
-const CLOCK_TICKS_PER_SECOND = 100;
-
-/** When a process started (ms since the epoch), from its start time in clock ticks after boot. */
-export function processStartedAt(pid: number): number {
-  const bootSeconds = Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1]);
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const startTicks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
-  return bootSeconds * 1000 + (startTicks / CLOCK_TICKS_PER_SECOND) * 1000;
-}
-
 /**
  * An installation id for one platform a test starts. Every id of a jest run shares the run's prefix, so the
  * end-of-run check finds exactly this run's browsers, whatever else runs on the machine.

@@ -1,3 +1,5 @@
+import { BctrlError } from './errors';
+
 export type Role = 'admin' | 'member' | 'viewer';
 export const ROLES: readonly Role[] = ['admin', 'member', 'viewer'];
 
@@ -24,4 +26,13 @@ const ROLE_RANK: Record<Role, number> = { viewer: 0, member: 1, admin: 2 };
 
 export function roleAtLeast(role: Role, needed: Role): boolean {
   return ROLE_RANK[role] >= ROLE_RANK[needed];
+}
+
+/** Tenant calls need a key principal with at least `needed`; the operator principal is for the platform's own calls. */
+export function requireKey(principal: Principal, needed: Role): KeyPrincipal {
+  if (principal.kind !== 'key') throw new BctrlError('forbidden', 'This call needs an API key.');
+  if (!roleAtLeast(principal.role, needed)) {
+    throw new BctrlError('forbidden', `This call needs a key with the ${needed} role or higher.`);
+  }
+  return principal;
 }

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { decodeCursor, KeyPrincipal, PAGE_LIMIT_DEFAULT } from '@bctrl/core';
+import { KeyPrincipal, pageQuery, PageInput } from '@bctrl/core';
 import { LIVE_RUNTIME_STATUSES, RuntimeStatus } from '@bctrl/contracts';
 import { ORCHESTRATOR_DB, OrchestratorDb } from '../db/orchestrator-db';
 import type { Prisma, Runtime } from '../generated/prisma/client';
@@ -31,29 +31,14 @@ export class RuntimesRepository {
     return this.db.runtime.findUnique({ where: { id } });
   }
 
-  async list(
-    principal: KeyPrincipal,
-    spaceId: string,
-    status: string,
-    page: { limit: number; cursor: string } | undefined,
-  ) {
-    const limit = page?.limit || PAGE_LIMIT_DEFAULT;
-    const after = page?.cursor ? decodeCursor(page.cursor) : null;
+  async list(principal: KeyPrincipal, spaceId: string, status: string, page: PageInput | undefined) {
+    const query = pageQuery(page);
     const rows = await this.db.runtime.findMany({
-      where: {
-        AND: [
-          scope(principal),
-          { spaceId },
-          status ? { status } : {},
-          after
-            ? { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] }
-            : {},
-        ],
-      },
-      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-      take: limit + 1,
+      where: { AND: [scope(principal), { spaceId }, status ? { status } : {}, query.where] },
+      orderBy: query.orderBy,
+      take: query.take,
     });
-    return { rows, limit };
+    return { rows, limit: query.limit };
   }
 
   /**

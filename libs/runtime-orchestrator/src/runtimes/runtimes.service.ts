@@ -1,7 +1,7 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
 import { toJson } from '@bufbuild/protobuf';
 import { runtimesV1, SpacesV1, StopReason } from '@bctrl/contracts';
-import { BctrlError, isId, KeyPrincipal, newId, Principal, roleAtLeast, toPage } from '@bctrl/core';
+import { BctrlError, isId, newId, Principal, requireKey, toPage } from '@bctrl/core';
 import { Transport, TRANSPORT } from '@bctrl/transport';
 import type { BrowserDriver, BrowserExit, BrowserHandle, BrowserSpec } from '../drivers/browser-driver';
 import type { Prisma } from '../generated/prisma/client';
@@ -44,7 +44,7 @@ export class RuntimesService implements BeforeApplicationShutdown {
   }
 
   async create(principal: Principal, request: runtimesV1.CreateRuntimeRequest) {
-    const key = this.requireRole(principal, 'member');
+    const key = requireKey(principal, 'member');
     // The space must be visible to the caller; the spaces service decides, with the caller's own principal.
     const space = await this.transport.request(SpacesV1.getSpace, { spaceId: request.spaceId }, { principal: key });
     const config = { ...request.config, type: request.config?.type ?? 'browser' } as runtimesV1.RuntimeConfig;
@@ -79,7 +79,7 @@ export class RuntimesService implements BeforeApplicationShutdown {
   }
 
   async list(principal: Principal, request: runtimesV1.ListRuntimesRequest) {
-    const key = this.requireRole(principal, 'viewer');
+    const key = requireKey(principal, 'viewer');
     // An invisible space lists as not found, exactly like a missing one.
     await this.transport.request(SpacesV1.getSpace, { spaceId: request.spaceId }, { principal: key });
     const { rows, limit } = await this.runtimes.list(key, request.spaceId, request.status, request.page);
@@ -105,13 +105,13 @@ export class RuntimesService implements BeforeApplicationShutdown {
   }
 
   async countLive(principal: Principal, spaceId: string) {
-    const key = this.requireRole(principal, 'viewer');
+    const key = requireKey(principal, 'viewer');
     const rows = await this.runtimes.liveInSpace(spaceId);
     return { count: rows.filter((row) => row.accountId === key.accountId).length };
   }
 
   async stopSpace(principal: Principal, spaceId: string) {
-    const key = this.requireRole(principal, 'member');
+    const key = requireKey(principal, 'member');
     const rows = (await this.runtimes.liveInSpace(spaceId)).filter((row) => row.accountId === key.accountId);
     await Promise.all(rows.map((row) => this.stopRow(row, 'requested')));
     return { stopped: rows.length };
@@ -279,19 +279,12 @@ export class RuntimesService implements BeforeApplicationShutdown {
     return { handle: await this.driver.launch(spec, signal), warm: false };
   }
 
-  private requireRole(principal: Principal, role: 'viewer' | 'member'): KeyPrincipal {
-    if (principal.kind !== 'key') throw new BctrlError('forbidden', 'This call needs an API key.');
-    if (!roleAtLeast(principal.role, role))
-      throw new BctrlError('forbidden', `This call needs a key with the ${role} role or higher.`);
-    return principal;
-  }
-
   /** Out of reach and nonexistent look the same, so a key never learns another tenant's runtime exists. */
   private async findVisible(principal: Principal, runtimeId: string, role: 'viewer' | 'member'): Promise<RuntimeRow> {
-    if (principal.kind !== 'key') throw new BctrlError('forbidden', 'This call needs an API key.');
-    const row = isId('runtime', runtimeId) ? await this.runtimes.findVisible(principal, runtimeId) : null;
+    const key = requireKey(principal, 'viewer');
+    const row = isId('runtime', runtimeId) ? await this.runtimes.findVisible(key, runtimeId) : null;
     if (!row) throw BctrlError.notFound('runtime');
-    this.requireRole(principal, role);
+    requireKey(principal, role);
     return row;
   }
 }

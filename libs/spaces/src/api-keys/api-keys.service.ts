@@ -15,6 +15,7 @@ import {
   newId,
   parseTimestamp,
   Principal,
+  requireKey,
   Role,
   ROLES,
   toPage,
@@ -24,7 +25,7 @@ import { SpacesRepository } from '../spaces/spaces.repository';
 import { SubaccountsRepository } from '../subaccounts/subaccounts.repository';
 import { iso } from '../tenancy/listing';
 import { owningSubaccount } from '../tenancy/owning-subaccount';
-import { requireKey, requireUnrestricted } from '../tenancy/tenancy';
+import { requireUnrestricted } from '../tenancy/tenancy';
 import { ApiKeysRepository } from './api-keys.repository';
 
 export function renderApiKey(row: ApiKey): MessageInitShape<typeof spacesV1.ApiKeySchema> {

@@ -1,8 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { KeyPrincipal } from '@bctrl/core';
+import { KeyPrincipal, PageInput, pageQuery } from '@bctrl/core';
 import { SPACES_DB, SpacesDb } from '../db/spaces-db';
 import type { Space } from '../generated/prisma/client';
-import { PageInput, pageQuery } from '../tenancy/listing';
 import { spaceScope } from '../tenancy/tenancy';
 
 export type SpaceRow = Space;

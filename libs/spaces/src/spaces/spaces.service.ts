@@ -2,10 +2,20 @@ import { Inject, Injectable } from '@nestjs/common';
 import { Transport, TRANSPORT } from '@bctrl/transport';
 import { MessageInitShape } from '@bufbuild/protobuf';
 import { RuntimesV1, spacesV1 } from '@bctrl/contracts';
-import { assertValid, BctrlError, checkMetadata, checkName, isId, newId, Principal, toPage } from '@bctrl/core';
+import {
+  assertValid,
+  BctrlError,
+  checkMetadata,
+  checkName,
+  isId,
+  newId,
+  Principal,
+  requireKey,
+  toPage,
+} from '@bctrl/core';
 import { iso } from '../tenancy/listing';
 import { owningSubaccount } from '../tenancy/owning-subaccount';
-import { requireKey, requireUnrestricted } from '../tenancy/tenancy';
+import { requireUnrestricted } from '../tenancy/tenancy';
 import { SubaccountsRepository } from '../subaccounts/subaccounts.repository';
 import { SpaceRow, SpacesRepository } from './spaces.repository';
 

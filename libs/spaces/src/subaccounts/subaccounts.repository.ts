@@ -1,7 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { KeyPrincipal } from '@bctrl/core';
+import { KeyPrincipal, PageInput, pageQuery } from '@bctrl/core';
 import { SPACES_DB, SpacesDb } from '../db/spaces-db';
-import { PageInput, pageQuery } from '../tenancy/listing';
 import { subaccountScope } from '../tenancy/tenancy';
 
 @Injectable()

@@ -1,10 +1,20 @@
 import { Injectable } from '@nestjs/common';
 import { MessageInitShape } from '@bufbuild/protobuf';
 import { spacesV1 } from '@bctrl/contracts';
-import { assertValid, BctrlError, checkName, isId, KeyPrincipal, newId, Principal, toPage } from '@bctrl/core';
+import {
+  assertValid,
+  BctrlError,
+  checkName,
+  isId,
+  KeyPrincipal,
+  newId,
+  Principal,
+  requireKey,
+  toPage,
+} from '@bctrl/core';
 import type { Subaccount } from '../generated/prisma/client';
 import { iso } from '../tenancy/listing';
-import { requireKey, requireUnrestricted } from '../tenancy/tenancy';
+import { requireUnrestricted } from '../tenancy/tenancy';
 import { SubaccountsRepository } from './subaccounts.repository';
 
 export function renderSubaccount(row: Subaccount): MessageInitShape<typeof spacesV1.SubaccountSchema> {

@@ -1,13 +1,4 @@
-import { BctrlError, KeyPrincipal, Principal, Role, roleAtLeast } from '@bctrl/core';
-
-/** Tenant calls need a key principal; the operator principal is only for the platform's own calls. */
-export function requireKey(principal: Principal, needed: Role): KeyPrincipal {
-  if (principal.kind !== 'key') throw new BctrlError('forbidden', 'This call needs an API key.');
-  if (!roleAtLeast(principal.role, needed)) {
-    throw new BctrlError('forbidden', `This call needs a key with the ${needed} role or higher.`);
-  }
-  return principal;
-}
+import { BctrlError, KeyPrincipal, Principal } from '@bctrl/core';
 
 export function requireOperator(principal: Principal): void {
   if (principal.kind !== 'operator') throw new BctrlError('forbidden', 'This call is for the platform operator only.');
