@@ -82,6 +82,7 @@ interface Entry {
 
 const HEALTH_POLL_MS = 25;
 const FOREIGN_POLL_MS = 1_000;
+const STANDBY_REFILL_DELAY_MS = 250;
 
 /**
  * Runs each browser as a browser-runtime agent child process on this machine (local mode and the e2e suites).
@@ -195,11 +196,11 @@ export class LocalProcessDriver implements BrowserDriver {
     }
     const entry = this.track(child, runtimeId, token, workDir);
     try {
-      const health = await this.waitReady(entry, child, signal).finally(() => {
-        // The next standby boots once this browser is up, not on the same cores while it starts.
-        this.refillStandby();
+      const cdpUrl = await this.waitReady(entry, child, signal).finally(() => {
+        // The next standby boots after this browser is up and its runtime answered, not on the same cores meanwhile.
+        setTimeout(() => this.refillStandby(), STANDBY_REFILL_DELAY_MS).unref();
       });
-      entry.cdpUrl = health.browser?.cdpUrl ?? '';
+      entry.cdpUrl = cdpUrl;
       entry.live = true;
       return this.handleOf(entry);
     } catch (error) {
@@ -309,13 +310,16 @@ export class LocalProcessDriver implements BrowserDriver {
     return entry;
   }
 
-  /** Reads the agent's status lines until `listening`, then polls health (nudged by `ready`) until 200. */
-  private waitReady(entry: Entry, child: ChildProcess, signal?: AbortSignal): Promise<AgentHealth> {
-    return new Promise<AgentHealth>((resolve, reject) => {
+  /**
+   * Reads the agent's status lines: `listening` gives its port, `ready` its CDP URL. Health is polled meanwhile in
+   * case a line is lost (a standby's stdout can be read late), so readiness never hangs on one line.
+   */
+  private waitReady(entry: Entry, child: ChildProcess, signal?: AbortSignal): Promise<string> {
+    return new Promise<string>((resolve, reject) => {
       let settled = false;
       let polling = false;
       let poller: NodeJS.Timeout | null = null;
-      const settle = (error: Error | null, health?: AgentHealth) => {
+      const settle = (error: Error | null, cdpUrl = '') => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
@@ -323,14 +327,14 @@ export class LocalProcessDriver implements BrowserDriver {
         signal?.removeEventListener('abort', onAbort);
         child.off('exit', onExit);
         if (error) reject(error);
-        else resolve(health as AgentHealth);
+        else resolve(cdpUrl);
       };
       const poll = () => {
         if (polling || settled || !entry.agentUrl) return;
         polling = true;
         agentRequest(entry.agentUrl, entry.token, 'GET', AGENT_PATHS.health)
           .then((response) => {
-            if (response.status === 200) settle(null, JSON.parse(response.body) as AgentHealth);
+            if (response.status === 200) settle(null, (JSON.parse(response.body) as AgentHealth).browser?.cdpUrl);
           })
           .catch(() => undefined)
           .finally(() => (polling = false));
@@ -352,7 +356,10 @@ export class LocalProcessDriver implements BrowserDriver {
           poll();
           poller ??= setInterval(poll, HEALTH_POLL_MS);
         } else if (event['event'] === 'ready') {
-          poll();
+          // The ready line carries what health would: answering from it saves a round trip on every cold start.
+          if (entry.agentUrl && typeof event['cdpUrl'] === 'string') {
+            settle(null, event['cdpUrl']);
+          } else poll();
         } else if (event['event'] === 'browser-exited') {
           entry.exitDetail = `Chromium exited (code ${String(event['code'])}, signal ${String(event['signal'])})`;
         }

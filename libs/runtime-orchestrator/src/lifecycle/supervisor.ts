@@ -97,12 +97,16 @@ export class Supervisor implements OnApplicationBootstrap, BeforeApplicationShut
       }
     }
 
-    const live = new Set((await this.runtimes.live()).map((row) => row.id));
+    const liveRows = await this.runtimes.live();
+    const live = new Set(liveRows.map((row) => row.id));
+    // A warm runtime names its browser before the agent learns the runtime's id: the row is the binding.
+    const liveRefs = new Set(liveRows.map((row) => row.driverRef).filter((ref) => ref !== null));
     for (const browser of browsers) {
       if (
-        browser.runtimeId
+        liveRefs.has(browser.ref) ||
+        (browser.runtimeId
           ? live.has(browser.runtimeId)
-          : this.pool.owns(browser.ref) || this.driver.kind !== 'local-process'
+          : this.pool.owns(browser.ref) || this.driver.kind !== 'local-process')
       )
         continue;
       this.logger.warn(`removing orphaned browser ${browser.ref} (runtime ${browser.runtimeId || 'none'})`);

@@ -17,6 +17,8 @@ export function poolCanServe(config: BrowserLaunchConfig): boolean {
 export class WarmPool {
   private readonly logger = new Logger('WarmPool');
   private readonly idle: BrowserHandle[] = [];
+  /** Handed out by `claim`, not yet recorded on a runtime. */
+  private readonly claimed = new Set<string>();
   private launching = 0;
   private closed = false;
   private readonly abort = new AbortController();
@@ -34,20 +36,23 @@ export class WarmPool {
     return this.idle.length;
   }
 
-  /** A ready browser adopted for this runtime, or null when the pool is empty or cannot honour its config. */
-  async take(spec: BrowserSpec): Promise<BrowserHandle | null> {
+  /**
+   * A ready browser for this runtime, or null when the pool is empty or cannot honour its config. Synchronous, so
+   * two creates can never claim the same browser; the caller binds it (driver.adopt) and must call `settle` once the
+   * runtime's row names it, until which `owns` still answers for it (reconcile must not take it for an orphan).
+   */
+  claim(spec: BrowserSpec): BrowserHandle | null {
     if (!poolCanServe(spec.config)) return null;
     const pooled = this.idle.shift();
     if (!pooled) return null;
-    try {
-      return await this.driver.adopt(pooled, spec);
-    } catch (error) {
-      this.logger.warn(`pooled browser ${pooled.ref} could not be adopted (${String(error)}); starting cold`);
-      await this.driver.destroy(pooled.ref).catch(() => undefined);
-      return null;
-    } finally {
-      this.refillSoon();
-    }
+    this.claimed.add(pooled.ref);
+    this.refillSoon();
+    return pooled;
+  }
+
+  /** The claimed browser is now recorded on its runtime (or was destroyed): the pool no longer answers for it. */
+  settle(ref: string): void {
+    this.claimed.delete(ref);
   }
 
   /**
@@ -60,7 +65,7 @@ export class WarmPool {
 
   /** Pooled browsers are this pool's own; reconcile must not take them for orphans. */
   owns(ref: string): boolean {
-    return this.idle.some((handle) => handle.ref === ref);
+    return this.claimed.has(ref) || this.idle.some((handle) => handle.ref === ref);
   }
 
   /** A pooled browser died while waiting: forget it and start another. */

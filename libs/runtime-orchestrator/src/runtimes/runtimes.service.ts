@@ -14,12 +14,15 @@ import { RuntimeRow, RuntimesRepository } from './runtimes.repository';
 
 interface Launch {
   abort: AbortController;
+  /** The runtime's row once written, or null if it could not be (the launch is then aborted). */
+  created: Promise<RuntimeRow | null>;
   /** The runtime as the launch left it (ready or failed), or null when something else moved it first. */
   done: Promise<RuntimeRow | null>;
 }
 
 /**
- * The lifecycle of runtimes: pending → starting → ready → stopping → stopped, or failed. Every transition
+ * The lifecycle of runtimes: starting → ready → stopping → stopped, or failed (a runtime is recorded `starting`
+ * because its browser starts at once; `pending` is kept for starts that will queue, e.g. behind budgets). Every transition
  * is a conditional update (see RuntimesRepository.transition) followed by an event on the run's stream.
  */
 @Injectable()
@@ -50,28 +53,40 @@ export class RuntimesService implements BeforeApplicationShutdown {
     const config = { ...request.config, type: request.config?.type ?? 'browser' } as runtimesV1.RuntimeConfig;
     if (!config.timeoutSeconds) config.timeoutSeconds = this.options.defaultTimeoutSeconds;
     checkRuntimeConfig(config, { maxTimeoutSeconds: this.options.maxTimeoutSeconds });
-    const row = await this.runtimes.create({
+    const row: Prisma.RuntimeCreateInput = {
       id: newId('runtime'),
       accountId: space.accountId,
       subaccountId: space.subaccountId || null,
       spaceId: space.id,
-      status: 'pending',
+      status: 'starting',
       runId: newId('run'),
       config: toJson(runtimesV1.RuntimeConfigSchema, config, { alwaysEmitImplicit: true }) as Prisma.InputJsonValue,
       metadata: request.metadata,
       timeoutSeconds: config.timeoutSeconds,
       idleTimeoutSeconds: config.idleTimeoutSeconds,
       launchedBy: this.options.replicaId,
-    });
-    const launch = this.startLaunch(row, config);
+    };
+    const spec: BrowserSpec = {
+      runtimeId: row.id,
+      spaceId: row.spaceId,
+      accountId: row.accountId,
+      timeoutSeconds: config.timeoutSeconds,
+      config: launchConfigOf(config),
+    };
+    const pooled = this.pool.claim(spec);
+    if (pooled) return renderRuntime(await this.startWarm(row, spec, pooled));
+    const launch = this.startLaunch(row, spec);
     if (request.wait) {
       const settled = await Promise.race([
         launch.done,
         new Promise<null>((r) => setTimeout(() => r(null), this.options.waitTimeoutMs ?? 60_000).unref()),
       ]);
-      return renderRuntime(settled ?? (await this.runtimes.findById(row.id)) ?? row);
+      const current = settled ?? (await this.runtimes.findById(row.id));
+      if (current) return renderRuntime(current);
     }
-    return renderRuntime(row);
+    const created = await launch.created;
+    if (!created) throw new BctrlError('unavailable', 'The runtime could not be recorded; try again.');
+    return renderRuntime(created);
   }
 
   async get(principal: Principal, runtimeId: string) {
@@ -190,11 +205,68 @@ export class RuntimesService implements BeforeApplicationShutdown {
     if (exit.reason === 'crashed') await this.markCrashed(exit.runtimeId, exit.detail);
   }
 
-  private startLaunch(row: RuntimeRow, config: runtimesV1.RuntimeConfig): Launch {
+  /**
+   * A pooled browser is already ready: the runtime is recorded ready in one write, and the agent learns its runtime
+   * (driver.adopt) after that, off the answer's path. The row's driverRef is the binding reconcile trusts.
+   */
+  private async startWarm(row: Prisma.RuntimeCreateInput, spec: BrowserSpec, pooled: BrowserHandle) {
+    const now = new Date();
+    let ready: RuntimeRow;
+    try {
+      ready = await this.runtimes.create({
+        ...row,
+        status: 'ready',
+        readyAt: now,
+        expiresAt: new Date(now.getTime() + spec.timeoutSeconds * 1000),
+        lastActivityAt: now,
+        driver: pooled.driver,
+        driverRef: pooled.ref,
+        agentUrl: pooled.agentUrl,
+        agentToken: pooled.agentToken,
+        cdpUrl: pooled.cdpUrl,
+      });
+    } catch (error) {
+      await this.driver.destroy(pooled.ref).catch(() => undefined);
+      throw error;
+    } finally {
+      this.pool.settle(pooled.ref);
+    }
+    // The browser died between the pool and here, or refused the runtime: the runtime fails as if it crashed.
+    void this.driver
+      .adopt(pooled, spec)
+      .catch((error: unknown) =>
+        this.markCrashed(ready.id, `its pooled browser could not be assigned: ${String(error)}`),
+      );
+    await this.events.publish(ready, 'runtime.starting', { driver: this.driver.kind });
+    await this.events.publish(ready, 'runtime.ready', { warm: true, startMs: Date.now() - now.getTime() });
+    return ready;
+  }
+
+  /**
+   * A cold start: the browser starts at once and the runtime's row (already `starting`) is written alongside, so
+   * the database is off the critical path of Chromium's boot.
+   */
+  private startLaunch(row: Prisma.RuntimeCreateInput, spec: BrowserSpec): Launch {
     const abort = new AbortController();
+    const started = Date.now();
+    const launching = this.driver.launch(spec, abort.signal).then(
+      (handle) => ({ handle, error: null }),
+      (error: unknown) => ({ handle: null, error }),
+    );
+    const created = this.runtimes.create(row).then(
+      (created) => created,
+      async (error: unknown) => {
+        abort.abort();
+        const { handle } = await launching;
+        if (handle) await this.driver.destroy(handle.ref).catch(() => undefined);
+        this.logger.error(`could not record runtime ${row.id}: ${String(error)}`);
+        return null;
+      },
+    );
     const launch: Launch = {
       abort,
-      done: this.launch(row, config, abort.signal)
+      created,
+      done: this.finishLaunch(created, launching, abort.signal, started)
         .catch((error: unknown) => {
           this.logger.error(`launch of ${row.id} failed: ${String(error)}`);
           return null;
@@ -205,42 +277,19 @@ export class RuntimesService implements BeforeApplicationShutdown {
     return launch;
   }
 
-  private async launch(
-    row: RuntimeRow,
-    config: runtimesV1.RuntimeConfig,
+  private async finishLaunch(
+    created: Promise<RuntimeRow | null>,
+    launching: Promise<{ handle: BrowserHandle; error: null } | { handle: null; error: unknown }>,
     signal: AbortSignal,
+    started: number,
   ): Promise<RuntimeRow | null> {
-    const started = Date.now();
-    const spec: BrowserSpec = {
-      runtimeId: row.id,
-      spaceId: row.spaceId,
-      accountId: row.accountId,
-      timeoutSeconds: row.timeoutSeconds,
-      config: launchConfigOf(config),
-    };
-    // The browser starts at once; recording the `starting` state and its event runs alongside, off the
-    // critical path of a cold start.
-    const acquiring = this.acquire(spec, signal);
-    const discard = async () => {
-      const early = await acquiring.catch(() => null);
-      if (early) await this.driver.destroy(early.handle.ref).catch(() => undefined);
-      return null;
-    };
-    let starting: RuntimeRow | null;
-    try {
-      starting = await this.runtimes.transition(row.id, ['pending'], { status: 'starting' });
-    } catch (error) {
-      await discard();
-      throw error;
-    }
-    if (!starting) return discard();
-    await this.events.publish(starting, 'runtime.starting', { driver: this.driver.kind });
-    let handle: BrowserHandle;
-    let warm: boolean;
-    try {
-      ({ handle, warm } = await acquiring);
-    } catch (error) {
+    const row = await created;
+    if (!row) return null;
+    await this.events.publish(row, 'runtime.starting', { driver: this.driver.kind });
+    const launched = await launching;
+    if (!launched.handle) {
       if (signal.aborted) return null;
+      const error = launched.error;
       const failed = await this.runtimes.transition(row.id, ['starting'], {
         status: 'failed',
         stopReason: 'crashed',
@@ -251,32 +300,31 @@ export class RuntimesService implements BeforeApplicationShutdown {
         await this.events.publish(failed, 'runtime.failed', { stopReason: 'crashed', detail: failed.failure });
       return failed;
     }
+    const handle = launched.handle;
     const now = new Date();
-    const ready = await this.runtimes.transition(row.id, ['starting'], {
-      status: 'ready',
-      readyAt: now,
-      expiresAt: new Date(now.getTime() + row.timeoutSeconds * 1000),
-      lastActivityAt: now,
-      driver: handle.driver,
-      driverRef: handle.ref,
-      agentUrl: handle.agentUrl,
-      agentToken: handle.agentToken,
-      cdpUrl: handle.cdpUrl,
-    });
+    const ready = await this.runtimes
+      .transition(row.id, ['starting'], {
+        status: 'ready',
+        readyAt: now,
+        expiresAt: new Date(now.getTime() + row.timeoutSeconds * 1000),
+        lastActivityAt: now,
+        driver: handle.driver,
+        driverRef: handle.ref,
+        agentUrl: handle.agentUrl,
+        agentToken: handle.agentToken,
+        cdpUrl: handle.cdpUrl,
+      })
+      .catch(async (error: unknown) => {
+        await this.driver.destroy(handle.ref).catch(() => undefined);
+        throw error;
+      });
     if (!ready) {
       // Stopped (or crashed) while starting: the browser it was waiting for must not outlive it.
       await this.driver.destroy(handle.ref).catch(() => undefined);
       return null;
     }
-    await this.events.publish(ready, 'runtime.ready', { warm, startMs: Date.now() - started });
+    await this.events.publish(ready, 'runtime.ready', { warm: false, startMs: Date.now() - started });
     return ready;
-  }
-
-  /** A pooled browser when one fits, else a cold start. */
-  private async acquire(spec: BrowserSpec, signal: AbortSignal): Promise<{ handle: BrowserHandle; warm: boolean }> {
-    const pooled = await this.pool.take(spec);
-    if (pooled) return { handle: pooled, warm: true };
-    return { handle: await this.driver.launch(spec, signal), warm: false };
   }
 
   /** Out of reach and nonexistent look the same, so a key never learns another tenant's runtime exists. */
