@@ -226,6 +226,43 @@ const runtimeMaxTimeout = defineSetting({
   sensitive: false,
 });
 
+const connectionDefaultTtl = defineSetting({
+  env: 'BCTRL_CONNECTION_DEFAULT_TTL_SECONDS',
+  schema: envInteger(10, 7 * 24 * 3600),
+  default: 3600,
+  group: 'Connections',
+  description: 'Lifetime of a connection created without `ttlSeconds`; its URLs stop working after it.',
+  sensitive: false,
+});
+
+const connectionMaxTtl = defineSetting({
+  env: 'BCTRL_CONNECTION_MAX_TTL_SECONDS',
+  schema: envInteger(10, 7 * 24 * 3600),
+  default: 86400,
+  group: 'Connections',
+  description: 'The largest `ttlSeconds` a tenant may ask for.',
+  sensitive: false,
+});
+
+const cdpProxyPort = defineSetting({
+  env: 'BCTRL_CDP_PROXY_PORT',
+  schema: envPort(),
+  default: 8082,
+  group: 'Connections',
+  description:
+    'Distributed mode: port cdp-proxy serves `/v1/cdp/*` on (WebSockets and discovery), for the gateway and for an ingress that routes there directly. Local mode serves them on the gateway.',
+  sensitive: false,
+});
+
+const cdpProxyUrl = defineSetting({
+  env: 'BCTRL_CDP_PROXY_URL',
+  schema: envUrl(['http']),
+  default: 'http://cdp-proxy:8082',
+  group: 'Connections',
+  description: 'Distributed mode: where the gateway forwards `/v1/cdp/*` requests and WebSocket upgrades.',
+  sensitive: false,
+});
+
 const installationId = defineSetting({
   env: 'BCTRL_INSTALLATION_ID',
   schema: envString(),
@@ -336,6 +373,10 @@ export const platformSettings = {
   runtimeMaxTimeout,
   installationId,
   reconcileIntervalSeconds,
+  connectionDefaultTtl,
+  connectionMaxTtl,
+  cdpProxyPort,
+  cdpProxyUrl,
   runtimeNamespace,
   runtimeImage,
   runtimeServiceAccount,

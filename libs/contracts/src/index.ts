@@ -7,3 +7,6 @@ export * from './agent';
 export * from './runtimes';
 export * as runtimesV1 from './generated/bctrl/runtimes/v1/runtimes_pb';
 export * as runsV1 from './generated/bctrl/runs/v1/events_pb';
+export * from './connections';
+export * as connectionsV1 from './generated/bctrl/connections/v1/connections_pb';
+export * as commandsV1 from './generated/bctrl/runs/v1/commands_pb';

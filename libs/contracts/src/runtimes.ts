@@ -27,6 +27,20 @@ export const RuntimesV1 = {
     pb.SpaceRuntimesRequestSchema,
     pb.StopSpaceRuntimesResponseSchema,
   ),
+  /** Internal (cdp-proxy): a ready runtime the caller's key may use, with its browser's CDP URL. */
+  endpoint: defineMethod(
+    SERVICE,
+    'runtime-orchestrator.v1.endpoint',
+    pb.RuntimeEndpointRequestSchema,
+    pb.RuntimeEndpointSchema,
+  ),
+  /** Internal, operator only: activity on these runtimes (open connections) pushes back their idle stop. */
+  touch: defineMethod(
+    SERVICE,
+    'runtime-orchestrator.v1.touch',
+    pb.TouchRuntimesRequestSchema,
+    pb.TouchRuntimesResponseSchema,
+  ),
 } as const;
 
 export const RUNTIME_STATUSES = ['pending', 'starting', 'ready', 'stopping', 'stopped', 'failed'] as const;

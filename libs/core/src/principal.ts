@@ -36,3 +36,8 @@ export function requireKey(principal: Principal, needed: Role): KeyPrincipal {
   }
   return principal;
 }
+
+/** Internal calls the platform makes on its own behalf (never reachable with a tenant's key). */
+export function requireOperator(principal: Principal): void {
+  if (principal.kind !== 'operator') throw new BctrlError('forbidden', 'This call is internal to the platform.');
+}

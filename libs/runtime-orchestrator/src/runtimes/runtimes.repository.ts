@@ -59,6 +59,14 @@ export class RuntimesRepository {
     return this.db.runtime.update({ where: { id }, data });
   }
 
+  async touch(ids: string[], now: Date): Promise<number> {
+    const { count } = await this.db.runtime.updateMany({
+      where: { id: { in: ids }, status: 'ready' },
+      data: { lastActivityAt: now },
+    });
+    return count;
+  }
+
   countLive(spaceId: string) {
     return this.db.runtime.count({ where: { spaceId, status: { in: [...LIVE_RUNTIME_STATUSES] } } });
   }

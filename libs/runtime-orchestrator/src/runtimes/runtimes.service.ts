@@ -1,7 +1,7 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
 import { toJson } from '@bufbuild/protobuf';
 import { runtimesV1, SpacesV1, StopReason } from '@bctrl/contracts';
-import { BctrlError, isId, newId, Principal, requireKey, toPage } from '@bctrl/core';
+import { BctrlError, isId, newId, Principal, requireKey, requireOperator, toPage } from '@bctrl/core';
 import { Transport, TRANSPORT } from '@bctrl/transport';
 import type { BrowserDriver, BrowserExit, BrowserHandle, BrowserSpec } from '../drivers/browser-driver';
 import type { Prisma } from '../generated/prisma/client';
@@ -117,6 +117,22 @@ export class RuntimesService implements BeforeApplicationShutdown {
   async stop(principal: Principal, runtimeId: string) {
     const row = await this.findVisible(principal, runtimeId, 'member');
     return renderRuntime(await this.stopRow(row, 'requested'));
+  }
+
+  /** For cdp-proxy: a ready runtime the caller may drive, and where its browser's CDP answers. */
+  async endpoint(principal: Principal, runtimeId: string) {
+    const row = await this.findVisible(principal, runtimeId, 'member');
+    if (row.status !== 'ready' || !row.cdpUrl) {
+      throw new BctrlError('invalid_state', `The runtime is ${row.status}; only a ready runtime takes connections.`);
+    }
+    return { runtime: renderRuntime(row), cdpUrl: row.cdpUrl };
+  }
+
+  /** Activity seen elsewhere (open connections): the idle stop counts from now. */
+  async touch(principal: Principal, runtimeIds: string[]) {
+    requireOperator(principal);
+    const ids = runtimeIds.filter((id) => isId('runtime', id));
+    return { touched: ids.length ? await this.runtimes.touch(ids, new Date()) : 0 };
   }
 
   async countLive(principal: Principal, spaceId: string) {

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file bctrl/runtimes/v1/runtimes.proto.
  */
 export const file_bctrl_runtimes_v1_runtimes: GenFile = /*@__PURE__*/
-  fileDesc("CiBiY3RybC9ydW50aW1lcy92MS9ydW50aW1lcy5wcm90bxIRYmN0cmwucnVudGltZXMudjEiKQoIVmlld3BvcnQSDQoFd2lkdGgYASABKAUSDgoGaGVpZ2h0GAIgASgFIqICCg1SdW50aW1lQ29uZmlnEgwKBHR5cGUYASABKAkSFwoPdGltZW91dF9zZWNvbmRzGAIgASgFEhwKFGlkbGVfdGltZW91dF9zZWNvbmRzGAMgASgFEhIKCnByb2ZpbGVfaWQYBCABKAkSFwoPcGVyc2lzdF9wcm9maWxlGAUgASgIEhUKDWV4dGVuc2lvbl9pZHMYBiADKAkSEAoIcHJveHlfaWQYByABKAkSLQoIdmlld3BvcnQYCCABKAsyGy5iY3RybC5ydW50aW1lcy52MS5WaWV3cG9ydBISCgp1c2VyX2FnZW50GAkgASgJEg4KBmxvY2FsZRgKIAEoCRIQCgh0aW1lem9uZRgLIAEoCRIRCglyZWNvcmRpbmcYDCABKAgijAMKB1J1bnRpbWUSCgoCaWQYASABKAkSEAoIc3BhY2VfaWQYAiABKAkSEgoKYWNjb3VudF9pZBgDIAEoCRIVCg1zdWJhY2NvdW50X2lkGAQgASgJEg4KBnN0YXR1cxgFIAEoCRIVCg1hY3RpdmVfcnVuX2lkGAYgASgJEhIKCmNyZWF0ZWRfYXQYByABKAkSEAoIcmVhZHlfYXQYCCABKAkSEgoKc3RvcHBlZF9hdBgJIAEoCRISCgpleHBpcmVzX2F0GAogASgJEhMKC3N0b3BfcmVhc29uGAsgASgJEjAKBmNvbmZpZxgMIAEoCzIgLmJjdHJsLnJ1bnRpbWVzLnYxLlJ1bnRpbWVDb25maWcSOgoIbWV0YWRhdGEYDSADKAsyKC5iY3RybC5ydW50aW1lcy52MS5SdW50aW1lLk1ldGFkYXRhRW50cnkSDwoHZmFpbHVyZRgOIAEoCRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi4gEKFENyZWF0ZVJ1bnRpbWVSZXF1ZXN0EhAKCHNwYWNlX2lkGAEgASgJEjAKBmNvbmZpZxgCIAEoCzIgLmJjdHJsLnJ1bnRpbWVzLnYxLlJ1bnRpbWVDb25maWcSRwoIbWV0YWRhdGEYAyADKAsyNS5iY3RybC5ydW50aW1lcy52MS5DcmVhdGVSdW50aW1lUmVxdWVzdC5NZXRhZGF0YUVudHJ5EgwKBHdhaXQYBCABKAgaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIicKEUdldFJ1bnRpbWVSZXF1ZXN0EhIKCnJ1bnRpbWVfaWQYASABKAkiYwoTTGlzdFJ1bnRpbWVzUmVxdWVzdBIQCghzcGFjZV9pZBgBIAEoCRIOCgZzdGF0dXMYAiABKAkSKgoEcGFnZRgDIAEoCzIcLmJjdHJsLmNvbW1vbi52MS5QYWdlUmVxdWVzdCJVChRMaXN0UnVudGltZXNSZXNwb25zZRIoCgRkYXRhGAEgAygLMhouYmN0cmwucnVudGltZXMudjEuUnVudGltZRITCgtuZXh0X2N1cnNvchgCIAEoCSImChBLZWVwYWxpdmVSZXF1ZXN0EhIKCnJ1bnRpbWVfaWQYASABKAkiKAoSU3RvcFJ1bnRpbWVSZXF1ZXN0EhIKCnJ1bnRpbWVfaWQYASABKAkiKAoUU3BhY2VSdW50aW1lc1JlcXVlc3QSEAoIc3BhY2VfaWQYASABKAkiKgoZQ291bnRMaXZlUnVudGltZXNSZXNwb25zZRINCgVjb3VudBgBIAEoBSIsChlTdG9wU3BhY2VSdW50aW1lc1Jlc3BvbnNlEg8KB3N0b3BwZWQYASABKAViBnByb3RvMw", [file_bctrl_common_v1_common]);
+  fileDesc("CiBiY3RybC9ydW50aW1lcy92MS9ydW50aW1lcy5wcm90bxIRYmN0cmwucnVudGltZXMudjEiKQoIVmlld3BvcnQSDQoFd2lkdGgYASABKAUSDgoGaGVpZ2h0GAIgASgFIqICCg1SdW50aW1lQ29uZmlnEgwKBHR5cGUYASABKAkSFwoPdGltZW91dF9zZWNvbmRzGAIgASgFEhwKFGlkbGVfdGltZW91dF9zZWNvbmRzGAMgASgFEhIKCnByb2ZpbGVfaWQYBCABKAkSFwoPcGVyc2lzdF9wcm9maWxlGAUgASgIEhUKDWV4dGVuc2lvbl9pZHMYBiADKAkSEAoIcHJveHlfaWQYByABKAkSLQoIdmlld3BvcnQYCCABKAsyGy5iY3RybC5ydW50aW1lcy52MS5WaWV3cG9ydBISCgp1c2VyX2FnZW50GAkgASgJEg4KBmxvY2FsZRgKIAEoCRIQCgh0aW1lem9uZRgLIAEoCRIRCglyZWNvcmRpbmcYDCABKAgijAMKB1J1bnRpbWUSCgoCaWQYASABKAkSEAoIc3BhY2VfaWQYAiABKAkSEgoKYWNjb3VudF9pZBgDIAEoCRIVCg1zdWJhY2NvdW50X2lkGAQgASgJEg4KBnN0YXR1cxgFIAEoCRIVCg1hY3RpdmVfcnVuX2lkGAYgASgJEhIKCmNyZWF0ZWRfYXQYByABKAkSEAoIcmVhZHlfYXQYCCABKAkSEgoKc3RvcHBlZF9hdBgJIAEoCRISCgpleHBpcmVzX2F0GAogASgJEhMKC3N0b3BfcmVhc29uGAsgASgJEjAKBmNvbmZpZxgMIAEoCzIgLmJjdHJsLnJ1bnRpbWVzLnYxLlJ1bnRpbWVDb25maWcSOgoIbWV0YWRhdGEYDSADKAsyKC5iY3RybC5ydW50aW1lcy52MS5SdW50aW1lLk1ldGFkYXRhRW50cnkSDwoHZmFpbHVyZRgOIAEoCRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi4gEKFENyZWF0ZVJ1bnRpbWVSZXF1ZXN0EhAKCHNwYWNlX2lkGAEgASgJEjAKBmNvbmZpZxgCIAEoCzIgLmJjdHJsLnJ1bnRpbWVzLnYxLlJ1bnRpbWVDb25maWcSRwoIbWV0YWRhdGEYAyADKAsyNS5iY3RybC5ydW50aW1lcy52MS5DcmVhdGVSdW50aW1lUmVxdWVzdC5NZXRhZGF0YUVudHJ5EgwKBHdhaXQYBCABKAgaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIicKEUdldFJ1bnRpbWVSZXF1ZXN0EhIKCnJ1bnRpbWVfaWQYASABKAkiYwoTTGlzdFJ1bnRpbWVzUmVxdWVzdBIQCghzcGFjZV9pZBgBIAEoCRIOCgZzdGF0dXMYAiABKAkSKgoEcGFnZRgDIAEoCzIcLmJjdHJsLmNvbW1vbi52MS5QYWdlUmVxdWVzdCJVChRMaXN0UnVudGltZXNSZXNwb25zZRIoCgRkYXRhGAEgAygLMhouYmN0cmwucnVudGltZXMudjEuUnVudGltZRITCgtuZXh0X2N1cnNvchgCIAEoCSImChBLZWVwYWxpdmVSZXF1ZXN0EhIKCnJ1bnRpbWVfaWQYASABKAkiKAoSU3RvcFJ1bnRpbWVSZXF1ZXN0EhIKCnJ1bnRpbWVfaWQYASABKAkiKAoUU3BhY2VSdW50aW1lc1JlcXVlc3QSEAoIc3BhY2VfaWQYASABKAkiKgoZQ291bnRMaXZlUnVudGltZXNSZXNwb25zZRINCgVjb3VudBgBIAEoBSIsChlTdG9wU3BhY2VSdW50aW1lc1Jlc3BvbnNlEg8KB3N0b3BwZWQYASABKAUiLAoWUnVudGltZUVuZHBvaW50UmVxdWVzdBISCgpydW50aW1lX2lkGAEgASgJIk8KD1J1bnRpbWVFbmRwb2ludBIrCgdydW50aW1lGAEgASgLMhouYmN0cmwucnVudGltZXMudjEuUnVudGltZRIPCgdjZHBfdXJsGAIgASgJIisKFFRvdWNoUnVudGltZXNSZXF1ZXN0EhMKC3J1bnRpbWVfaWRzGAEgAygJIigKFVRvdWNoUnVudGltZXNSZXNwb25zZRIPCgd0b3VjaGVkGAEgASgFYgZwcm90bzM", [file_bctrl_common_v1_common]);
 
 /**
  * @generated from message bctrl.runtimes.v1.Viewport
@@ -384,4 +384,83 @@ export type StopSpaceRuntimesResponse = Message<"bctrl.runtimes.v1.StopSpaceRunt
  */
 export const StopSpaceRuntimesResponseSchema: GenMessage<StopSpaceRuntimesResponse> = /*@__PURE__*/
   messageDesc(file_bctrl_runtimes_v1_runtimes, 11);
+
+/**
+ * What cdp-proxy needs to reach a ready runtime's browser. Internal: never sent to tenants.
+ *
+ * @generated from message bctrl.runtimes.v1.RuntimeEndpointRequest
+ */
+export type RuntimeEndpointRequest = Message<"bctrl.runtimes.v1.RuntimeEndpointRequest"> & {
+  /**
+   * @generated from field: string runtime_id = 1;
+   */
+  runtimeId: string;
+};
+
+/**
+ * Describes the message bctrl.runtimes.v1.RuntimeEndpointRequest.
+ * Use `create(RuntimeEndpointRequestSchema)` to create a new message.
+ */
+export const RuntimeEndpointRequestSchema: GenMessage<RuntimeEndpointRequest> = /*@__PURE__*/
+  messageDesc(file_bctrl_runtimes_v1_runtimes, 12);
+
+/**
+ * @generated from message bctrl.runtimes.v1.RuntimeEndpoint
+ */
+export type RuntimeEndpoint = Message<"bctrl.runtimes.v1.RuntimeEndpoint"> & {
+  /**
+   * @generated from field: bctrl.runtimes.v1.Runtime runtime = 1;
+   */
+  runtime?: Runtime | undefined;
+
+  /**
+   * The browser-level CDP WebSocket URL, reachable from cdp-proxy only.
+   *
+   * @generated from field: string cdp_url = 2;
+   */
+  cdpUrl: string;
+};
+
+/**
+ * Describes the message bctrl.runtimes.v1.RuntimeEndpoint.
+ * Use `create(RuntimeEndpointSchema)` to create a new message.
+ */
+export const RuntimeEndpointSchema: GenMessage<RuntimeEndpoint> = /*@__PURE__*/
+  messageDesc(file_bctrl_runtimes_v1_runtimes, 13);
+
+/**
+ * Activity on runtimes (open connections, running invocations): pushes back their idle stop.
+ *
+ * @generated from message bctrl.runtimes.v1.TouchRuntimesRequest
+ */
+export type TouchRuntimesRequest = Message<"bctrl.runtimes.v1.TouchRuntimesRequest"> & {
+  /**
+   * @generated from field: repeated string runtime_ids = 1;
+   */
+  runtimeIds: string[];
+};
+
+/**
+ * Describes the message bctrl.runtimes.v1.TouchRuntimesRequest.
+ * Use `create(TouchRuntimesRequestSchema)` to create a new message.
+ */
+export const TouchRuntimesRequestSchema: GenMessage<TouchRuntimesRequest> = /*@__PURE__*/
+  messageDesc(file_bctrl_runtimes_v1_runtimes, 14);
+
+/**
+ * @generated from message bctrl.runtimes.v1.TouchRuntimesResponse
+ */
+export type TouchRuntimesResponse = Message<"bctrl.runtimes.v1.TouchRuntimesResponse"> & {
+  /**
+   * @generated from field: int32 touched = 1;
+   */
+  touched: number;
+};
+
+/**
+ * Describes the message bctrl.runtimes.v1.TouchRuntimesResponse.
+ * Use `create(TouchRuntimesResponseSchema)` to create a new message.
+ */
+export const TouchRuntimesResponseSchema: GenMessage<TouchRuntimesResponse> = /*@__PURE__*/
+  messageDesc(file_bctrl_runtimes_v1_runtimes, 15);
 
