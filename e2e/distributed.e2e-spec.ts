@@ -1,14 +1,62 @@
 import { SpanKind } from '@opentelemetry/api';
 import request from 'supertest';
+import WebSocket from 'ws';
+import { freePort } from '@bctrl/testing';
 import { expectReconcileAfterCrash } from './reconcile';
 import { defineApiSuite } from './api.suite';
 import { healthMethod } from '@bctrl/contracts';
 import { DISTRIBUTED_APPS, startDistributedPlatform } from './platform';
 import { defineRuntimeSuite } from './runtimes.suite';
+import { defineConnectionSuite } from './connections.suite';
 
 describe('public API in distributed mode (each app its own process on NATS, Redis and Postgres)', () => {
   const platform = defineApiSuite(startDistributedPlatform);
   defineRuntimeSuite(platform);
+  defineConnectionSuite(platform);
+
+  it('serves /v1/cdp on cdp-proxy directly (as an ingress routes it), and a revoke closes sockets on every replica within 1 s', async () => {
+    const p = platform();
+    const auth = { Authorization: `Bearer ${p.adminKey}` };
+    const replicaPort = await freePort();
+    await p.startReplica?.('cdp-proxy', { BCTRL_CDP_PROXY_PORT: String(replicaPort) });
+    const spaceId = (await request(p.url).post('/v1/spaces').set(auth).send({ name: 'replicas' })).body.id;
+    const rt = await request(p.url)
+      .post(`/v1/spaces/${spaceId}/runtimes?wait=true`)
+      .set(auth)
+      .send({ type: 'browser' });
+    try {
+      const conn = (await request(p.url).post(`/v1/runtimes/${rt.body.id}/connections`).set(auth).send({})).body;
+      const path = new URL(conn.wsUrl).pathname;
+      const direct = new URL(p.cdpProxyUrl as string);
+      const version = (await fetch(`http://${direct.host}${path}/json/version`).then((r) => r.json())) as {
+        webSocketDebuggerUrl: string;
+      };
+      expect(version.webSocketDebuggerUrl).toBe(`ws://${direct.host}${path}`);
+      const sockets = await Promise.all(
+        [conn.wsUrl, `ws://${direct.host}${path}`, `ws://127.0.0.1:${replicaPort}${path}`].map(
+          (url) =>
+            new Promise<WebSocket>((resolve, reject) => {
+              const socket = new WebSocket(url, { perMessageDeflate: false });
+              socket.once('open', () => resolve(socket)).once('error', reject);
+            }),
+        ),
+      );
+      const closes = sockets.map(
+        (socket) =>
+          new Promise<{ code: number; at: number }>((resolve) =>
+            socket.once('close', (code) => resolve({ code, at: Date.now() })),
+          ),
+      );
+      const revokedAt = Date.now();
+      expect((await request(p.url).delete(`/v1/connections/${conn.id}`).set(auth)).status).toBe(200);
+      for (const close of await Promise.all(closes)) {
+        expect(close.code).toBe(4001);
+        expect(close.at - revokedAt).toBeLessThan(1_000);
+      }
+    } finally {
+      await request(p.url).post(`/v1/runtimes/${rt.body.id}/stop`).set(auth);
+    }
+  });
 
   it('has every service joined to NATS, each answering its health subject as ready', async () => {
     const answers = await Promise.all(

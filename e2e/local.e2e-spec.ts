@@ -1,13 +1,16 @@
 import request from 'supertest';
+import WebSocket from 'ws';
 import { defineApiSuite } from './api.suite';
 import { Platform, startLocalPlatform } from './platform';
 import { defineRuntimeSuite } from './runtimes.suite';
+import { defineConnectionSuite } from './connections.suite';
 import { chromiumsOf } from './browsers';
 import { readRunEvents } from './run-events';
 
 describe('public API in local mode (one process, embedded Postgres, in-process transport)', () => {
   const platform = defineApiSuite(() => startLocalPlatform());
   defineRuntimeSuite(platform);
+  defineConnectionSuite(platform);
 });
 
 describe('rate limits (local mode, 5 requests per second per key)', () => {
@@ -117,4 +120,57 @@ describe('warm pool (local mode, one pooled browser)', () => {
     expect(chromiumsOf(platform.installationId).map((p) => p.pid)).toContain(refill?.pid);
     await request(platform.url).post(`/v1/runtimes/${custom.body.id}/stop`).set(auth());
   });
+});
+
+describe('connection expiry and idle runtimes (local mode)', () => {
+  let platform: Platform;
+  const auth = () => ({ Authorization: `Bearer ${platform.adminKey}` });
+
+  beforeAll(async () => {
+    platform = await startLocalPlatform();
+  }, 120_000);
+
+  afterAll(async () => {
+    await platform?.stop();
+  });
+
+  it('an open connection keeps an idle runtime alive; its lease expiry closes it with 4002; then the runtime idles out', async () => {
+    const spaceId = (await request(platform.url).post('/v1/spaces').set(auth()).send({ name: 'idle' })).body.id;
+    const rt = await request(platform.url)
+      .post(`/v1/spaces/${spaceId}/runtimes?wait=true`)
+      .set(auth())
+      .send({ type: 'browser', idleTimeoutSeconds: 10, timeoutSeconds: 300 });
+    const conn = await request(platform.url)
+      .post(`/v1/runtimes/${rt.body.id}/connections`)
+      .set(auth())
+      .send({ ttlSeconds: 10 });
+    const socket = new WebSocket(conn.body.wsUrl, { perMessageDeflate: false });
+    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+    const closed = new Promise<{ code: number; reason: string; at: number }>((resolve) =>
+      socket.once('close', (code, reason) => resolve({ code, reason: reason.toString(), at: Date.now() })),
+    );
+    const close = await closed;
+    expect(close).toMatchObject({ code: 4002, reason: 'connection expired' });
+    expect(close.at).toBeGreaterThanOrEqual(Date.parse(conn.body.expiresAt));
+    expect(close.at - Date.parse(conn.body.expiresAt)).toBeLessThan(1_000);
+    // 10 s after it became ready, the runtime would have idled out without the open socket.
+    const during = await request(platform.url).get(`/v1/runtimes/${rt.body.id}`).set(auth());
+    expect(during.body.status).toBe('ready');
+    const expired = await request(platform.url).get(`/v1/connections/${conn.body.id}`).set(auth());
+    expect(expired.body).toMatchObject({ status: 'expired', endReason: 'expired' });
+    await expect(
+      new Promise((resolve, reject) => {
+        const again = new WebSocket(conn.body.wsUrl);
+        again.once('open', resolve).once('unexpected-response', (_req, res) => reject(res.statusCode));
+      }),
+    ).rejects.toBe(401);
+    // With the socket gone the idle clock runs again.
+    const deadline = Date.now() + 20_000;
+    let body = during.body;
+    while (body.status !== 'stopped' && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      body = (await request(platform.url).get(`/v1/runtimes/${rt.body.id}`).set(auth())).body;
+    }
+    expect(body).toMatchObject({ status: 'stopped', stopReason: 'idle' });
+  }, 60_000);
 });

@@ -17,6 +17,8 @@ export const REPO_ROOT = resolve(__dirname, '..');
 export interface Platform {
   mode: 'local' | 'distributed';
   url: string;
+  /** Distributed mode: cdp-proxy's own `/v1/cdp/*` endpoint, as an ingress would reach it. */
+  cdpProxyUrl?: string;
   adminKey: string;
   /** Calls a service as the platform operator (creating accounts is not a tenant's API). */
   operator<Req extends DescMessage, Res extends DescMessage>(
@@ -32,6 +34,8 @@ export interface Platform {
   pooledBrowsers?: () => number;
   /** Distributed mode: kill one app's process without warning (SIGKILL) and start it again. */
   crashAndRestart?: (app: (typeof DISTRIBUTED_APPS)[number], whileDown?: () => Promise<void>) => Promise<void>;
+  /** Distributed mode: one more replica of an app (same settings, own ports plus `env`); stopped with the platform. */
+  startReplica?: (app: (typeof DISTRIBUTED_APPS)[number], env?: NodeJS.ProcessEnv) => Promise<void>;
   /** Distributed mode: the platform's database, for tests that must reach under the API. */
   databaseUrl?: string;
   stop(): Promise<void>;
@@ -137,6 +141,7 @@ export async function startDistributedPlatform(): Promise<Platform> {
   const otlp = await startOtlpReceiver();
   const adminKey = generateApiKey();
   const gatewayPort = await freePort();
+  const cdpProxyPort = await freePort();
   const installationId = testInstallationId('distributed');
   const common = {
     BCTRL_INSTALLATION_ID: installationId,
@@ -181,7 +186,14 @@ export async function startDistributedPlatform(): Promise<Platform> {
       const env = {
         ...common,
         BCTRL_HEALTH_PORT: String(healthPort),
-        ...(name === 'gateway' ? { BCTRL_PORT: String(gatewayPort) } : {}),
+        ...(name === 'gateway'
+          ? {
+              BCTRL_PORT: String(gatewayPort),
+              BCTRL_PUBLIC_URL: `http://127.0.0.1:${gatewayPort}`,
+              BCTRL_CDP_PROXY_URL: `http://127.0.0.1:${cdpProxyPort}`,
+            }
+          : {}),
+        ...(name === 'cdp-proxy' ? { BCTRL_CDP_PROXY_PORT: String(cdpProxyPort) } : {}),
         ...(name === 'spaces' ? { BCTRL_BOOTSTRAP_API_KEY: adminKey } : {}),
       };
       apps.push(launch(name, env, name === 'gateway' ? gatewayPort : healthPort));
@@ -192,12 +204,21 @@ export async function startDistributedPlatform(): Promise<Platform> {
     return {
       mode: 'distributed',
       url: `http://127.0.0.1:${gatewayPort}`,
+      cdpProxyUrl: `http://127.0.0.1:${cdpProxyPort}`,
       adminKey,
       otlp,
       operator: operatorVia(transport),
       transport,
       installationId,
       databaseUrl,
+      startReplica: async (name, env = {}) => {
+        const original = apps.find((app) => app.name === name);
+        if (!original) throw new Error(`no app ${name}`);
+        const healthPort = await freePort();
+        const replica = launch(name, { ...original.env, BCTRL_HEALTH_PORT: String(healthPort), ...env }, healthPort);
+        apps.push(replica);
+        await waitForHttp(`${replica.healthUrl}/readyz`, replica.child, replica.output, 60_000);
+      },
       crashAndRestart: async (name, whileDown) => {
         const index = apps.findIndex((app) => app.name === name);
         const old = apps[index];

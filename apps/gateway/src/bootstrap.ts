@@ -3,7 +3,9 @@ import Redis from 'ioredis';
 import { describeConfig, loadConfig, platformSettings } from '@bctrl/config';
 import {
   createGatewayApp,
+  ForwardingCdpRoute,
   GatewayModule,
+  installCdpRoute,
   RedisIdempotencyStore,
   RedisRateLimiter,
   UnlimitedRateLimiter,
@@ -29,6 +31,7 @@ export async function bootstrap() {
           config.rateLimitPerSecond > 0
             ? new RedisRateLimiter(redis, config.rateLimitPerSecond)
             : new UnlimitedRateLimiter(),
+        publicUrl: { value: config.publicUrl },
       }),
     ],
   })
@@ -39,6 +42,8 @@ export async function bootstrap() {
     publicUrl: config.publicUrl,
     logger,
   });
+  // The connection token in /v1/cdp/* is the credential; cdp-proxy checks it (an ingress may route there directly).
+  installCdpRoute(app, new ForwardingCdpRoute(config.cdpProxyUrl));
   await app.listen(config.port, config.host);
   logger.log(`listening on ${await app.getUrl()}`, 'gateway');
   return app;

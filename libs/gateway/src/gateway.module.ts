@@ -5,6 +5,8 @@ import { HealthRegistry } from '@bctrl/service';
 import { Transport, TRANSPORT } from '@bctrl/transport';
 import { ApiKeysController } from './api-keys/api-keys.controller';
 import { ApiKeyGuard } from './auth/auth';
+import { PUBLIC_URL } from './connections/cdp-route';
+import { ConnectionsController } from './connections/connections.controller';
 import { ErrorEnvelopeFilter } from './http/error.filter';
 import { ServiceClient } from './http/service-client';
 import { IdempotencyInterceptor } from './idempotency/idempotency.interceptor';
@@ -17,10 +19,12 @@ import { SubaccountsController } from './subaccounts/subaccounts.controller';
 export interface GatewayModuleOptions {
   idempotencyStore: IdempotencyStore;
   rateLimiter: RateLimiter;
+  /** Base URL tenants reach the gateway at; connection URLs are built from it. */
+  publicUrl: { value: string };
 }
 
 /** The services whose answers the gateway needs for its routes: not ready without them. */
-const REQUIRED_SERVICES = ['spaces', 'runtime-orchestrator'] as const;
+const REQUIRED_SERVICES = ['spaces', 'runtime-orchestrator', 'cdp-proxy'] as const;
 
 @Injectable()
 class GatewayLifecycle implements OnApplicationShutdown {
@@ -54,10 +58,17 @@ export class GatewayModule {
   static forRoot(options: GatewayModuleOptions): DynamicModule {
     return {
       module: GatewayModule,
-      controllers: [SpacesController, SubaccountsController, ApiKeysController, RuntimesController],
+      controllers: [
+        SpacesController,
+        SubaccountsController,
+        ApiKeysController,
+        RuntimesController,
+        ConnectionsController,
+      ],
       providers: [
         { provide: IDEMPOTENCY_STORE, useValue: options.idempotencyStore },
         { provide: RATE_LIMITER, useValue: options.rateLimiter },
+        { provide: PUBLIC_URL, useValue: options.publicUrl },
         ServiceClient,
         GatewayLifecycle,
         { provide: APP_GUARD, useClass: ApiKeyGuard },

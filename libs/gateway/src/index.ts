@@ -3,3 +3,5 @@ export * from './gateway.app';
 export * from './idempotency/idempotency.store';
 export { toBctrlError, envelope } from './http/error.filter';
 export * from './rate-limit/rate-limiter';
+export { CDP_ROUTE_PREFIX, ForwardingCdpRoute, installCdpRoute, PUBLIC_URL } from './connections/cdp-route';
+export type { CdpRouteHandler } from './connections/cdp-route';

@@ -5,8 +5,11 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { loadConfig, platformSettings, PlatformConfig } from '@bctrl/config';
 import { SERVICES, SpacesV1 } from '@bctrl/contracts';
 import { migrateAll } from '@bctrl/db';
+import { CDP_ENDPOINT, CdpProxyModule, InMemoryLeaseStore } from '@bctrl/cdp-proxy';
 import {
+  CdpRouteHandler,
   createGatewayApp,
+  installCdpRoute,
   GatewayModule,
   InMemoryIdempotencyStore,
   InMemoryRateLimiter,
@@ -57,6 +60,7 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalPlatf
   try {
     await migrateAll(postgres.url, { workspaceRoot });
     const transport = new InProcessTransport();
+    const publicUrl = { value: config.publicUrl };
 
     @Module({
       imports: [
@@ -75,6 +79,12 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalPlatf
             config.rateLimitPerSecond > 0
               ? new InMemoryRateLimiter(config.rateLimitPerSecond)
               : new UnlimitedRateLimiter(),
+          publicUrl,
+        }),
+        CdpProxyModule.forRoot({
+          leaseStore: new InMemoryLeaseStore(),
+          defaultTtlSeconds: config.connectionDefaultTtl,
+          maxTtlSeconds: config.connectionMaxTtl,
         }),
       ],
     })
@@ -86,6 +96,8 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalPlatf
       logger,
       shutdownHooks: false,
     });
+    // One process: the gateway's own server hands /v1/cdp/* to cdp-proxy's endpoint, no extra hop.
+    installCdpRoute(app, app.get<CdpRouteHandler>(CDP_ENDPOINT));
     await app.listen(config.port, config.host);
     const root = await transport.request(
       SpacesV1.ensureRootAccount,
@@ -93,6 +105,13 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalPlatf
       { principal: { kind: 'operator' } },
     );
     const url = await app.getUrl();
+    // With BCTRL_PORT=0 (tests, benches) the default public URL names a port nobody listens on: use the real one.
+    if (!(options.env ?? process.env)['BCTRL_PUBLIC_URL']) {
+      const port = new URL(url).port;
+      publicUrl.value = ['127.0.0.1', 'localhost'].includes(config.host)
+        ? `http://127.0.0.1:${port}`
+        : `${new URL(config.publicUrl).protocol}//${new URL(config.publicUrl).hostname}:${port}`;
+    }
     let closed = false;
     return {
       app,

@@ -51,6 +51,7 @@ describe('OpenAPI document against API.md', () => {
         GatewayModule.forRoot({
           idempotencyStore: new InMemoryIdempotencyStore(),
           rateLimiter: new UnlimitedRateLimiter(),
+          publicUrl: { value: 'http://localhost:8080' },
         }),
       ],
     })

@@ -1,0 +1,90 @@
+import { DynamicModule, Inject, Injectable, Module, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { ConnectionsV1, runsV1 } from '@bctrl/contracts';
+import { bindHandlers, handle } from '@bctrl/service';
+import { type Closable, type Transport, TRANSPORT } from '@bctrl/transport';
+import { CdpEndpoint } from './cdp/cdp-endpoint';
+import { ConnectionEvents } from './cdp/connection-events';
+import {
+  CDP_ENDPOINT,
+  CDP_PROXY_OPTIONS,
+  type CdpProxyOptions,
+  CONNECTION_EVENTS,
+  LEASE_STORE,
+} from './connections/cdp-proxy-options';
+import { ConnectionsService } from './connections/connections.service';
+import type { LeaseStore } from './leases/lease-store';
+import { CommandPublisher } from './recording/command-recorder';
+
+/** A runtime leaving `ready` takes its connections with it. */
+const RUNTIME_ENDS = new Set(['runtime.stopping', 'runtime.stopped', 'runtime.failed']);
+
+@Injectable()
+class CdpProxyLifecycle implements OnApplicationBootstrap, OnModuleDestroy {
+  private subscriptions: Closable[] = [];
+
+  constructor(
+    @Inject(TRANSPORT) private readonly transport: Transport,
+    @Inject(CDP_ENDPOINT) private readonly endpoint: CdpEndpoint,
+    @Inject(LEASE_STORE) private readonly store: LeaseStore,
+    private readonly connections: ConnectionsService,
+  ) {}
+
+  async onApplicationBootstrap() {
+    await this.endpoint.start();
+    this.subscriptions.push(
+      bindHandlers(this.transport, [
+        handle(ConnectionsV1.create, (req, ctx) => this.connections.create(ctx.principal, req)),
+        handle(ConnectionsV1.get, (req, ctx) => this.connections.get(ctx.principal, req.connectionId)),
+        handle(ConnectionsV1.list, (req, ctx) => this.connections.list(ctx.principal, req)),
+        handle(ConnectionsV1.revoke, (req, ctx) => this.connections.revoke(ctx.principal, req.connectionId)),
+      ]),
+      // Durable and shared by the replicas: each runtime end is handled once, and none is missed while all are down.
+      await this.transport.consume(
+        { durable: 'cdp-proxy-runtime-ends', filterSubject: 'runs.*.events', payload: runsV1.RunEventSchema },
+        async (event) => {
+          if (RUNTIME_ENDS.has(event.type)) await this.connections.endRuntime(event.runtimeId);
+        },
+      ),
+    );
+  }
+
+  async onModuleDestroy() {
+    for (const subscription of this.subscriptions.splice(0)) await subscription.close();
+    await this.endpoint.close();
+    await this.store.close();
+  }
+}
+
+/** cdp-proxy: connections (leases), the CDP WebSocket proxy and its command records. */
+@Module({})
+export class CdpProxyModule {
+  static forRoot(options: CdpProxyOptions): DynamicModule {
+    return {
+      module: CdpProxyModule,
+      providers: [
+        { provide: CDP_PROXY_OPTIONS, useValue: options },
+        { provide: LEASE_STORE, useValue: options.leaseStore },
+        {
+          provide: CONNECTION_EVENTS,
+          useFactory: (transport: Transport) => new ConnectionEvents(transport),
+          inject: [TRANSPORT],
+        },
+        {
+          provide: CDP_ENDPOINT,
+          useFactory: (transport: Transport, events: ConnectionEvents) =>
+            new CdpEndpoint({
+              store: options.leaseStore,
+              transport,
+              publisher: new CommandPublisher(transport),
+              events,
+              heartbeatMs: options.heartbeatMs,
+            }),
+          inject: [TRANSPORT, CONNECTION_EVENTS],
+        },
+        ConnectionsService,
+        CdpProxyLifecycle,
+      ],
+      exports: [CDP_ENDPOINT],
+    };
+  }
+}

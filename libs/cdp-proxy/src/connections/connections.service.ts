@@ -1,0 +1,164 @@
+import { randomBytes } from 'node:crypto';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import { CONNECTION_TYPES, type ConnectionType, connectionsV1, RuntimesV1 } from '@bctrl/contracts';
+import {
+  BctrlError,
+  decodeCursor,
+  isId,
+  type KeyPrincipal,
+  newId,
+  PAGE_LIMIT_DEFAULT,
+  PAGE_LIMIT_MAX,
+  type Principal,
+  requireKey,
+  toPage,
+} from '@bctrl/core';
+import { type Transport, TRANSPORT } from '@bctrl/transport';
+import { ConnectionEvents } from '../cdp/connection-events';
+import { type ConnectionLease, connectionStatus, type LeaseStore } from '../leases/lease-store';
+import { CDP_PROXY_OPTIONS, type CdpProxyOptions, CONNECTION_EVENTS, LEASE_STORE } from './cdp-proxy-options';
+
+const iso = (ms: number | null) => (ms === null ? '' : new Date(ms).toISOString());
+
+export function renderConnection(lease: ConnectionLease): MessageInitShape<typeof connectionsV1.ConnectionSchema> {
+  const status = connectionStatus(lease);
+  return {
+    id: lease.id,
+    runtimeId: lease.runtimeId,
+    spaceId: lease.spaceId,
+    accountId: lease.accountId,
+    subaccountId: lease.subaccountId ?? '',
+    runId: lease.runId,
+    type: lease.type,
+    status,
+    createdAt: iso(lease.createdAt),
+    expiresAt: iso(lease.expiresAt),
+    endedAt: iso(lease.endedAt ?? (status === 'expired' ? lease.expiresAt : null)),
+    endReason: status === 'active' ? '' : status === 'expired' ? 'expired' : (lease.endReason ?? ''),
+    // The URLs stop working when the lease ends; an ended connection's token is of no use to anyone.
+    token: status === 'active' ? lease.token : '',
+  };
+}
+
+/** The leases a key can see: its account, its subaccount if any, its spaces if it is limited to some. */
+function visibleTo(key: KeyPrincipal, lease: ConnectionLease): boolean {
+  return (
+    lease.accountId === key.accountId &&
+    (!key.subaccountId || lease.subaccountId === key.subaccountId) &&
+    (!key.spaceIds || key.spaceIds.includes(lease.spaceId))
+  );
+}
+
+/**
+ * Connections: create (a lease on a ready runtime the key may drive), read, list, revoke. The lease is all the
+ * proxy needs to admit a socket; revoking it closes that connection's sockets on every replica.
+ */
+@Injectable()
+export class ConnectionsService {
+  private readonly logger = new Logger('Connections');
+
+  constructor(
+    @Inject(TRANSPORT) private readonly transport: Transport,
+    @Inject(LEASE_STORE) private readonly store: LeaseStore,
+    @Inject(CDP_PROXY_OPTIONS) private readonly options: CdpProxyOptions,
+    @Inject(CONNECTION_EVENTS) private readonly events: ConnectionEvents,
+  ) {}
+
+  async create(principal: Principal, request: connectionsV1.CreateConnectionRequest) {
+    const key = requireKey(principal, 'member');
+    const type = (request.type || 'cdp') as ConnectionType;
+    if (!CONNECTION_TYPES.includes(type)) {
+      throw BctrlError.validation([{ field: 'type', issue: `must be one of ${CONNECTION_TYPES.join(', ')}` }]);
+    }
+    if (type === 'webdriver') {
+      throw BctrlError.validation(
+        [{ field: 'type', issue: 'webdriver connections are not available in this installation yet; use cdp' }],
+        'WebDriver connections are not available yet.',
+      );
+    }
+    const ttlSeconds = request.ttlSeconds || this.options.defaultTtlSeconds;
+    if (ttlSeconds < 10 || ttlSeconds > this.options.maxTtlSeconds) {
+      throw BctrlError.validation([
+        { field: 'ttlSeconds', issue: `must be from 10 to ${this.options.maxTtlSeconds} seconds` },
+      ]);
+    }
+    if (!isId('runtime', request.runtimeId)) throw BctrlError.notFound('runtime');
+    // The orchestrator decides visibility and readiness with the caller's own key.
+    const { runtime, cdpUrl } = await this.transport.request(
+      RuntimesV1.endpoint,
+      { runtimeId: request.runtimeId },
+      { principal: key },
+    );
+    if (!runtime) throw BctrlError.notFound('runtime');
+    const now = Date.now();
+    const lease: ConnectionLease = {
+      id: newId('connection'),
+      token: randomBytes(32).toString('base64url'),
+      type,
+      runtimeId: runtime.id,
+      spaceId: runtime.spaceId,
+      accountId: runtime.accountId,
+      subaccountId: runtime.subaccountId || null,
+      runId: runtime.activeRunId,
+      cdpUrl,
+      createdAt: now,
+      expiresAt: now + ttlSeconds * 1000,
+      endedAt: null,
+      endReason: null,
+    };
+    await this.store.put(lease);
+    return renderConnection(lease);
+  }
+
+  async get(principal: Principal, connectionId: string) {
+    return renderConnection(await this.findVisible(principal, connectionId, 'viewer'));
+  }
+
+  async list(principal: Principal, request: connectionsV1.ListConnectionsRequest) {
+    const key = requireKey(principal, 'viewer');
+    const limit = request.page?.limit || PAGE_LIMIT_DEFAULT;
+    if (!Number.isInteger(limit) || limit < 1 || limit > PAGE_LIMIT_MAX) {
+      throw BctrlError.validation([{ field: 'limit', issue: `must be an integer from 1 to ${PAGE_LIMIT_MAX}` }]);
+    }
+    const after = request.page?.cursor ? decodeCursor(request.page.cursor) : null;
+    if (!isId('runtime', request.runtimeId)) throw BctrlError.notFound('runtime');
+    // An invisible runtime lists as not found, exactly like a missing one.
+    await this.transport.request(RuntimesV1.get, { runtimeId: request.runtimeId }, { principal: key });
+    const rows = (await this.store.listByRuntime(request.runtimeId))
+      .filter((lease) => visibleTo(key, lease))
+      .map((lease) => ({ lease, id: lease.id, createdAt: new Date(lease.createdAt) }))
+      .filter(
+        (row) =>
+          !after ||
+          row.createdAt < after.createdAt ||
+          (row.createdAt.getTime() === after.createdAt.getTime() && row.id < after.id),
+      )
+      .slice(0, limit + 1);
+    const page = toPage(rows, limit, (row) => renderConnection(row.lease));
+    return { data: page.data, nextCursor: page.nextCursor ?? '' };
+  }
+
+  async revoke(principal: Principal, connectionId: string) {
+    const lease = await this.findVisible(principal, connectionId, 'member');
+    const ended = await this.store.end(lease.id, 'revoked');
+    if (ended) await this.events.publish(ended, 'connection.revoked', { connectionId: ended.id });
+    // Revoking an ended connection changes nothing and is not an error: DELETE is idempotent.
+    return renderConnection(ended ?? (await this.store.get(lease.id)) ?? lease);
+  }
+
+  /** The runtime stopped (or failed): its connections end with it, and their sockets close everywhere. */
+  async endRuntime(runtimeId: string): Promise<number> {
+    const ended = await this.store.endRuntime(runtimeId, 'runtime_stopped');
+    if (ended.length) this.logger.log(`closed ${ended.length} connections of stopped runtime ${runtimeId}`);
+    return ended.length;
+  }
+
+  private async findVisible(principal: Principal, connectionId: string, role: 'viewer' | 'member') {
+    const key = requireKey(principal, 'viewer');
+    const lease = isId('connection', connectionId) ? await this.store.get(connectionId) : null;
+    if (!lease || !visibleTo(key, lease)) throw BctrlError.notFound('connection');
+    requireKey(principal, role);
+    return lease;
+  }
+}
