@@ -10,7 +10,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
@@ -18,6 +18,7 @@ import { runsV1 } from '@bctrl/contracts';
 import { generateApiKey } from '@bctrl/core';
 import { type LocalPlatform, startLocal } from '@bctrl/local';
 import { type Transport, TRANSPORT } from '@bctrl/transport';
+import { fmt, loadAverage, median, sleep, stats } from './stats';
 
 const REPO_ROOT = resolve(__dirname, '..');
 const CHROME_PATH = process.env['CHROME_PATH'] || '/usr/lib/chromium/chromium';
@@ -25,8 +26,6 @@ const WARM_POOL_SIZE = 2;
 /** The orchestrator's provider token for its WarmPool (runtime-options.ts); `.available` is public. */
 const WARM_POOL = Symbol.for('bctrl.runtime-orchestrator.pool');
 const TARGETS = { coldOverRaw: 1.15, warmP50Ms: 25, warmP99Ms: 80 };
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------------------------- arguments
 
@@ -38,49 +37,6 @@ function intArg(name: string, envName: string | null, fallback: number): number 
   if (!Number.isInteger(value) || value < 0) throw new Error(`--${name} must be a whole number, not ${raw}`);
   return value;
 }
-
-// ---------------------------------------------------------------------------------------------- statistics
-
-interface Stats {
-  n: number;
-  p50: number;
-  p95: number;
-  p99: number;
-  mean: number;
-  min: number;
-  max: number;
-}
-
-/** Nearest-rank percentile: with 50 samples p99 is the largest one. */
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-}
-
-function stats(samples: number[]): Stats {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return {
-    n: sorted.length,
-    p50: percentile(sorted, 50),
-    p95: percentile(sorted, 95),
-    p99: percentile(sorted, 99),
-    mean: sorted.length ? sorted.reduce((a, b) => a + b, 0) / sorted.length : NaN,
-    min: sorted[0] ?? NaN,
-    max: sorted[sorted.length - 1] ?? NaN,
-  };
-}
-
-/** The machine's 1/5/15-minute load: numbers taken on a busy machine are only comparable with each other. */
-const loadAverage = () =>
-  loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' / ');
-const median = (values: number[]) =>
-  percentile(
-    [...values].sort((a, b) => a - b),
-    50,
-  );
-const fmt = (ms: number) => (Number.isFinite(ms) ? ms.toFixed(1) : '—');
 
 // ---------------------------------------------------------------------------------------------- processes
 
