@@ -358,6 +358,30 @@ export function defineConnectionSuite(platform: () => Platform) {
         const res = await http().post(`/v1/runtimes/${rt.id}/connections`).set(auth()).send(body);
         expect([res.status, res.body.error?.code]).toEqual([status, 'validation_failed']);
       }
+      const send = (body: string, type = 'application/json') =>
+        http().post(`/v1/runtimes/${rt.id}/connections`).set(auth()).set('Content-Type', type).send(body);
+      for (const [res, status] of [
+        [await send('[{}]'), 400],
+        [await send('"cdp"'), 400],
+        [await send('{"type": "cd'), 400],
+        [await send('type=cdp', 'application/x-www-form-urlencoded'), 415],
+      ] as const) {
+        expect(res.status).toBe(status);
+      }
+      for (const query of [
+        'limit=0',
+        'limit=101',
+        'limit=abc',
+        'cursor=not*a*cursor',
+        'cursor=eyJ0IjoieCIsImkiOiJ5In0',
+      ]) {
+        const res = await http().get(`/v1/runtimes/${rt.id}/connections?${query}`).set(auth());
+        expect({ query, status: res.status, code: res.body.error?.code }).toEqual({
+          query,
+          status: 400,
+          code: 'validation_failed',
+        });
+      }
       expect((await http().get(`/v1/runtimes/${rt.id}/connections`).set(auth())).body.data).toEqual([]);
       expect((await http().post(`/v1/runtimes/rt_nope/connections`).set(auth()).send({})).status).toBe(404);
       expect((await http().get(`/v1/connections/conn_nope`).set(auth())).status).toBe(404);

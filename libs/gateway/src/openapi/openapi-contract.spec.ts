@@ -35,6 +35,8 @@ const BUILT_PATHS = [
   /^\/v1\/runtimes\/\{runtimeId\}(\/keepalive|\/stop)?$/,
   /^\/v1\/subaccounts(\/\{subaccountId\})?$/,
   /^\/v1\/api-keys(\/\{keyId\})?$/,
+  /^\/v1\/runtimes\/\{runtimeId\}\/connections$/,
+  /^\/v1\/connections\/\{connectionId\}$/,
 ];
 const OPERATIONS: Route[] = ['GET /healthz', 'GET /readyz', 'GET /docs', 'GET /openapi.json'];
 
