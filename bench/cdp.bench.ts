@@ -126,6 +126,28 @@ function directCdpUrl(runtimeId: string): string {
   throw new Error(`no Chromium found for ${runtimeId}`);
 }
 
+/**
+ * The floor: a bare TCP pipe in its own process (no WebSocket parsing, no lease, no tap). What any proxy that is a
+ * separate process pays for the extra hop on this machine; the proxy's own cost is what it adds above this.
+ */
+async function startBarePipe(targetUrl: string): Promise<{ url: string; child: ChildProcess }> {
+  const target = new URL(targetUrl);
+  const port = await freePort();
+  const source = `
+    const net = require('node:net');
+    net.createServer((client) => {
+      const upstream = net.connect(${Number(target.port)}, '127.0.0.1');
+      client.setNoDelay(true);
+      upstream.setNoDelay(true);
+      client.pipe(upstream).pipe(client);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    }).listen(${port}, '127.0.0.1', () => process.stdout.write('listening\\n'));`;
+  const child = spawn(process.execPath, ['-e', source], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((resolveListening) => child.stdout?.once('data', resolveListening));
+  return { url: `ws://127.0.0.1:${port}${target.pathname}`, child };
+}
+
 async function startPlatform(): Promise<{ url: string; key: string; child: ChildProcess; dataDir: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bctrl-bench-cdp-'));
   const port = await freePort();
@@ -199,6 +221,7 @@ async function main(): Promise<void> {
   const platform = await startPlatform();
   let runtimeId = '';
   const clients: Client[] = [];
+  let pipe: ChildProcess | null = null;
   try {
     const space = await api(platform.url, platform.key, 'POST', '/v1/spaces', { name: 'bench-cdp' });
     const runtime = await api(platform.url, platform.key, 'POST', `/v1/spaces/${space['id']}/runtimes?wait=true`, {
@@ -207,25 +230,38 @@ async function main(): Promise<void> {
     });
     runtimeId = runtime['id'] as string;
     const connection = await api(platform.url, platform.key, 'POST', `/v1/runtimes/${runtimeId}/connections`, {});
-    const direct = await Client.open(directCdpUrl(runtimeId));
+    const directUrl = directCdpUrl(runtimeId);
+    const bare = await startBarePipe(directUrl);
+    pipe = bare.child;
+    const direct = await Client.open(directUrl);
     const proxied = await Client.open(connection['wsUrl'] as string);
-    clients.push(direct, proxied);
+    const piped = await Client.open(bare.url);
+    clients.push(direct, proxied, piped);
     const created = await direct.call('Target.createTarget', { url: site.url }, '');
     const targetId = (created['result'] as { targetId: string }).targetId;
     await direct.attach(targetId);
     await proxied.attach(targetId);
+    await piped.attach(targetId);
     await direct.call('Page.enable');
     await sleep(1_000);
 
     // Warm-up, not counted: JIT, the proxy's first socket paths, Chromium's compositor.
     await roundTrips(direct, 200, []);
     await roundTrips(proxied, 200, []);
+    await roundTrips(piped, 200, []);
 
-    const latency = { direct: [] as number[], proxied: [] as number[] };
+    const latency = { direct: [] as number[], proxied: [] as number[], piped: [] as number[] };
+    const byPath = { direct, proxied, piped };
+    const orders = [
+      ['direct', 'proxied', 'piped'],
+      ['proxied', 'piped', 'direct'],
+      ['piped', 'direct', 'proxied'],
+    ] as const;
     for (let done = 0; done < total; done += 100) {
       const block = Math.min(100, total - done);
-      const order = (done / 100) % 2 === 0 ? (['direct', 'proxied'] as const) : (['proxied', 'direct'] as const);
-      for (const path of order) await roundTrips(path === 'direct' ? direct : proxied, block, latency[path]);
+      for (const path of orders[(done / 100) % 3] as readonly (keyof typeof byPath)[]) {
+        await roundTrips(byPath[path], block, latency[path]);
+      }
     }
 
     const kinds = {
@@ -256,11 +292,13 @@ async function main(): Promise<void> {
 
     const d = stats(latency.direct);
     const p = stats(latency.proxied);
+    const b = stats(latency.piped);
     console.log(`\nload average ${loadAverage()}\n`);
     console.log(`Runtime.evaluate round trips (ms)   n     p50     p95     p99    mean`);
     for (const [name, s] of [
       ['direct to Chromium', d],
       ['through the proxy', p],
+      ['through a bare TCP pipe (floor)', b],
     ] as const) {
       console.log(
         `  ${name.padEnd(32)}${String(s.n).padStart(5)}${fmt(s.p50, 3).padStart(8)}${fmt(s.p95, 3).padStart(8)}${fmt(s.p99, 3).padStart(8)}${fmt(s.mean, 3).padStart(8)}`,
@@ -300,6 +338,7 @@ async function main(): Promise<void> {
     for (const [target, value, ok] of rows) console.log(`  ${target.padEnd(32)}${value.padStart(10)}  ${verdict(ok)}`);
   } finally {
     for (const client of clients) client.close();
+    pipe?.kill();
     if (runtimeId)
       await api(platform.url, platform.key, 'POST', `/v1/runtimes/${runtimeId}/stop`).catch(() => undefined);
     const exited = new Promise((r) => platform.child.once('exit', r));

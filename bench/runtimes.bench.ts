@@ -11,6 +11,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { Agent, request as httpRequest } from 'node:http';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
@@ -188,16 +189,44 @@ interface Bench {
   pool: { available: number } | null;
 }
 
-async function api(bench: Bench, method: 'GET' | 'POST', path: string, body?: unknown) {
-  const response = await fetch(`${bench.platform.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${bench.adminKey}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
+/**
+ * A keep-alive node:http client: the bench runs the platform in this process, so the client's own work counts
+ * against the platform's time; fetch (undici) costs several milliseconds per request here, node:http about one.
+ */
+const keepAlive = new Agent({ keepAlive: true });
+
+function api(bench: Bench, method: 'GET' | 'POST', path: string, body?: unknown) {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise<{ status: number; body: Record<string, unknown> }>((resolveAnswer, reject) => {
+    const req = httpRequest(
+      `${bench.platform.url}${path}`,
+      {
+        method,
+        agent: keepAlive,
+        headers: {
+          authorization: `Bearer ${bench.adminKey}`,
+          ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
+          try {
+            resolveAnswer({
+              status: res.statusCode ?? 0,
+              body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>,
+            });
+          } catch (error) {
+            reject(error);
+          }
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
   });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
 async function startBench(name: string, warmPoolSize: number): Promise<Bench> {
@@ -364,15 +393,21 @@ async function profileCold(bench: Bench, samples: number): Promise<void> {
     if (value !== undefined && Number.isFinite(value)) (rows[key] ??= []).push(value);
   };
   try {
+    // The standby agent waiting now was spawned before the trace began: one untraced sample uses it up.
+    await createSample(bench);
+    await sleep(700);
     for (let i = 0; i < samples; i++) {
-      const before = traces.length;
       const sample = await createSample(bench);
       const event = await readyEvent(bench, sample.runtimeId);
-      const trace = traces[before];
-      if (!trace) throw new Error('profile: the driver spawned no agent (was the sample served warm?)');
+      // The agent that served this sample is the one whose ready line came while it ran: with a standby agent
+      // booted ahead of demand it was spawned before the request was sent.
+      const trace = traces.find(
+        (t) => t.readyAt !== undefined && t.readyAt >= sample.sentAt && t.readyAt <= sample.answeredAt,
+      );
+      if (!trace) throw new Error('profile: no agent became ready during the sample (was it served warm?)');
       const t = trace.timings;
       add('total (POST → 201 ready)', sample.ms);
-      add('POST → agent process spawned', trace.spawnedAt - sample.sentAt);
+      add('POST → agent process spawned (negative: a standby agent)', trace.spawnedAt - sample.sentAt);
       add('total − launch() (gateway, auth, space, row, re-read, HTTP)', sample.ms - event.startMs);
       add('agent spawned → Chromium spawned (node boot + agent load)', t?.spawn);
       add('agent spawned → agent HTTP listening (stdout line)', (trace.listeningAt ?? NaN) - trace.spawnedAt);
@@ -383,10 +418,10 @@ async function profileCold(bench: Bench, samples: number): Promise<void> {
         'agent ready (in agent) → ready line read here',
         t ? (trace.readyAt ?? NaN) - trace.spawnedAt - t.ready : undefined,
       );
-      add('ready line → 201 answered (health poll, DB, event, HTTP)', sample.answeredAt - (trace.readyAt ?? NaN));
+      add('ready line → 201 answered (DB, event, HTTP)', sample.answeredAt - (trace.readyAt ?? NaN));
       add('launch() time from run event (startMs)', event.startMs);
       add('201 answered − run event received (ms, negative = event first)', sample.answeredAt - event.receivedAt);
-      await sleep(100);
+      await sleep(700);
     }
   } finally {
     restore();
@@ -457,7 +492,9 @@ async function main(): Promise<void> {
           cold.push(sample.ms);
           coldEvents.push(event);
         }
-        await sleep(100);
+        // Long enough for the cold platform's next standby agent to finish booting (it starts 250 ms after a
+        // ready): a sample must not share the cores with the previous one's aftermath.
+        await sleep(700);
       }
       if ((i + 1) % 10 === 0 || i + 1 === samples) {
         console.log(`  ${i + 1}/${samples} rounds (${((Date.now() - started) / 1000).toFixed(0)} s)`);
