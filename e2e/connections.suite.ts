@@ -263,7 +263,8 @@ export function defineConnectionSuite(platform: () => Platform) {
       const disconnected = new Promise<number>((resolve) => browser.on('disconnected', () => resolve(Date.now())));
       const rawClosed = closeOf(raw);
       // Keep the browser busy with a large reply in flight: the close must still come at a frame boundary.
-      const page = await browser.contexts()[0]!.newPage();
+      const context = browser.contexts()[0] ?? (await browser.newContext());
+      const page = await context.newPage();
       await page.goto(`${site.url}/`);
       const busy = page.screenshot({ fullPage: true }).catch(() => null);
 

@@ -126,7 +126,7 @@ export class CdpEndpoint {
     let dialed;
     try {
       dialed = await dialUpstream(upstreamUrl, { timeoutMs: this.options.dialTimeoutMs ?? 10_000 });
-    } catch (error) {
+    } catch {
       // A target that does not exist is the client's mistake (Chromium answers it with a 500); the browser itself
       // gone is ours to report.
       const missing = target && !(await this.targetExists(lease, target[2] as string));
