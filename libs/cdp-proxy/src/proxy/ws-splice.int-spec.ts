@@ -278,7 +278,8 @@ describe('splice in front of a ws server', () => {
 
   beforeAll(async () => {
     server = await startScriptedServer();
-    proxy = await startProxy(server.origin);
+    // Generous: these tests are about closing at a frame boundary, not about the give-up timeout (tested below).
+    proxy = await startProxy(server.origin, { midFrameTimeoutMs: 5_000 });
   });
   afterAll(async () => {
     await proxy.stop();
@@ -487,7 +488,7 @@ describe('splice edge cases with raw sockets', () => {
       Buffer.alloc(1000, 0x61),
     ]);
     const origin = await rawUpstream((socket) => socket.write(partial));
-    const proxy = await startProxy(origin);
+    const proxy = await startProxy(origin, { midFrameTimeoutMs: 250 });
     cleanups.push(() => proxy.stop());
     const client = await rawClient(`${proxy.url}/stall`, 'dGhlIHNhbXBsZSBub25jZQ==');
     cleanups.push(() => void client.socket.destroy());
@@ -873,7 +874,7 @@ describe('splice in front of real Chromium', () => {
 
   beforeAll(async () => {
     chromium = await launchChromium();
-    proxy = await startProxy(chromium.origin);
+    proxy = await startProxy(chromium.origin, { midFrameTimeoutMs: 5_000 });
   }, 60_000);
   afterAll(async () => {
     await proxy?.stop();

@@ -25,7 +25,8 @@ const DEFAULT_CLOSE_GRACE_MS = 1000;
 const DEFAULT_TAP_DELAY_MS = 10;
 /** Tapped messages held before a batch is handed out early, whatever the delay. */
 const MAX_PENDING_TAPPED = 256;
-const DEFAULT_MID_FRAME_TIMEOUT_MS = 250;
+// Long enough for a multi-megabyte reply to finish on a busy machine, short enough that a revoke still lands in 1 s.
+const DEFAULT_MID_FRAME_TIMEOUT_MS = 750;
 
 export interface SpliceOptions {
   /** Bytes that followed the client's upgrade request (the `head` of Node's 'upgrade' event). */
@@ -47,7 +48,7 @@ export interface SpliceOptions {
   onTapError?: (error: unknown) => void;
   /** How long a peer gets to finish its side of a closing connection before its socket is destroyed; 1 s. */
   closeGraceMs?: number;
-  /** How long {@link Splice.close} waits for the browser to finish the frame it is sending; 250 ms. */
+  /** How long {@link Splice.close} waits for the browser to finish the frame it is sending; 750 ms. */
   midFrameTimeoutMs?: number;
 }
 
