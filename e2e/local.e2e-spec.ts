@@ -4,6 +4,7 @@ import { defineApiSuite } from './api.suite';
 import { Platform, startLocalPlatform } from './platform';
 import { defineRuntimeSuite } from './runtimes.suite';
 import { defineConnectionSuite } from './connections.suite';
+import { defineRunSuite } from './runs.suite';
 import { chromiumsOf } from './browsers';
 import { readRunEvents } from './run-events';
 
@@ -11,6 +12,7 @@ describe('public API in local mode (one process, embedded Postgres, in-process t
   const platform = defineApiSuite(() => startLocalPlatform());
   defineRuntimeSuite(platform);
   defineConnectionSuite(platform);
+  defineRunSuite(platform);
 });
 
 describe('rate limits (local mode, 5 requests per second per key)', () => {

@@ -1,6 +1,18 @@
+import { migrateService } from '@bctrl/db';
+import { RunsRecorderModule } from '@bctrl/runs-recorder';
 import { runServiceProcess } from '@bctrl/service';
 
-/** Joins the transport and answers health; its routes and handlers arrive with the issues that build them. */
+/**
+ * runs-recorder as its own process: applies its migrations (under an advisory lock), then stores the run streams
+ * from JetStream (durable consumers: nothing is lost while it is down) and serves the record.
+ */
 export function bootstrap() {
-  return runServiceProcess({ service: 'runs-recorder' });
+  const workspaceRoot = process.env.BCTRL_WORKSPACE_ROOT ?? process.cwd();
+  return runServiceProcess({
+    service: 'runs-recorder',
+    prepare: async (config) => {
+      await migrateService(config.databaseUrl as string, 'runs-recorder', { workspaceRoot });
+    },
+    modules: (config) => [RunsRecorderModule.forRoot({ databaseUrl: config.databaseUrl as string })],
+  });
 }

@@ -10,3 +10,4 @@ export * as runsV1 from './generated/bctrl/runs/v1/events_pb';
 export * from './connections';
 export * as connectionsV1 from './generated/bctrl/connections/v1/connections_pb';
 export * as commandsV1 from './generated/bctrl/runs/v1/commands_pb';
+export * from './runs';

@@ -12,6 +12,7 @@ import { ServiceClient } from './http/service-client';
 import { IdempotencyInterceptor } from './idempotency/idempotency.interceptor';
 import { IDEMPOTENCY_STORE, IdempotencyStore } from './idempotency/idempotency.store';
 import { RATE_LIMITER, RateLimiter } from './rate-limit/rate-limiter';
+import { RunsController } from './runs/runs.controller';
 import { RuntimesController } from './runtimes/runtimes.controller';
 import { SpacesController } from './spaces/spaces.controller';
 import { SubaccountsController } from './subaccounts/subaccounts.controller';
@@ -24,7 +25,7 @@ export interface GatewayModuleOptions {
 }
 
 /** The services whose answers the gateway needs for its routes: not ready without them. */
-const REQUIRED_SERVICES = ['spaces', 'runtime-orchestrator', 'cdp-proxy'] as const;
+const REQUIRED_SERVICES = ['spaces', 'runtime-orchestrator', 'cdp-proxy', 'runs-recorder'] as const;
 
 @Injectable()
 class GatewayLifecycle implements OnApplicationShutdown {
@@ -64,6 +65,7 @@ export class GatewayModule {
         ApiKeysController,
         RuntimesController,
         ConnectionsController,
+        RunsController,
       ],
       providers: [
         { provide: IDEMPOTENCY_STORE, useValue: options.idempotencyStore },

@@ -17,6 +17,7 @@ import {
 } from '@bctrl/gateway';
 import { PlatformModule } from '@bctrl/service';
 import { orchestratorOptions, RuntimeOrchestratorModule } from '@bctrl/runtime-orchestrator';
+import { RunsRecorderModule } from '@bctrl/runs-recorder';
 import { SpacesModule } from '@bctrl/spaces';
 import { JsonLogger } from '@bctrl/telemetry';
 import { InProcessTransport } from '@bctrl/transport';
@@ -81,6 +82,7 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalPlatf
               : new UnlimitedRateLimiter(),
           publicUrl,
         }),
+        RunsRecorderModule.forRoot({ databaseUrl: postgres.url }),
         CdpProxyModule.forRoot({
           leaseStore: new InMemoryLeaseStore(),
           defaultTtlSeconds: config.connectionDefaultTtl,

@@ -1,1 +1,2 @@
-export {};
+export { RunsRecorderModule, RECORDER_CONSUMERS } from './runs-recorder.module';
+export type { RunsRecorderOptions } from './runs-recorder.module';

@@ -2,3 +2,4 @@ export * from './handlers';
 export * from './health';
 export * from './platform.module';
 export * from './service-process';
+export * from './run-events';

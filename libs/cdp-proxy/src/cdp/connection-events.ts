@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { runSubject, runsV1 } from '@bctrl/contracts';
+import { publishRunEvent } from '@bctrl/service';
 import type { Transport } from '@bctrl/transport';
 import type { ConnectionLease } from '../leases/lease-store';
 
@@ -11,20 +11,7 @@ export class ConnectionEvents {
 
   async publish(lease: ConnectionLease, type: string, data: Record<string, unknown>): Promise<void> {
     try {
-      await this.transport.publish(
-        runSubject(lease.runId, 'events'),
-        runsV1.RunEventSchema,
-        {
-          runId: lease.runId,
-          runtimeId: lease.runtimeId,
-          spaceId: lease.spaceId,
-          accountId: lease.accountId,
-          type,
-          at: new Date().toISOString(),
-          dataJson: JSON.stringify(data),
-        },
-        { principal: { kind: 'operator' } },
-      );
+      await publishRunEvent(this.transport, lease, type, data);
     } catch (error) {
       // A socket is never refused or held because the event stream is briefly unavailable.
       this.logger.error(`could not publish ${type} for ${lease.id}: ${String(error)}`);

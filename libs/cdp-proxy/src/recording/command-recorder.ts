@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import { type MessageInitShape } from '@bufbuild/protobuf';
 import { commandsV1, runSubject } from '@bctrl/contracts';
@@ -197,7 +198,7 @@ export class CommandPublisher {
           await this.transport.publish(
             runSubject(runId, 'commands'),
             commandsV1.CommandBatchSchema,
-            { records: batch },
+            { records: batch, batchId: randomUUID() },
             { principal: { kind: 'operator' } },
           );
           this.published += batch.length;

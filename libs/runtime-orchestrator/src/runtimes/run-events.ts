@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { runSubject, runsV1 } from '@bctrl/contracts';
+import { publishRunEvent } from '@bctrl/service';
 import { Transport, TRANSPORT } from '@bctrl/transport';
 import type { RuntimeRow } from './runtimes.repository';
 
@@ -15,19 +15,17 @@ export class RunEvents {
 
   async publish(row: RuntimeRow, type: string, data: Record<string, unknown> = {}): Promise<void> {
     try {
-      await this.transport.publish(
-        runSubject(row.runId, 'events'),
-        runsV1.RunEventSchema,
+      await publishRunEvent(
+        this.transport,
         {
           runId: row.runId,
           runtimeId: row.id,
           spaceId: row.spaceId,
           accountId: row.accountId,
-          type,
-          at: new Date().toISOString(),
-          dataJson: JSON.stringify(data),
+          subaccountId: row.subaccountId,
         },
-        { principal: { kind: 'operator' } },
+        type,
+        data,
       );
     } catch (error) {
       // The lifecycle itself must not fail because the event stream is briefly unavailable.

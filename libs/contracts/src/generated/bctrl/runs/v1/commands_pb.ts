@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file bctrl/runs/v1/commands.proto.
  */
 export const file_bctrl_runs_v1_commands: GenFile = /*@__PURE__*/
-  fileDesc("ChxiY3RybC9ydW5zL3YxL2NvbW1hbmRzLnByb3RvEg1iY3RybC5ydW5zLnYxIqACCg1Db21tYW5kUmVjb3JkEg4KBnJ1bl9pZBgBIAEoCRISCgpydW50aW1lX2lkGAIgASgJEhAKCHNwYWNlX2lkGAMgASgJEhIKCmFjY291bnRfaWQYBCABKAkSDgoGc291cmNlGAUgASgJEhUKDWNvbm5lY3Rpb25faWQYBiABKAkSDgoGbWV0aG9kGAcgASgJEhIKCnNlc3Npb25faWQYCCABKAkSEgoKc3RhcnRlZF9hdBgJIAEoCRIXCg9kdXJhdGlvbl9taWNyb3MYCiABKAMSCgoCb2sYCyABKAgSEgoKZXJyb3JfY29kZRgMIAEoCRIVCg1yZXF1ZXN0X2J5dGVzGA0gASgDEhYKDnJlc3BvbnNlX2J5dGVzGA4gASgDIj0KDENvbW1hbmRCYXRjaBItCgdyZWNvcmRzGAEgAygLMhwuYmN0cmwucnVucy52MS5Db21tYW5kUmVjb3JkYgZwcm90bzM");
+  fileDesc("ChxiY3RybC9ydW5zL3YxL2NvbW1hbmRzLnByb3RvEg1iY3RybC5ydW5zLnYxIqACCg1Db21tYW5kUmVjb3JkEg4KBnJ1bl9pZBgBIAEoCRISCgpydW50aW1lX2lkGAIgASgJEhAKCHNwYWNlX2lkGAMgASgJEhIKCmFjY291bnRfaWQYBCABKAkSDgoGc291cmNlGAUgASgJEhUKDWNvbm5lY3Rpb25faWQYBiABKAkSDgoGbWV0aG9kGAcgASgJEhIKCnNlc3Npb25faWQYCCABKAkSEgoKc3RhcnRlZF9hdBgJIAEoCRIXCg9kdXJhdGlvbl9taWNyb3MYCiABKAMSCgoCb2sYCyABKAgSEgoKZXJyb3JfY29kZRgMIAEoCRIVCg1yZXF1ZXN0X2J5dGVzGA0gASgDEhYKDnJlc3BvbnNlX2J5dGVzGA4gASgDIk8KDENvbW1hbmRCYXRjaBItCgdyZWNvcmRzGAEgAygLMhwuYmN0cmwucnVucy52MS5Db21tYW5kUmVjb3JkEhAKCGJhdGNoX2lkGAIgASgJYgZwcm90bzM");
 
 /**
  * Command records, published in batches on `runs.<run_id>.commands`: one per CDP method a client sent through
@@ -117,6 +117,13 @@ export type CommandBatch = Message<"bctrl.runs.v1.CommandBatch"> & {
    * @generated from field: repeated bctrl.runs.v1.CommandRecord records = 1;
    */
   records: CommandRecord[];
+
+  /**
+   * Unique per batch, set by its publisher: a redelivered batch is stored once.
+   *
+   * @generated from field: string batch_id = 2;
+   */
+  batchId: string;
 };
 
 /**

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file bctrl/runs/v1/events.proto.
  */
 export const file_bctrl_runs_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("ChpiY3RybC9ydW5zL3YxL2V2ZW50cy5wcm90bxINYmN0cmwucnVucy52MSKBAQoIUnVuRXZlbnQSDgoGcnVuX2lkGAEgASgJEhIKCnJ1bnRpbWVfaWQYAiABKAkSEAoIc3BhY2VfaWQYAyABKAkSEgoKYWNjb3VudF9pZBgEIAEoCRIMCgR0eXBlGAUgASgJEgoKAmF0GAYgASgJEhEKCWRhdGFfanNvbhgHIAEoCWIGcHJvdG8z");
+  fileDesc("ChpiY3RybC9ydW5zL3YxL2V2ZW50cy5wcm90bxINYmN0cmwucnVucy52MSKqAQoIUnVuRXZlbnQSDgoGcnVuX2lkGAEgASgJEhIKCnJ1bnRpbWVfaWQYAiABKAkSEAoIc3BhY2VfaWQYAyABKAkSEgoKYWNjb3VudF9pZBgEIAEoCRIMCgR0eXBlGAUgASgJEgoKAmF0GAYgASgJEhEKCWRhdGFfanNvbhgHIAEoCRIQCghldmVudF9pZBgIIAEoCRIVCg1zdWJhY2NvdW50X2lkGAkgASgJIvABCgNSdW4SCgoCaWQYASABKAkSEAoIc3BhY2VfaWQYAiABKAkSEgoKYWNjb3VudF9pZBgDIAEoCRIVCg1zdWJhY2NvdW50X2lkGAQgASgJEhIKCnJ1bnRpbWVfaWQYBSABKAkSDgoGc3RhdHVzGAYgASgJEhIKCnN0YXJ0ZWRfYXQYByABKAkSEAoIZW5kZWRfYXQYCCABKAkSEwoLZXZlbnRfY291bnQYCSABKAMSFQoNY29tbWFuZF9jb3VudBgKIAEoAxIWCg5hcnRpZmFjdF9jb3VudBgLIAEoAxISCgpjcmVhdGVkX2F0GAwgASgJIlcKC1N0b3JlZEV2ZW50Eg4KBnJ1bl9pZBgBIAEoCRILCgNzZXEYAiABKAMSDAoEdHlwZRgDIAEoCRIKCgJhdBgEIAEoCRIRCglkYXRhX2pzb24YBSABKAki8wEKDVN0b3JlZENvbW1hbmQSDgoGcnVuX2lkGAEgASgJEgsKA3NlcRgCIAEoAxIOCgZzb3VyY2UYAyABKAkSFQoNY29ubmVjdGlvbl9pZBgEIAEoCRIOCgZtZXRob2QYBSABKAkSEgoKc2Vzc2lvbl9pZBgGIAEoCRISCgpzdGFydGVkX2F0GAcgASgJEhcKD2R1cmF0aW9uX21pY3JvcxgIIAEoAxIKCgJvaxgJIAEoCBISCgplcnJvcl9jb2RlGAogASgJEhUKDXJlcXVlc3RfYnl0ZXMYCyABKAMSFgoOcmVzcG9uc2VfYnl0ZXMYDCABKAMiHwoNR2V0UnVuUmVxdWVzdBIOCgZydW5faWQYASABKAkiQgoPTGlzdFJ1bnNSZXF1ZXN0EhAKCHNwYWNlX2lkGAEgASgJEg0KBWxpbWl0GAIgASgFEg4KBmN1cnNvchgDIAEoCSJJChBMaXN0UnVuc1Jlc3BvbnNlEiAKBGRhdGEYASADKAsyEi5iY3RybC5ydW5zLnYxLlJ1bhITCgtuZXh0X2N1cnNvchgCIAEoCSJVChRMaXN0UnVuRXZlbnRzUmVxdWVzdBIOCgZydW5faWQYASABKAkSDQoFYWZ0ZXIYAiABKAMSDQoFbGltaXQYAyABKAUSDwoHd2FpdF9tcxgEIAEoBSJmChVMaXN0UnVuRXZlbnRzUmVzcG9uc2USKAoEZGF0YRgBIAMoCzIaLmJjdHJsLnJ1bnMudjEuU3RvcmVkRXZlbnQSEQoJcnVuX2VuZGVkGAIgASgIEhAKCGxhc3Rfc2VxGAMgASgDIkYKFkxpc3RSdW5Db21tYW5kc1JlcXVlc3QSDgoGcnVuX2lkGAEgASgJEg0KBWFmdGVyGAIgASgDEg0KBWxpbWl0GAMgASgFIlcKF0xpc3RSdW5Db21tYW5kc1Jlc3BvbnNlEioKBGRhdGEYASADKAsyHC5iY3RybC5ydW5zLnYxLlN0b3JlZENvbW1hbmQSEAoIbGFzdF9zZXEYAiABKANiBnByb3RvMw");
 
 /**
  * One event of a run, published on the JetStream subject `runs.<run_id>.events`. runs-recorder assigns
@@ -57,6 +57,20 @@ export type RunEvent = Message<"bctrl.runs.v1.RunEvent"> & {
    * @generated from field: string data_json = 7;
    */
   dataJson: string;
+
+  /**
+   * Unique per event, set by its publisher: a redelivered or republished event is stored once.
+   *
+   * @generated from field: string event_id = 8;
+   */
+  eventId: string;
+
+  /**
+   * The runtime's subaccount, empty for an account's own: the run is visible to the same keys as its runtime.
+   *
+   * @generated from field: string subaccount_id = 9;
+   */
+  subaccountId: string;
 };
 
 /**
@@ -65,4 +79,367 @@ export type RunEvent = Message<"bctrl.runs.v1.RunEvent"> & {
  */
 export const RunEventSchema: GenMessage<RunEvent> = /*@__PURE__*/
   messageDesc(file_bctrl_runs_v1_events, 0);
+
+/**
+ * @generated from message bctrl.runs.v1.Run
+ */
+export type Run = Message<"bctrl.runs.v1.Run"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string space_id = 2;
+   */
+  spaceId: string;
+
+  /**
+   * @generated from field: string account_id = 3;
+   */
+  accountId: string;
+
+  /**
+   * @generated from field: string subaccount_id = 4;
+   */
+  subaccountId: string;
+
+  /**
+   * @generated from field: string runtime_id = 5;
+   */
+  runtimeId: string;
+
+  /**
+   * active | ended
+   *
+   * @generated from field: string status = 6;
+   */
+  status: string;
+
+  /**
+   * @generated from field: string started_at = 7;
+   */
+  startedAt: string;
+
+  /**
+   * @generated from field: string ended_at = 8;
+   */
+  endedAt: string;
+
+  /**
+   * @generated from field: int64 event_count = 9;
+   */
+  eventCount: bigint;
+
+  /**
+   * @generated from field: int64 command_count = 10;
+   */
+  commandCount: bigint;
+
+  /**
+   * @generated from field: int64 artifact_count = 11;
+   */
+  artifactCount: bigint;
+
+  /**
+   * @generated from field: string created_at = 12;
+   */
+  createdAt: string;
+};
+
+/**
+ * Describes the message bctrl.runs.v1.Run.
+ * Use `create(RunSchema)` to create a new message.
+ */
+export const RunSchema: GenMessage<Run> = /*@__PURE__*/
+  messageDesc(file_bctrl_runs_v1_events, 1);
+
+/**
+ * @generated from message bctrl.runs.v1.StoredEvent
+ */
+export type StoredEvent = Message<"bctrl.runs.v1.StoredEvent"> & {
+  /**
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * @generated from field: int64 seq = 2;
+   */
+  seq: bigint;
+
+  /**
+   * @generated from field: string type = 3;
+   */
+  type: string;
+
+  /**
+   * @generated from field: string at = 4;
+   */
+  at: string;
+
+  /**
+   * @generated from field: string data_json = 5;
+   */
+  dataJson: string;
+};
+
+/**
+ * Describes the message bctrl.runs.v1.StoredEvent.
+ * Use `create(StoredEventSchema)` to create a new message.
+ */
+export const StoredEventSchema: GenMessage<StoredEvent> = /*@__PURE__*/
+  messageDesc(file_bctrl_runs_v1_events, 2);
+
+/**
+ * @generated from message bctrl.runs.v1.StoredCommand
+ */
+export type StoredCommand = Message<"bctrl.runs.v1.StoredCommand"> & {
+  /**
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * @generated from field: int64 seq = 2;
+   */
+  seq: bigint;
+
+  /**
+   * @generated from field: string source = 3;
+   */
+  source: string;
+
+  /**
+   * @generated from field: string connection_id = 4;
+   */
+  connectionId: string;
+
+  /**
+   * @generated from field: string method = 5;
+   */
+  method: string;
+
+  /**
+   * @generated from field: string session_id = 6;
+   */
+  sessionId: string;
+
+  /**
+   * @generated from field: string started_at = 7;
+   */
+  startedAt: string;
+
+  /**
+   * @generated from field: int64 duration_micros = 8;
+   */
+  durationMicros: bigint;
+
+  /**
+   * @generated from field: bool ok = 9;
+   */
+  ok: boolean;
+
+  /**
+   * @generated from field: string error_code = 10;
+   */
+  errorCode: string;
+
+  /**
+   * @generated from field: int64 request_bytes = 11;
+   */
+  requestBytes: bigint;
+
+  /**
+   * @generated from field: int64 response_bytes = 12;
+   */
+  responseBytes: bigint;
+};
+
+/**
+ * Describes the message bctrl.runs.v1.StoredCommand.
+ * Use `create(StoredCommandSchema)` to create a new message.
+ */
+export const StoredCommandSchema: GenMessage<StoredCommand> = /*@__PURE__*/
+  messageDesc(file_bctrl_runs_v1_events, 3);
+
+/**
+ * @generated from message bctrl.runs.v1.GetRunRequest
+ */
+export type GetRunRequest = Message<"bctrl.runs.v1.GetRunRequest"> & {
+  /**
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+};
+
+/**
+ * Describes the message bctrl.runs.v1.GetRunRequest.
+ * Use `create(GetRunRequestSchema)` to create a new message.
+ */
+export const GetRunRequestSchema: GenMessage<GetRunRequest> = /*@__PURE__*/
+  messageDesc(file_bctrl_runs_v1_events, 4);
+
+/**
+ * @generated from message bctrl.runs.v1.ListRunsRequest
+ */
+export type ListRunsRequest = Message<"bctrl.runs.v1.ListRunsRequest"> & {
+  /**
+   * @generated from field: string space_id = 1;
+   */
+  spaceId: string;
+
+  /**
+   * @generated from field: int32 limit = 2;
+   */
+  limit: number;
+
+  /**
+   * @generated from field: string cursor = 3;
+   */
+  cursor: string;
+};
+
+/**
+ * Describes the message bctrl.runs.v1.ListRunsRequest.
+ * Use `create(ListRunsRequestSchema)` to create a new message.
+ */
+export const ListRunsRequestSchema: GenMessage<ListRunsRequest> = /*@__PURE__*/
+  messageDesc(file_bctrl_runs_v1_events, 5);
+
+/**
+ * @generated from message bctrl.runs.v1.ListRunsResponse
+ */
+export type ListRunsResponse = Message<"bctrl.runs.v1.ListRunsResponse"> & {
+  /**
+   * @generated from field: repeated bctrl.runs.v1.Run data = 1;
+   */
+  data: Run[];
+
+  /**
+   * @generated from field: string next_cursor = 2;
+   */
+  nextCursor: string;
+};
+
+/**
+ * Describes the message bctrl.runs.v1.ListRunsResponse.
+ * Use `create(ListRunsResponseSchema)` to create a new message.
+ */
+export const ListRunsResponseSchema: GenMessage<ListRunsResponse> = /*@__PURE__*/
+  messageDesc(file_bctrl_runs_v1_events, 6);
+
+/**
+ * @generated from message bctrl.runs.v1.ListRunEventsRequest
+ */
+export type ListRunEventsRequest = Message<"bctrl.runs.v1.ListRunEventsRequest"> & {
+  /**
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * Only events with a larger seq.
+   *
+   * @generated from field: int64 after = 2;
+   */
+  after: bigint;
+
+  /**
+   * @generated from field: int32 limit = 3;
+   */
+  limit: number;
+
+  /**
+   * Long poll: when nothing is newer than `after`, wait up to this long for something to be stored.
+   *
+   * @generated from field: int32 wait_ms = 4;
+   */
+  waitMs: number;
+};
+
+/**
+ * Describes the message bctrl.runs.v1.ListRunEventsRequest.
+ * Use `create(ListRunEventsRequestSchema)` to create a new message.
+ */
+export const ListRunEventsRequestSchema: GenMessage<ListRunEventsRequest> = /*@__PURE__*/
+  messageDesc(file_bctrl_runs_v1_events, 7);
+
+/**
+ * @generated from message bctrl.runs.v1.ListRunEventsResponse
+ */
+export type ListRunEventsResponse = Message<"bctrl.runs.v1.ListRunEventsResponse"> & {
+  /**
+   * @generated from field: repeated bctrl.runs.v1.StoredEvent data = 1;
+   */
+  data: StoredEvent[];
+
+  /**
+   * The run has ended and every event up to its end is in `data` or before `after`.
+   *
+   * @generated from field: bool run_ended = 2;
+   */
+  runEnded: boolean;
+
+  /**
+   * @generated from field: int64 last_seq = 3;
+   */
+  lastSeq: bigint;
+};
+
+/**
+ * Describes the message bctrl.runs.v1.ListRunEventsResponse.
+ * Use `create(ListRunEventsResponseSchema)` to create a new message.
+ */
+export const ListRunEventsResponseSchema: GenMessage<ListRunEventsResponse> = /*@__PURE__*/
+  messageDesc(file_bctrl_runs_v1_events, 8);
+
+/**
+ * @generated from message bctrl.runs.v1.ListRunCommandsRequest
+ */
+export type ListRunCommandsRequest = Message<"bctrl.runs.v1.ListRunCommandsRequest"> & {
+  /**
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * @generated from field: int64 after = 2;
+   */
+  after: bigint;
+
+  /**
+   * @generated from field: int32 limit = 3;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message bctrl.runs.v1.ListRunCommandsRequest.
+ * Use `create(ListRunCommandsRequestSchema)` to create a new message.
+ */
+export const ListRunCommandsRequestSchema: GenMessage<ListRunCommandsRequest> = /*@__PURE__*/
+  messageDesc(file_bctrl_runs_v1_events, 9);
+
+/**
+ * @generated from message bctrl.runs.v1.ListRunCommandsResponse
+ */
+export type ListRunCommandsResponse = Message<"bctrl.runs.v1.ListRunCommandsResponse"> & {
+  /**
+   * @generated from field: repeated bctrl.runs.v1.StoredCommand data = 1;
+   */
+  data: StoredCommand[];
+
+  /**
+   * @generated from field: int64 last_seq = 2;
+   */
+  lastSeq: bigint;
+};
+
+/**
+ * Describes the message bctrl.runs.v1.ListRunCommandsResponse.
+ * Use `create(ListRunCommandsResponseSchema)` to create a new message.
+ */
+export const ListRunCommandsResponseSchema: GenMessage<ListRunCommandsResponse> = /*@__PURE__*/
+  messageDesc(file_bctrl_runs_v1_events, 10);
 

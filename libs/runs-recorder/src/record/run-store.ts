@@ -1,0 +1,222 @@
+import { EventEmitter } from 'node:events';
+import { Inject, Injectable } from '@nestjs/common';
+import { RUN_END_EVENTS, type commandsV1, type runsV1 } from '@bctrl/contracts';
+import type { BatchItem } from '@bctrl/transport';
+import { RECORDER_DB, RECORDER_DB_SCHEMA, type RecorderDb } from '../db/recorder-db';
+
+const S = `"${RECORDER_DB_SCHEMA}"`;
+
+interface RunIdentity {
+  runId: string;
+  runtimeId: string;
+  spaceId: string;
+  accountId: string;
+  subaccountId: string;
+  at: string;
+}
+
+/**
+ * Writes what arrives on the run streams: each batch in one transaction, per run under a row lock, so seqs are
+ * gap-free and increasing (1, 2, 3 … in the order the stream delivered) and an event or command batch delivered
+ * twice is stored once (by its publisher's id). Tells waiting readers when a run has something new.
+ */
+@Injectable()
+export class RunStore {
+  private readonly stored = new EventEmitter();
+
+  constructor(@Inject(RECORDER_DB) private readonly db: RecorderDb) {
+    this.stored.setMaxListeners(0);
+  }
+
+  /** Resolves when something new is stored for the run, or after `ms`. */
+  waitForNew(runId: string, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.stored.off(runId, done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.stored.on(runId, done);
+    });
+  }
+
+  async storeEvents(items: BatchItem<typeof runsV1.RunEventSchema>[]): Promise<number> {
+    const byRun = groupByRun(
+      items.map(({ payload, meta }) => ({ ...payload, eventId: payload.eventId || `stream-${meta.streamSeq}` })),
+      (event) => event.runId,
+    );
+    let stored = 0;
+    await this.db.$transaction(async (tx) => {
+      for (const [runId, events] of byRun) {
+        const first = events[0] as runsV1.RunEvent;
+        await ensureRun(tx, identityOf(first));
+        const [{ event_seq: base } = { event_seq: 0 }] = await tx.$queryRawUnsafe<{ event_seq: number }[]>(
+          `SELECT event_seq FROM ${S}.runs WHERE id = $1 FOR UPDATE`,
+          runId,
+        );
+        const known = new Set(
+          (
+            await tx.$queryRawUnsafe<{ event_id: string }[]>(
+              `SELECT event_id FROM ${S}.run_events WHERE event_id = ANY($1::text[])`,
+              events.map((event) => event.eventId),
+            )
+          ).map((row) => row.event_id),
+        );
+        const fresh = events.filter((event) => !known.has(event.eventId) && (known.add(event.eventId), true));
+        if (fresh.length === 0) continue;
+        await tx.$executeRawUnsafe(
+          `INSERT INTO ${S}.run_events (run_id, seq, type, at, data, event_id)
+           SELECT $1, $2::int + ord::int, t, a, d::jsonb, e
+           FROM unnest($3::text[], $4::timestamptz[], $5::text[], $6::text[]) WITH ORDINALITY AS x(t, a, d, e, ord)`,
+          runId,
+          base,
+          fresh.map((event) => event.type),
+          fresh.map((event) => validTime(event.at)),
+          fresh.map((event) => jsonObject(event.dataJson)),
+          fresh.map((event) => event.eventId),
+        );
+        const end = fresh.find((event) => RUN_END_EVENTS.includes(event.type));
+        await tx.$executeRawUnsafe(
+          `UPDATE ${S}.runs SET event_seq = event_seq + $2::int,
+             status = CASE WHEN $3::timestamptz IS NULL THEN status ELSE 'ended' END,
+             ended_at = COALESCE(ended_at, $3::timestamptz)
+           WHERE id = $1`,
+          runId,
+          fresh.length,
+          end ? validTime(end.at) : null,
+        );
+        stored += fresh.length;
+      }
+    });
+    for (const runId of byRun.keys()) this.stored.emit(runId);
+    return stored;
+  }
+
+  async storeCommands(items: BatchItem<typeof commandsV1.CommandBatchSchema>[]): Promise<number> {
+    const records = items.flatMap(({ payload, meta }) =>
+      payload.records.map((record, index) => ({
+        record,
+        batchId: payload.batchId || `stream-${meta.streamSeq}`,
+        batchIndex: index,
+      })),
+    );
+    const byRun = groupByRun(records, (entry) => entry.record.runId);
+    let stored = 0;
+    await this.db.$transaction(async (tx) => {
+      for (const [runId, entries] of byRun) {
+        const first = (entries[0] as (typeof records)[number]).record;
+        await ensureRun(tx, { ...identityOf(first), at: first.startedAt });
+        const [{ command_seq: base } = { command_seq: 0 }] = await tx.$queryRawUnsafe<{ command_seq: number }[]>(
+          `SELECT command_seq FROM ${S}.runs WHERE id = $1 FOR UPDATE`,
+          runId,
+        );
+        const known = new Set(
+          (
+            await tx.$queryRawUnsafe<{ key: string }[]>(
+              `SELECT batch_id || ':' || batch_index AS key FROM ${S}.command_records
+               WHERE batch_id = ANY($1::text[])`,
+              [...new Set(entries.map((entry) => entry.batchId))],
+            )
+          ).map((row) => row.key),
+        );
+        const fresh = entries.filter((entry) => {
+          const key = `${entry.batchId}:${entry.batchIndex}`;
+          if (known.has(key)) return false;
+          known.add(key);
+          return true;
+        });
+        if (fresh.length === 0) continue;
+        await tx.$executeRawUnsafe(
+          `INSERT INTO ${S}.command_records (run_id, seq, source, connection_id, method, session_id, started_at,
+             duration_micros, ok, error_code, request_bytes, response_bytes, batch_id, batch_index)
+           SELECT $1, $2::int + ord::int, src, conn, m, sess, st, dur, ok, err, req, res, b, bi
+           FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::bigint[], $9::bool[],
+             $10::text[], $11::bigint[], $12::bigint[], $13::text[], $14::int[])
+             WITH ORDINALITY AS x(src, conn, m, sess, st, dur, ok, err, req, res, b, bi, ord)`,
+          runId,
+          base,
+          fresh.map((e) => e.record.source || 'cdp'),
+          fresh.map((e) => e.record.connectionId),
+          fresh.map((e) => e.record.method),
+          fresh.map((e) => e.record.sessionId),
+          fresh.map((e) => validTime(e.record.startedAt)),
+          fresh.map((e) => e.record.durationMicros.toString()),
+          fresh.map((e) => e.record.ok),
+          fresh.map((e) => e.record.errorCode),
+          fresh.map((e) => e.record.requestBytes.toString()),
+          fresh.map((e) => e.record.responseBytes.toString()),
+          fresh.map((e) => e.batchId),
+          fresh.map((e) => e.batchIndex),
+        );
+        await tx.$executeRawUnsafe(
+          `UPDATE ${S}.runs SET command_seq = command_seq + $2::int WHERE id = $1`,
+          runId,
+          fresh.length,
+        );
+        stored += fresh.length;
+      }
+    });
+    return stored;
+  }
+}
+
+type Tx = Parameters<Parameters<RecorderDb['$transaction']>[0]>[0];
+
+function identityOf(source: {
+  runId: string;
+  runtimeId: string;
+  spaceId: string;
+  accountId: string;
+  subaccountId?: string;
+  at?: string;
+}): RunIdentity {
+  return {
+    runId: source.runId,
+    runtimeId: source.runtimeId,
+    spaceId: source.spaceId,
+    accountId: source.accountId,
+    subaccountId: source.subaccountId ?? '',
+    at: source.at ?? '',
+  };
+}
+
+/** A run is created by the first thing stored for it; what it belongs to comes with every event. */
+async function ensureRun(tx: Tx, run: RunIdentity): Promise<void> {
+  await tx.$executeRawUnsafe(
+    `INSERT INTO ${S}.runs (id, account_id, subaccount_id, space_id, runtime_id, started_at)
+     VALUES ($1, $2, $3, $4, $5, $6::timestamptz) ON CONFLICT (id) DO NOTHING`,
+    run.runId,
+    run.accountId,
+    run.subaccountId || null,
+    run.spaceId,
+    run.runtimeId,
+    validTime(run.at),
+  );
+}
+
+function groupByRun<T>(items: T[], runOf: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const runId = runOf(item);
+    if (!runId) continue;
+    let group = groups.get(runId);
+    if (!group) groups.set(runId, (group = []));
+    group.push(item);
+  }
+  return groups;
+}
+
+/** A publisher's bad timestamp must not make the batch fail forever: it is stored as the time it arrived. */
+function validTime(value: string): string {
+  return value && !Number.isNaN(Date.parse(value)) ? value : new Date().toISOString();
+}
+
+function jsonObject(text: string): string {
+  try {
+    const value = JSON.parse(text || '{}') as unknown;
+    return JSON.stringify(typeof value === 'object' && value !== null && !Array.isArray(value) ? value : { value });
+  } catch {
+    return JSON.stringify({ unparsed: text });
+  }
+}

@@ -1,0 +1,153 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import { runsV1, SpacesV1 } from '@bctrl/contracts';
+import { BctrlError, isId, type KeyPrincipal, pageQuery, type Principal, requireKey, toPage } from '@bctrl/core';
+import { type Transport, TRANSPORT } from '@bctrl/transport';
+import { RECORDER_DB, type RecorderDb } from '../db/recorder-db';
+import type { Run } from '../generated/prisma/client';
+import { RunStore } from './run-store';
+
+const iso = (date: Date | null) => (date ? date.toISOString() : '');
+const LIMIT_DEFAULT = 100;
+const LIMIT_MAX = 1000;
+/** A long poll never holds a request longer than this, whatever was asked. */
+const MAX_WAIT_MS = 25_000;
+
+export function renderRun(run: Run): MessageInitShape<typeof runsV1.RunSchema> {
+  return {
+    id: run.id,
+    spaceId: run.spaceId,
+    accountId: run.accountId,
+    subaccountId: run.subaccountId ?? '',
+    runtimeId: run.runtimeId,
+    status: run.status,
+    startedAt: iso(run.startedAt),
+    endedAt: iso(run.endedAt),
+    eventCount: BigInt(run.eventSeq),
+    commandCount: BigInt(run.commandSeq),
+    artifactCount: BigInt(run.artifactCount),
+    createdAt: iso(run.createdAt),
+  };
+}
+
+/** The rows a key can see: its account, its subaccount if any, its spaces if it is limited to some. */
+function scope(principal: KeyPrincipal) {
+  return {
+    accountId: principal.accountId,
+    ...(principal.subaccountId ? { subaccountId: principal.subaccountId } : {}),
+    ...(principal.spaceIds ? { spaceId: { in: principal.spaceIds } } : {}),
+  };
+}
+
+function checkLimit(limit: number): number {
+  const value = limit || LIMIT_DEFAULT;
+  if (!Number.isInteger(value) || value < 1 || value > LIMIT_MAX) {
+    throw BctrlError.validation([{ field: 'limit', issue: `must be an integer from 1 to ${LIMIT_MAX}` }]);
+  }
+  return value;
+}
+
+function checkAfter(after: bigint): number {
+  if (after < 0n || after > 2_147_483_647n) {
+    throw BctrlError.validation([{ field: 'after', issue: 'must be a seq: a whole number from 0' }]);
+  }
+  return Number(after);
+}
+
+/** Reads of the stored record: runs, their events (with a long poll for live readers) and command records. */
+@Injectable()
+export class RunsService {
+  constructor(
+    @Inject(RECORDER_DB) private readonly db: RecorderDb,
+    @Inject(TRANSPORT) private readonly transport: Transport,
+    private readonly store: RunStore,
+  ) {}
+
+  async get(principal: Principal, runId: string) {
+    return renderRun(await this.findVisible(principal, runId));
+  }
+
+  async list(principal: Principal, request: runsV1.ListRunsRequest) {
+    const key = requireKey(principal, 'viewer');
+    // An invisible space lists as not found, exactly like a missing one.
+    await this.transport.request(SpacesV1.getSpace, { spaceId: request.spaceId }, { principal: key });
+    const query = pageQuery({ limit: request.limit, cursor: request.cursor });
+    const rows = await this.db.run.findMany({
+      where: { AND: [scope(key), { spaceId: request.spaceId }, query.where] },
+      orderBy: query.orderBy,
+      take: query.take,
+    });
+    const page = toPage(rows, query.limit, renderRun);
+    return { data: page.data, nextCursor: page.nextCursor ?? '' };
+  }
+
+  async events(principal: Principal, request: runsV1.ListRunEventsRequest) {
+    const limit = checkLimit(request.limit);
+    const after = checkAfter(request.after);
+    let run = await this.findVisible(principal, request.runId);
+    const read = () =>
+      this.db.runEvent.findMany({
+        where: { runId: run.id, seq: { gt: after } },
+        orderBy: { seq: 'asc' },
+        take: limit,
+      });
+    let rows = await read();
+    const waitMs = Math.min(Math.max(request.waitMs, 0), MAX_WAIT_MS);
+    if (rows.length === 0 && waitMs > 0 && run.status !== 'ended') {
+      // Woken by this replica's own inserts at once; another replica's show up at the deadline's re-read.
+      await this.store.waitForNew(run.id, waitMs);
+      run = (await this.db.run.findUnique({ where: { id: run.id } })) ?? run;
+      rows = await read();
+    }
+    const lastSeq = rows.length ? (rows[rows.length - 1]?.seq ?? after) : after;
+    return {
+      data: rows.map((row) => ({
+        runId: row.runId,
+        seq: BigInt(row.seq),
+        type: row.type,
+        at: row.at.toISOString(),
+        dataJson: JSON.stringify(row.data),
+      })),
+      runEnded: run.status === 'ended' && lastSeq >= run.eventSeq,
+      lastSeq: BigInt(lastSeq),
+    };
+  }
+
+  async commands(principal: Principal, request: runsV1.ListRunCommandsRequest) {
+    const limit = checkLimit(request.limit);
+    const after = checkAfter(request.after);
+    const run = await this.findVisible(principal, request.runId);
+    const rows = await this.db.commandRecord.findMany({
+      where: { runId: run.id, seq: { gt: after } },
+      orderBy: { seq: 'asc' },
+      take: limit,
+    });
+    return {
+      data: rows.map((row) => ({
+        runId: row.runId,
+        seq: BigInt(row.seq),
+        source: row.source,
+        connectionId: row.connectionId,
+        method: row.method,
+        sessionId: row.sessionId,
+        startedAt: row.startedAt.toISOString(),
+        durationMicros: row.durationMicros,
+        ok: row.ok,
+        errorCode: row.errorCode,
+        requestBytes: row.requestBytes,
+        responseBytes: row.responseBytes,
+      })),
+      lastSeq: BigInt(rows.length ? (rows[rows.length - 1]?.seq ?? after) : after),
+    };
+  }
+
+  /** Out of reach and nonexistent look the same, so a key never learns another tenant's run exists. */
+  private async findVisible(principal: Principal, runId: string): Promise<Run> {
+    const key = requireKey(principal, 'viewer');
+    const run = isId('run', runId)
+      ? await this.db.run.findFirst({ where: { AND: [scope(key), { id: runId }] } })
+      : null;
+    if (!run) throw BctrlError.notFound('run');
+    return run;
+  }
+}
