@@ -3,21 +3,25 @@ import type { DescMessage, MessageInitShape, MessageShape } from '@bufbuild/prot
 import type { RpcMethod } from '@bctrl/contracts';
 import { BctrlError } from '@bctrl/core';
 import { subjectMatches } from './subject-match';
-import { RecordCarrier, withIncomingSpan, withOutgoingSpan } from './tracing';
+import { RecordCarrier, withBatchSpan, withIncomingSpan, withOutgoingSpan } from './tracing';
 import type {
+  BatchConsumerOptions,
+  BatchHandler,
+  BatchItem,
   CallContext,
   Closable,
   DurableConsumerOptions,
   EventHandler,
+  EventMeta,
   Handler,
   RequestOptions,
   Transport,
 } from './transport';
 import {
+  batchLimits,
   DEFAULT_ACK_WAIT_MS,
   DEFAULT_TIMEOUT_MS,
-  decodeMessage,
-  decodePrincipal,
+  decodeEvent,
   encodeMessage,
   encodePrincipal,
   logError,
@@ -25,7 +29,7 @@ import {
   readReply,
   runHandler,
 } from './wire';
-import type { WireReply } from './wire';
+import type { BatchLimits, WireReply } from './wire';
 
 const SYSTEM = 'in-process';
 
@@ -39,7 +43,19 @@ interface StoredEvent {
   publishedAt: Date;
 }
 
-type RawEventHandler = (event: StoredEvent, deliveryCount: number) => Promise<void>;
+interface Delivery {
+  event: StoredEvent;
+  deliveryCount: number;
+}
+
+/** One consumer of a durable. `consume` is one whose batches hold a single event. */
+interface Subscriber {
+  limits: BatchLimits;
+  /** Resolving acknowledges the batch's events; rejecting makes them due again after ackWait. */
+  deliver(batch: Delivery[]): Promise<void>;
+}
+
+const SINGLE_EVENTS: BatchLimits = { maxBatch: 1, maxWaitMs: 0 };
 
 /**
  * A durable consumer's position outlives the consumers reading from it, as a JetStream durable does:
@@ -52,9 +68,9 @@ class Durable {
   nextIndex = 0;
   readonly acked = new Set<number>();
   readonly deliveries = new Map<number, number>();
-  /** Delivered, not acknowledged: stream seq → when it becomes due again. */
+  /** Taken from the log, not acknowledged: stream seq → when it becomes due again (never, while being handled). */
   readonly redeliverAt = new Map<number, number>();
-  readonly handlers: RawEventHandler[] = [];
+  readonly subscribers: Subscriber[] = [];
   private turn = 0;
   private running = false;
   private wake: (() => void) | undefined;
@@ -71,8 +87,8 @@ class Durable {
     this.ackWaitMs = ackWaitMs;
   }
 
-  attach(handler: RawEventHandler): void {
-    this.handlers.push(handler);
+  attach(subscriber: Subscriber): void {
+    this.subscribers.push(subscriber);
     if (!this.running) {
       this.running = true;
       void this.pump();
@@ -80,12 +96,22 @@ class Durable {
     this.poke();
   }
 
-  /** Resolves once the handler that may be running has finished, so its ack is recorded before close returns. */
-  async detach(handler: RawEventHandler): Promise<void> {
-    const index = this.handlers.indexOf(handler);
-    if (index >= 0) this.handlers.splice(index, 1);
+  /**
+   * Resolves once the batch that may be filling or being handled for this subscriber is settled, so its acks
+   * are recorded before close returns.
+   */
+  async detach(subscriber: Subscriber): Promise<void> {
+    const index = this.subscribers.indexOf(subscriber);
+    if (index >= 0) this.subscribers.splice(index, 1);
     this.poke();
     await this.inFlight;
+  }
+
+  /** Settles an event for good without handing it over: what `term` does on JetStream. */
+  drop(seq: number): void {
+    this.acked.add(seq);
+    this.redeliverAt.delete(seq);
+    this.deliveries.delete(seq);
   }
 
   poke(): void {
@@ -95,32 +121,62 @@ class Durable {
   }
 
   private async pump(): Promise<void> {
-    while (this.handlers.length > 0) {
-      const event = this.nextDue();
-      if (!event) {
+    while (this.subscribers.length > 0) {
+      const first = this.nextDue();
+      if (!first) {
         await this.idle();
         continue;
       }
-      const handler = this.handlers[this.turn++ % this.handlers.length];
-      const count = (this.deliveries.get(event.seq) ?? 0) + 1;
-      this.deliveries.set(event.seq, count);
-      // Until the handler settles the event counts as outstanding, as it does on JetStream.
-      this.redeliverAt.set(event.seq, Number.POSITIVE_INFINITY);
-      const delivery = handler(event, count).then(
-        () => {
-          this.acked.add(event.seq);
-          this.redeliverAt.delete(event.seq);
-          this.deliveries.delete(event.seq);
-        },
-        () => {
-          this.redeliverAt.set(event.seq, Date.now() + this.ackWaitMs);
-        },
-      );
-      this.inFlight = delivery;
-      await delivery;
+      const subscriber = this.subscribers[this.turn++ % this.subscribers.length];
+      const handling = this.handOver(subscriber, first);
+      this.inFlight = handling;
+      await handling;
     }
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
+  }
+
+  private async handOver(subscriber: Subscriber, first: StoredEvent): Promise<void> {
+    const { maxBatch, maxWaitMs } = subscriber.limits;
+    const batch = [this.hold(first)];
+    const deadline = Date.now() + maxWaitMs;
+    while (batch.length < maxBatch && this.subscribers.includes(subscriber)) {
+      const event = this.nextDue();
+      if (event) {
+        batch.push(this.hold(event));
+        continue;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      await this.idle(left);
+    }
+    if (!this.subscribers.includes(subscriber)) {
+      // Closed while the batch was filling: nothing was handed over, so the events are due again at once.
+      for (const event of batch) this.redeliverAt.set(event.seq, 0);
+      return;
+    }
+    const deliveries = batch.map((event) => {
+      const deliveryCount = (this.deliveries.get(event.seq) ?? 0) + 1;
+      this.deliveries.set(event.seq, deliveryCount);
+      return { event, deliveryCount };
+    });
+    await subscriber.deliver(deliveries).then(
+      () => {
+        for (const event of batch) this.drop(event.seq);
+      },
+      () => {
+        const at = Date.now() + this.ackWaitMs;
+        for (const event of batch) {
+          if (!this.acked.has(event.seq)) this.redeliverAt.set(event.seq, at);
+        }
+      },
+    );
+  }
+
+  /** Until its batch settles an event counts as outstanding, as it does on JetStream. */
+  private hold(event: StoredEvent): StoredEvent {
+    this.redeliverAt.set(event.seq, Number.POSITIVE_INFINITY);
+    return event;
   }
 
   /** Redeliveries first, oldest first, then new events in stream order. */
@@ -138,13 +194,16 @@ class Durable {
     return undefined;
   }
 
-  private idle(): Promise<void> {
+  /** Until poked, or until the first redelivery is due, or `maxMs` at most. */
+  private idle(maxMs = Number.POSITIVE_INFINITY): Promise<void> {
     return new Promise((resolve) => {
       this.wake = resolve;
-      const pending = [...this.redeliverAt.values()].filter(Number.isFinite);
-      if (pending.length > 0) {
+      let wait = maxMs;
+      const now = Date.now();
+      for (const at of this.redeliverAt.values()) wait = Math.min(wait, at - now);
+      if (Number.isFinite(wait)) {
         if (this.timer) clearTimeout(this.timer);
-        this.timer = setTimeout(() => this.poke(), Math.max(0, Math.min(...pending) - Date.now()));
+        this.timer = setTimeout(() => this.poke(), Math.max(0, wait));
         // A pending redelivery must not keep a finished process alive.
         this.timer.unref();
       }
@@ -248,57 +307,95 @@ export class InProcessTransport implements Transport {
     handler: EventHandler<Payload>,
   ): Promise<Closable> {
     this.assertOpen();
-    const ackWaitMs = options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
-    let durable = this.durables.get(options.durable);
-    if (!durable) {
-      durable = new Durable(options.durable, this.log, options.filterSubject, ackWaitMs);
-      this.durables.set(options.durable, durable);
-    } else {
-      if (durable.filterSubject !== options.filterSubject) {
-        // JetStream refuses to change a durable's filter silently; so do we, or the positions would mean nothing.
-        throw new BctrlError(
-          'conflict',
-          `Durable ${options.durable} already filters ${durable.filterSubject}, not ${options.filterSubject}.`,
-        );
-      }
-      durable.ackWaitMs = ackWaitMs;
-    }
-    const raw: RawEventHandler = (event, deliveryCount) => {
-      const carrier = new RecordCarrier();
-      Object.assign(carrier.values, event.headers);
-      return withIncomingSpan(SYSTEM, event.subject, SpanKind.CONSUMER, carrier, async () => {
-        let payload: MessageShape<Payload>;
-        let context: CallContext;
-        try {
-          payload = decodeMessage(options.payload, event.body);
-          context = {
-            principal: decodePrincipal(carrier.get(PRINCIPAL_HEADER)),
-          };
-        } catch (error) {
-          // Redelivering an event nobody can read would loop forever; it is logged and dropped, as `term` does on NATS.
-          logError('undecodable event dropped', event.subject, error);
-          return;
-        }
-        try {
-          await handler(
-            payload,
-            {
-              subject: event.subject,
-              streamSeq: event.seq,
-              deliveryCount,
-              publishedAt: event.publishedAt,
-            },
-            context,
-          );
-        } catch (error) {
-          logError('event handler failed; the event will be redelivered', event.subject, error);
-          throw error;
-        }
-      });
+    const durable = this.openDurable(options);
+    const subscriber: Subscriber = {
+      limits: SINGLE_EVENTS,
+      deliver: async ([{ event, deliveryCount }]) => {
+        const carrier = recordCarrier(event.headers);
+        await withIncomingSpan(SYSTEM, event.subject, SpanKind.CONSUMER, carrier, async () => {
+          let decoded: Pick<BatchItem<Payload>, 'payload' | 'context'>;
+          try {
+            decoded = decodeEvent(options.payload, event.body, carrier.get(PRINCIPAL_HEADER));
+          } catch (error) {
+            // Redelivering an event nobody can read would loop forever; it is logged and dropped, as `term` does on NATS.
+            logError('undecodable event dropped', event.subject, error);
+            durable.drop(event.seq);
+            return;
+          }
+          try {
+            await handler(decoded.payload, eventMeta(event, deliveryCount), decoded.context);
+          } catch (error) {
+            logError('event handler failed; the event will be redelivered', event.subject, error);
+            throw error;
+          }
+        });
+      },
     };
-    const target = durable;
-    target.attach(raw);
-    return { close: () => target.detach(raw) };
+    durable.attach(subscriber);
+    return { close: () => durable.detach(subscriber) };
+  }
+
+  async consumeBatch<Payload extends DescMessage>(
+    options: BatchConsumerOptions<Payload>,
+    handler: BatchHandler<Payload>,
+  ): Promise<Closable> {
+    this.assertOpen();
+    const limits = batchLimits(options);
+    const durable = this.openDurable(options);
+    const subscriber: Subscriber = {
+      limits,
+      deliver: async (deliveries) => {
+        const items: BatchItem<Payload>[] = [];
+        const carriers: RecordCarrier[] = [];
+        for (const { event, deliveryCount } of deliveries) {
+          const carrier = recordCarrier(event.headers);
+          try {
+            const decoded = decodeEvent(options.payload, event.body, carrier.get(PRINCIPAL_HEADER));
+            items.push({ ...decoded, meta: eventMeta(event, deliveryCount) });
+          } catch (error) {
+            // Redelivering an event nobody can read would loop forever; it is logged and dropped, as `term` does on NATS.
+            logError('undecodable event dropped', event.subject, error);
+            durable.drop(event.seq);
+            continue;
+          }
+          carriers.push(carrier);
+        }
+        if (items.length === 0) return;
+        await withBatchSpan(SYSTEM, options.filterSubject, carriers, async () => {
+          try {
+            await handler(items);
+          } catch (error) {
+            logError(
+              `batch handler failed; its ${items.length} events will be redelivered`,
+              options.filterSubject,
+              error,
+            );
+            throw error;
+          }
+        });
+      },
+    };
+    durable.attach(subscriber);
+    return { close: () => durable.detach(subscriber) };
+  }
+
+  private openDurable<Payload extends DescMessage>(options: DurableConsumerOptions<Payload>): Durable {
+    const ackWaitMs = options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
+    const existing = this.durables.get(options.durable);
+    if (!existing) {
+      const durable = new Durable(options.durable, this.log, options.filterSubject, ackWaitMs);
+      this.durables.set(options.durable, durable);
+      return durable;
+    }
+    if (existing.filterSubject !== options.filterSubject) {
+      // JetStream refuses to change a durable's filter silently; so do we, or the positions would mean nothing.
+      throw new BctrlError(
+        'conflict',
+        `Durable ${options.durable} already filters ${existing.filterSubject}, not ${options.filterSubject}.`,
+      );
+    }
+    existing.ackWaitMs = ackWaitMs;
+    return existing;
   }
 
   async ping(): Promise<void> {
@@ -309,7 +406,9 @@ export class InProcessTransport implements Transport {
     this.closed = true;
     this.handlers.clear();
     await Promise.all(
-      [...this.durables.values()].flatMap((durable) => [...durable.handlers].map((handler) => durable.detach(handler))),
+      [...this.durables.values()].flatMap((durable) =>
+        [...durable.subscribers].map((subscriber) => durable.detach(subscriber)),
+      ),
     );
   }
 
@@ -324,6 +423,21 @@ export class InProcessTransport implements Transport {
   private assertOpen(): void {
     if (this.closed) throw new BctrlError('unavailable', 'The transport is closed.');
   }
+}
+
+function recordCarrier(headers: Record<string, string>): RecordCarrier {
+  const carrier = new RecordCarrier();
+  Object.assign(carrier.values, headers);
+  return carrier;
+}
+
+function eventMeta(event: StoredEvent, deliveryCount: number): EventMeta {
+  return {
+    subject: event.subject,
+    streamSeq: event.seq,
+    deliveryCount,
+    publishedAt: event.publishedAt,
+  };
 }
 
 function copyCarrier(carrier: RecordCarrier): RecordCarrier {

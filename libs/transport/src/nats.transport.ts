@@ -8,32 +8,46 @@ import {
   nanos,
   StorageType,
 } from 'nats';
-import type { ConnectionOptions, ConsumerMessages, JetStreamManager, JsMsg, Msg, MsgHdrs, NatsConnection } from 'nats';
+import type {
+  ConnectionOptions,
+  Consumer,
+  ConsumerMessages,
+  JetStreamManager,
+  JsMsg,
+  Msg,
+  MsgHdrs,
+  NatsConnection,
+} from 'nats';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { DescMessage, MessageInitShape, MessageShape } from '@bufbuild/protobuf';
 import { RUNS_STREAM, RUNS_SUBJECT_PREFIX } from '@bctrl/contracts';
 import type { RpcMethod } from '@bctrl/contracts';
 import { BctrlError } from '@bctrl/core';
-import { withIncomingSpan, withOutgoingSpan } from './tracing';
+import { BatchReader } from './batch-reader';
+import { withBatchSpan, withIncomingSpan, withOutgoingSpan } from './tracing';
 import type { HeaderCarrier } from './tracing';
 
 function isNatsError(error: unknown): error is NatsError {
   return error instanceof NatsError;
 }
 import type {
+  BatchConsumerOptions,
+  BatchHandler,
+  BatchItem,
   CallContext,
   Closable,
   DurableConsumerOptions,
   EventHandler,
+  EventMeta,
   Handler,
   RequestOptions,
   Transport,
 } from './transport';
 import {
+  batchLimits,
   DEFAULT_ACK_WAIT_MS,
   DEFAULT_TIMEOUT_MS,
-  decodeMessage,
-  decodePrincipal,
+  decodeEvent,
   encodeMessage,
   encodePrincipal,
   ERROR_HEADER,
@@ -44,6 +58,8 @@ import {
 } from './wire';
 
 const SYSTEM = 'nats';
+/** How long a batch consumer's pull request stays open: what close() may wait. nats.js allows no less. */
+const PULL_EXPIRES_MS = 1_000;
 
 export interface NatsTransportOptions extends ConnectionOptions {
   /** Shows in the server's connection list (`nats server report connections`): use the service name. */
@@ -178,16 +194,8 @@ export class NatsTransport implements Transport {
     options: DurableConsumerOptions<Payload>,
     handler: EventHandler<Payload>,
   ): Promise<Closable> {
-    const jsm = await this.ensureStreams();
     const ackWaitMs = options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
-    let stream: string;
-    try {
-      stream = await jsm.streams.find(options.filterSubject);
-    } catch (error) {
-      throw new BctrlError('unavailable', `No stream holds ${options.filterSubject}: ${describe(error)}`);
-    }
-    await this.ensureConsumer(jsm, stream, options.durable, options.filterSubject, ackWaitMs);
-    const messages = await (await this.nc.jetstream().consumers.get(stream, options.durable)).consume();
+    const messages = await (await this.openConsumer(options, ackWaitMs)).consume();
     let closing = false;
     const loop = this.deliver(messages, options, handler, ackWaitMs, () => closing).catch((error: unknown) =>
       logError('consumer stopped', options.filterSubject, error),
@@ -201,6 +209,69 @@ export class NatsTransport implements Transport {
         await this.nc.flush();
       },
     };
+  }
+
+  /**
+   * Pull requests for one batch each, one after the other. Unlike `consume`'s, a request is never abandoned:
+   * close() lets the open one end on the server (filled, or expired after PULL_EXPIRES_MS) before handing back
+   * what it brought. Abandoning it (unsubscribing its inbox) drops what the server sent before it saw the
+   * unsubscribe, and NATS 2.9 goes on handing redeliveries to the dead request, so those events would wait
+   * out ackWait instead of going to the successor at once.
+   */
+  async consumeBatch<Payload extends DescMessage>(
+    options: BatchConsumerOptions<Payload>,
+    handler: BatchHandler<Payload>,
+  ): Promise<Closable> {
+    const limits = batchLimits(options);
+    const ackWaitMs = options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
+    const consumer = await this.openConsumer(options, ackWaitMs);
+    let closing = false;
+    const isClosing = () => closing;
+    const batches = new BatchReader(this.pull(consumer, limits.maxBatch, options.filterSubject, isClosing), limits);
+    const loop = this.deliverBatches(batches, options, handler, ackWaitMs, isClosing).catch((error: unknown) =>
+      logError('consumer stopped', options.filterSubject, error),
+    );
+    return {
+      close: async () => {
+        closing = true;
+        await loop;
+        // Acks are fire-and-forget; the flush makes sure the server has them before a successor starts.
+        if (!this.nc.isClosed()) await this.nc.flush();
+      },
+    };
+  }
+
+  private async *pull(
+    consumer: Consumer,
+    maxBatch: number,
+    filterSubject: string,
+    isClosing: () => boolean,
+  ): AsyncGenerator<JsMsg, void, undefined> {
+    while (!isClosing() && !this.nc.isClosed() && !this.nc.isDraining()) {
+      try {
+        yield* await consumer.fetch({ max_messages: maxBatch, expires: PULL_EXPIRES_MS });
+      } catch (error) {
+        if (isClosing() || this.nc.isClosed() || this.nc.isDraining()) return;
+        // As `consume` does: JetStream may be restarting, or the consumer being recreated.
+        logError('pulling events failed; retrying', filterSubject, error);
+        await new Promise((resolve) => setTimeout(resolve, PULL_EXPIRES_MS));
+      }
+    }
+  }
+
+  private async openConsumer<Payload extends DescMessage>(
+    options: DurableConsumerOptions<Payload>,
+    ackWaitMs: number,
+  ): Promise<Consumer> {
+    const jsm = await this.ensureStreams();
+    let stream: string;
+    try {
+      stream = await jsm.streams.find(options.filterSubject);
+    } catch (error) {
+      throw new BctrlError('unavailable', `No stream holds ${options.filterSubject}: ${describe(error)}`);
+    }
+    await this.ensureConsumer(jsm, stream, options.durable, options.filterSubject, ackWaitMs);
+    return this.nc.jetstream().consumers.get(stream, options.durable);
   }
 
   private async deliver<Payload extends DescMessage>(
@@ -228,13 +299,9 @@ export class NatsTransport implements Transport {
   ): Promise<void> {
     const incoming = msg.headers ?? natsHeaders();
     await withIncomingSpan(SYSTEM, msg.subject, SpanKind.CONSUMER, carrier(incoming), async () => {
-      let payload: MessageShape<Payload>;
-      let context: CallContext;
+      let event: Pick<BatchItem<Payload>, 'payload' | 'context'>;
       try {
-        payload = decodeMessage(options.payload, msg.data);
-        context = {
-          principal: decodePrincipal(incoming.get(PRINCIPAL_HEADER) || undefined),
-        };
+        event = decodeEvent(options.payload, msg.data, incoming.get(PRINCIPAL_HEADER) || undefined);
       } catch (error) {
         // Redelivering an event nobody can read would loop forever.
         logError('undecodable event dropped', msg.subject, error);
@@ -242,16 +309,7 @@ export class NatsTransport implements Transport {
         return;
       }
       try {
-        await handler(
-          payload,
-          {
-            subject: msg.subject,
-            streamSeq: msg.info.streamSequence,
-            deliveryCount: msg.info.deliveryCount,
-            publishedAt: new Date(Math.floor(msg.info.timestampNanos / 1_000_000)),
-          },
-          context,
-        );
+        await handler(event.payload, eventMeta(msg), event.context);
       } catch (error) {
         logError('event handler failed; the event will be redelivered', msg.subject, error);
         // Delayed like an ack timeout, so that a failing event is retried at the same pace on both transports.
@@ -259,6 +317,63 @@ export class NatsTransport implements Transport {
         throw error;
       }
       msg.ack();
+    }).catch(() => undefined);
+  }
+
+  private async deliverBatches<Payload extends DescMessage>(
+    batches: BatchReader<JsMsg>,
+    options: BatchConsumerOptions<Payload>,
+    handler: BatchHandler<Payload>,
+    ackWaitMs: number,
+    isClosing: () => boolean,
+  ): Promise<void> {
+    const handBack: JsMsg[] = [];
+    try {
+      for (let batch = await batches.next(); batch; batch = await batches.next()) {
+        if (isClosing()) handBack.push(...batch);
+        else await this.handleBatch(batch, options, handler, ackWaitMs);
+      }
+    } finally {
+      // Pulled but not handled: handed back so that a successor gets them at once rather than after ackWait;
+      // only now that no pull request of ours is open, or they would come straight back to it.
+      for (const msg of handBack) msg.nak();
+    }
+  }
+
+  private async handleBatch<Payload extends DescMessage>(
+    batch: JsMsg[],
+    options: BatchConsumerOptions<Payload>,
+    handler: BatchHandler<Payload>,
+    ackWaitMs: number,
+  ): Promise<void> {
+    const items: BatchItem<Payload>[] = [];
+    const handed: JsMsg[] = [];
+    const carriers: HeaderCarrier[] = [];
+    for (const msg of batch) {
+      const incoming = msg.headers ?? natsHeaders();
+      try {
+        const event = decodeEvent(options.payload, msg.data, incoming.get(PRINCIPAL_HEADER) || undefined);
+        items.push({ ...event, meta: eventMeta(msg) });
+      } catch (error) {
+        // Redelivering an event nobody can read would loop forever.
+        logError('undecodable event dropped', msg.subject, error);
+        msg.term();
+        continue;
+      }
+      handed.push(msg);
+      carriers.push(carrier(incoming));
+    }
+    if (items.length === 0) return;
+    await withBatchSpan(SYSTEM, options.filterSubject, carriers, async () => {
+      try {
+        await handler(items);
+      } catch (error) {
+        logError(`batch handler failed; its ${items.length} events will be redelivered`, options.filterSubject, error);
+        // Delayed like an ack timeout, so that a failing batch is retried at the same pace on both transports.
+        for (const msg of handed) msg.nak(ackWaitMs);
+        throw error;
+      }
+      for (const msg of handed) msg.ack();
     }).catch(() => undefined);
   }
 
@@ -361,6 +476,16 @@ function carrier(headers: MsgHdrs): HeaderCarrier {
     get: (key) => headers.get(key) || undefined,
     set: (key, value) => headers.set(key, value),
     keys: () => headers.keys(),
+  };
+}
+
+function eventMeta(msg: JsMsg): EventMeta {
+  const info = msg.info;
+  return {
+    subject: msg.subject,
+    streamSeq: info.streamSequence,
+    deliveryCount: info.deliveryCount,
+    publishedAt: new Date(Math.floor(info.timestampNanos / 1_000_000)),
   };
 }
 

@@ -1,5 +1,5 @@
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import type { Context, Span, TextMapGetter, TextMapSetter } from '@opentelemetry/api';
+import type { Context, Link, Span, TextMapGetter, TextMapSetter } from '@opentelemetry/api';
 import { BctrlError } from '@bctrl/core';
 
 /** Only the API here: the process that boots the service decides whether and where spans are exported. */
@@ -68,6 +68,38 @@ export async function withIncomingSpan<T>(
     parent,
   );
   return context.with(trace.setSpan(parent, span), () => endAfter(span, work));
+}
+
+/**
+ * Runs the handling of a batch in one CONSUMER span. Its events come from many publishers, so the span has
+ * no parent: it links to each event's sending span instead, as OpenTelemetry's messaging conventions do for
+ * batches. Work inside it runs under the batch span, whatever trace each event came from.
+ */
+export async function withBatchSpan<T>(
+  system: string,
+  filterSubject: string,
+  carriers: HeaderCarrier[],
+  work: () => Promise<T>,
+): Promise<T> {
+  const links: Link[] = [];
+  for (const carrier of carriers) {
+    const sender = trace.getSpanContext(propagation.extract(ROOT_CONTEXT, carrier, getter));
+    if (sender) links.push({ context: sender });
+  }
+  const span = trace.getTracer(TRACER_NAME).startSpan(
+    filterSubject,
+    {
+      kind: SpanKind.CONSUMER,
+      links,
+      attributes: {
+        'messaging.system': system,
+        'messaging.destination.name': filterSubject,
+        'messaging.batch.message_count': carriers.length,
+      },
+    },
+    ROOT_CONTEXT,
+  );
+  return context.with(trace.setSpan(ROOT_CONTEXT, span), () => endAfter(span, work));
 }
 
 async function endAfter<T>(span: Span, work: () => Promise<T>): Promise<T> {

@@ -45,6 +45,26 @@ export type EventHandler<Payload extends DescMessage> = (
   context: CallContext,
 ) => Promise<void>;
 
+export interface BatchConsumerOptions<Payload extends DescMessage> extends DurableConsumerOptions<Payload> {
+  /** Most messages handed over at once. Default 500. */
+  maxBatch?: number;
+  /** Once a first message is there, how long to wait for more before handing over what there is. Default 20 ms. */
+  maxWaitMs?: number;
+}
+
+export interface BatchItem<Payload extends DescMessage> {
+  payload: MessageShape<Payload>;
+  meta: EventMeta;
+  context: CallContext;
+}
+
+/**
+ * Resolving acknowledges every message of the batch; throwing leaves all of them unacknowledged, to be
+ * delivered again (after ackWait). Items are in stream order, except that a redelivered event may come
+ * later than events first delivered after it.
+ */
+export type BatchHandler<Payload extends DescMessage> = (items: BatchItem<Payload>[]) => Promise<void>;
+
 export interface Closable {
   close(): Promise<void>;
 }
@@ -78,6 +98,15 @@ export interface Transport {
   consume<Payload extends DescMessage>(
     options: DurableConsumerOptions<Payload>,
     handler: EventHandler<Payload>,
+  ): Promise<Closable>;
+
+  /**
+   * Like `consume`, but hands events over in batches, one batch at a time per consumer: for bulk writes.
+   * An event that cannot be decoded is dropped and logged, never handed over, whatever the batch's fate.
+   */
+  consumeBatch<Payload extends DescMessage>(
+    options: BatchConsumerOptions<Payload>,
+    handler: BatchHandler<Payload>,
   ): Promise<Closable>;
 
   /** Resolves when the underlying connection answers; used by /readyz. */

@@ -17,6 +17,28 @@ export const ERROR_HEADER = 'bctrl-error';
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
 export const DEFAULT_ACK_WAIT_MS = 30_000;
+export const DEFAULT_MAX_BATCH = 500;
+export const DEFAULT_MAX_WAIT_MS = 20;
+
+export interface BatchLimits {
+  maxBatch: number;
+  maxWaitMs: number;
+}
+
+/** A caller's mistake, refused at once rather than turned into a consumer that never hands anything over. */
+export function batchLimits(options: { maxBatch?: number; maxWaitMs?: number }): BatchLimits {
+  const maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
+  const maxWaitMs = options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS;
+  const details: ErrorDetail[] = [];
+  if (!Number.isInteger(maxBatch) || maxBatch < 1) {
+    details.push({ field: 'maxBatch', issue: 'must be a whole number of at least 1' });
+  }
+  if (!Number.isFinite(maxWaitMs) || maxWaitMs < 0) {
+    details.push({ field: 'maxWaitMs', issue: 'must be a finite number of at least 0' });
+  }
+  if (details.length > 0) throw BctrlError.validation(details);
+  return { maxBatch, maxWaitMs };
+}
 
 export function encodePrincipal(principal: Principal): string {
   const message =
@@ -121,6 +143,19 @@ export function decodeMessage<Schema extends DescMessage>(schema: Schema, body: 
   } catch {
     throw new BctrlError('validation_failed', `The payload is not a valid ${schema.typeName}.`);
   }
+}
+
+/**
+ * An event's payload and principal, read the same way by every consumer of both transports. Throws when
+ * either cannot be read: such an event is dropped, since redelivering what nobody can read would loop forever.
+ */
+export function decodeEvent<Schema extends DescMessage>(
+  schema: Schema,
+  body: Uint8Array,
+  principalHeader: string | undefined,
+): { payload: MessageShape<Schema>; context: CallContext } {
+  const payload = decodeMessage(schema, body);
+  return { payload, context: { principal: decodePrincipal(principalHeader) } };
 }
 
 export interface WireReply {
