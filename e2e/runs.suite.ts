@@ -167,6 +167,56 @@ export function defineRunSuite(platform: () => Platform) {
       expect(page.body.nextCursor).toBe('3');
     });
 
+    it("records the browser's own events: pages created, navigated and closed, and console messages", async () => {
+      const rt = await http()
+        .post(`/v1/spaces/${spaceId}/runtimes?wait=true`)
+        .set(auth())
+        .send({ type: 'browser', timeoutSeconds: 300 });
+      const runId = rt.body.activeRunId as string;
+      const conn = await http().post(`/v1/runtimes/${rt.body.id}/connections`).set(auth()).send({});
+      const socket = new WebSocket(conn.body.wsUrl, { perMessageDeflate: false });
+      await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+      let id = 0;
+      const call = (method: string, params: object = {}, sessionId?: string) =>
+        new Promise<Record<string, unknown>>((resolve) => {
+          const mine = ++id;
+          const onMessage = (data: WebSocket.RawData) => {
+            const message = JSON.parse(data.toString()) as Record<string, unknown>;
+            if (message['id'] !== mine) return;
+            socket.off('message', onMessage);
+            resolve((message['result'] ?? {}) as Record<string, unknown>);
+          };
+          socket.on('message', onMessage);
+          socket.send(JSON.stringify({ id: mine, method, params, ...(sessionId ? { sessionId } : {}) }));
+        });
+      const { targetId } = (await call('Target.createTarget', { url: 'about:blank' })) as { targetId: string };
+      const { sessionId } = (await call('Target.attachToTarget', { targetId, flatten: true })) as { sessionId: string };
+      await call('Page.navigate', { url: 'data:text/html,<title>Recorded</title><p>hello</p>' }, sessionId);
+      await call('Runtime.evaluate', { expression: "console.warn('from the page', 42)" }, sessionId);
+      await call('Target.closeTarget', { targetId });
+      socket.close();
+      const events = await waitFor('page and console events', async () => {
+        const all = await allEvents(runId);
+        return all.some((e) => e.type === 'page.closed' && e.data['targetId'] === targetId) &&
+          all.some((e) => e.type === 'console')
+          ? all
+          : undefined;
+      });
+      const mine = events.filter((e) => e.data['targetId'] === targetId).map((e) => e.type);
+      expect(mine[0]).toBe('page.created');
+      expect(mine).toContain('page.navigated');
+      expect(mine.at(-1)).toBe('page.closed');
+      const navigations = events.filter((e) => e.type === 'page.navigated' && e.data['targetId'] === targetId);
+      expect(navigations.map((e) => e.data['url'])).toEqual(['data:text/html,<title>Recorded</title><p>hello</p>']);
+      expect(events.find((e) => e.type === 'console')?.data).toEqual({
+        targetId,
+        level: 'warning',
+        text: 'from the page 42',
+      });
+      expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
+      await http().post(`/v1/runtimes/${rt.body.id}/stop`).set(auth());
+    });
+
     it('stores a redelivered or republished event once', async () => {
       const rt = await http()
         .post(`/v1/spaces/${spaceId}/runtimes?wait=true`)

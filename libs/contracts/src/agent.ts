@@ -11,6 +11,8 @@ export const AGENT_PATHS = {
   shutdown: '/agent/v1/shutdown',
   /** POST {runtimeId, ...} → 200: binds a pooled (warm) agent to the runtime it now serves. */
   assign: '/agent/v1/assign',
+  /** GET ?after=<seq>&waitMs=<ms> → {events: AgentEvent[]}: what happened in the browser (pages, console), long-polled. */
+  events: '/agent/v1/events',
 } as const;
 
 export interface AgentBrowserInfo {
@@ -54,3 +56,12 @@ export const AGENT_ENV = {
    */
   standby: 'BCTRL_AGENT_STANDBY',
 } as const;
+
+/** Something the agent saw happen in its browser, numbered from 1 in the order it saw them. */
+export interface AgentEvent {
+  seq: number;
+  /** page.created | page.navigated | page.closed | console */
+  type: string;
+  at: string;
+  data: Record<string, unknown>;
+}

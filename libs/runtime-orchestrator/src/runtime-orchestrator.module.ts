@@ -4,6 +4,7 @@ import { createOrchestratorDb, ORCHESTRATOR_DB, OrchestratorDb } from './db/orch
 import { Supervisor } from './lifecycle/supervisor';
 import { WarmPool } from './pool/warm-pool';
 import { RuntimeOrchestratorHandlers } from './runtime-orchestrator.handlers';
+import { AgentEventRelay } from './runtimes/agent-event-relay';
 import { RunEvents } from './runtimes/run-events';
 import {
   BROWSER_DRIVER,
@@ -43,6 +44,7 @@ export class RuntimeOrchestratorModule {
         OrchestratorDbLifecycle,
         RuntimesRepository,
         RunEvents,
+        AgentEventRelay,
         RuntimesService,
         Supervisor,
         RuntimeOrchestratorHandlers,

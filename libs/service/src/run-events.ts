@@ -20,6 +20,8 @@ export function publishRunEvent(
   source: RunEventSource,
   type: string,
   data: Record<string, unknown> = {},
+  /** A relayed event keeps its own time and a stable id, so relaying it again stores nothing twice. */
+  origin: { eventId?: string; at?: string } = {},
 ): Promise<void> {
   return transport.publish(
     runSubject(source.runId, 'events'),
@@ -31,9 +33,9 @@ export function publishRunEvent(
       accountId: source.accountId,
       subaccountId: source.subaccountId ?? '',
       type,
-      at: new Date().toISOString(),
+      at: origin.at ?? new Date().toISOString(),
       dataJson: JSON.stringify(data),
-      eventId: randomUUID(),
+      eventId: origin.eventId ?? randomUUID(),
     },
     { principal: { kind: 'operator' } },
   );

@@ -20,6 +20,7 @@ export const PATHS: typeof AGENT_PATHS = {
   health: '/agent/v1/health',
   shutdown: '/agent/v1/shutdown',
   assign: '/agent/v1/assign',
+  events: '/agent/v1/events',
 };
 
 export const DEFAULT_CHROME_PATH = '/usr/lib/chromium/chromium';

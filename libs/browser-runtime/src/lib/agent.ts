@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { AgentHealth } from '@bctrl/contracts';
 import { AgentConfigError, ENV, PATHS, readAgentConfig, type AgentConfig } from './agent-env';
 import { cdpCall, loadWebSocket } from './cdp';
+import { PageEventFeed } from './page-events';
 import { launchChromium, type ChromiumProcess } from './chromium';
 
 /** Exit codes a supervisor can tell apart: 0 stop was asked for, 3 Chromium died on its own. */
@@ -119,6 +120,7 @@ class Agent {
   private readonly chromiumExit: Promise<void>;
   private readonly server: Server;
   private readonly tokenDigest: Buffer;
+  private readonly feed = new PageEventFeed();
 
   constructor(
     private readonly config: AgentConfig,
@@ -174,6 +176,10 @@ class Agent {
         ready: Math.round(performance.now()),
       };
       emit({ event: 'ready', product: this.product, cdpUrl: url, timings });
+      // After the ready line, so a cold start never waits for it.
+      this.feed.attach(url).catch((error: unknown) => {
+        process.stderr.write(`browser-runtime: page events unavailable: ${String(error)}\n`);
+      });
     } catch (error) {
       // Chromium exiting is reported by its own exit handler; anything else is a failed start.
       if (!this.chromiumExited && this.status === 'starting') this.fail(String(error));
@@ -216,6 +222,17 @@ class Agent {
         // Answer first: the caller learns the stop was accepted even though this process is about to end.
         res.once('finish', () => void this.shutdown(AGENT_EXIT.stopped));
         return;
+      case `GET ${PATHS.events}`: {
+        const query = new URL(req.url ?? '', 'http://agent').searchParams;
+        const after = Number(query.get('after') ?? 0);
+        const waitMs = Math.min(Number(query.get('waitMs') ?? 0), 30_000);
+        if (!Number.isInteger(after) || after < 0 || !Number.isFinite(waitMs) || waitMs < 0) {
+          send(400, { error: 'after and waitMs must be whole numbers' });
+          return;
+        }
+        void this.feed.since(after, 500, waitMs).then((events) => send(200, { events }));
+        return;
+      }
       case `POST ${PATHS.assign}`:
         readJson(req).then(
           (body) => this.assign(body, send),
@@ -257,6 +274,7 @@ class Agent {
   private async shutdown(code: number): Promise<void> {
     if (this.status === 'stopping') return;
     this.status = 'stopping';
+    this.feed.close();
     if (!this.chromiumExited) {
       // Graceful first (Chromium flushes its profile), but only for a browser that already answers CDP.
       const url = this.cdpUrl;

@@ -92,6 +92,9 @@ export class Supervisor implements OnApplicationBootstrap, BeforeApplicationShut
         }
       } else if (row.status === 'ready' && row.driverRef && !refs.has(row.driverRef)) {
         await this.service.markCrashed(row.id, 'its browser is no longer running');
+      } else if (row.status === 'ready') {
+        // After a restart: the browser's events are relayed again from its first (ids make repeats harmless).
+        this.service.relayEvents(row);
       } else if (row.status === 'stopping') {
         await this.service.finishStopping(row);
       }

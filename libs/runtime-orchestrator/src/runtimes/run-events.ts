@@ -13,7 +13,12 @@ export class RunEvents {
 
   constructor(@Inject(TRANSPORT) private readonly transport: Transport) {}
 
-  async publish(row: RuntimeRow, type: string, data: Record<string, unknown> = {}): Promise<void> {
+  async publish(
+    row: RuntimeRow,
+    type: string,
+    data: Record<string, unknown> = {},
+    origin: { eventId?: string; at?: string } = {},
+  ): Promise<void> {
     try {
       await publishRunEvent(
         this.transport,
@@ -26,6 +31,7 @@ export class RunEvents {
         },
         type,
         data,
+        origin,
       );
     } catch (error) {
       // The lifecycle itself must not fail because the event stream is briefly unavailable.

@@ -6,6 +6,7 @@ import { Transport, TRANSPORT } from '@bctrl/transport';
 import type { BrowserDriver, BrowserExit, BrowserHandle, BrowserSpec } from '../drivers/browser-driver';
 import type { Prisma } from '../generated/prisma/client';
 import { WarmPool } from '../pool/warm-pool';
+import { AgentEventRelay } from './agent-event-relay';
 import { RunEvents } from './run-events';
 import { checkRuntimeConfig, launchConfigOf } from './runtime-config';
 import { BROWSER_DRIVER, ORCHESTRATOR_OPTIONS, RuntimeOrchestratorOptions, WARM_POOL } from './runtime-options';
@@ -38,8 +39,14 @@ export class RuntimesService implements BeforeApplicationShutdown {
     @Inject(BROWSER_DRIVER) private readonly driver: BrowserDriver,
     @Inject(WARM_POOL) private readonly pool: WarmPool,
     @Inject(ORCHESTRATOR_OPTIONS) private readonly options: RuntimeOrchestratorOptions,
+    private readonly relay: AgentEventRelay,
   ) {
     driver.onExit((exit) => void this.onBrowserExit(exit));
+  }
+
+  /** Relays a ready runtime's browser events unless that already happens (reconcile calls it after restarts). */
+  relayEvents(row: RuntimeRow): void {
+    this.relay.start(row);
   }
 
   isLaunching(runtimeId: string): boolean {
@@ -169,6 +176,7 @@ export class RuntimesService implements BeforeApplicationShutdown {
     if (row.status === 'ready') {
       const stopping = await this.runtimes.transition(row.id, ['ready'], { status: 'stopping', stopReason: reason });
       if (!stopping) return this.stopRow((await this.runtimes.findById(row.id)) ?? row, reason);
+      this.relay.stop(row.id);
       await this.events.publish(stopping, 'runtime.stopping', { stopReason: reason });
       return this.finishStopping(stopping);
     }
@@ -202,6 +210,7 @@ export class RuntimesService implements BeforeApplicationShutdown {
       stoppedAt: new Date(),
     });
     if (failed) {
+      this.relay.stop(runtimeId);
       this.launches.get(runtimeId)?.abort.abort();
       await this.events.publish(failed, 'runtime.failed', { stopReason: 'crashed', detail });
     }
@@ -255,6 +264,7 @@ export class RuntimesService implements BeforeApplicationShutdown {
       );
     await this.events.publish(ready, 'runtime.starting', { driver: this.driver.kind });
     await this.events.publish(ready, 'runtime.ready', { warm: true, startMs: Date.now() - now.getTime() });
+    this.relay.start(ready);
     return ready;
   }
 
@@ -340,6 +350,7 @@ export class RuntimesService implements BeforeApplicationShutdown {
       return null;
     }
     await this.events.publish(ready, 'runtime.ready', { warm: false, startMs: Date.now() - started });
+    this.relay.start(ready);
     return ready;
   }
 

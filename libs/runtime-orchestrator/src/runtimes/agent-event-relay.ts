@@ -1,0 +1,89 @@
+import { request } from 'node:http';
+import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { AGENT_PATHS, type AgentEvent } from '@bctrl/contracts';
+import { RunEvents } from './run-events';
+import type { RuntimeRow } from './runtimes.repository';
+
+const LONG_POLL_MS = 10_000;
+const RETRY_MS = 1_000;
+
+/**
+ * Carries what each ready runtime's agent saw in its browser (page.created|navigated|closed, console) onto the
+ * run's stream. One long-poll loop per runtime, from the agent's first event: each event's id is
+ * `<runtimeId>:<agent seq>`, so a loop restarted after an orchestrator restart republishes harmlessly.
+ */
+@Injectable()
+export class AgentEventRelay implements OnApplicationShutdown {
+  private readonly logger = new Logger('AgentEventRelay');
+  private readonly loops = new Map<string, AbortController>();
+
+  constructor(private readonly events: RunEvents) {}
+
+  isRelaying(runtimeId: string): boolean {
+    return this.loops.has(runtimeId);
+  }
+
+  start(row: RuntimeRow): void {
+    if (this.loops.has(row.id) || !row.agentUrl || !row.agentToken) return;
+    const abort = new AbortController();
+    this.loops.set(row.id, abort);
+    void this.loop(row, abort.signal).finally(() => {
+      if (this.loops.get(row.id) === abort) this.loops.delete(row.id);
+    });
+  }
+
+  stop(runtimeId: string): void {
+    this.loops.get(runtimeId)?.abort();
+    this.loops.delete(runtimeId);
+  }
+
+  onApplicationShutdown(): void {
+    for (const abort of this.loops.values()) abort.abort();
+    this.loops.clear();
+  }
+
+  private async loop(row: RuntimeRow, signal: AbortSignal): Promise<void> {
+    let after = 0;
+    let failures = 0;
+    while (!signal.aborted) {
+      try {
+        const events = await poll(row, after, signal);
+        failures = 0;
+        for (const event of events) {
+          await this.events.publish(row, event.type, event.data, { eventId: `${row.id}:${event.seq}`, at: event.at });
+          after = event.seq;
+        }
+      } catch (error) {
+        if (signal.aborted) return;
+        // The agent is gone for good when its runtime stops; the stop ends this loop. Until then, retry.
+        if (++failures % 30 === 1) this.logger.warn(`events of ${row.id}: ${String(error)}`);
+        await new Promise((resolve) => setTimeout(resolve, RETRY_MS).unref());
+      }
+    }
+  }
+}
+
+function poll(row: RuntimeRow, after: number, signal: AbortSignal): Promise<AgentEvent[]> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${row.agentUrl}${AGENT_PATHS.events}?after=${after}&waitMs=${LONG_POLL_MS}`,
+      { headers: { authorization: `Bearer ${row.agentToken}` }, timeout: LONG_POLL_MS + 5_000, signal },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
+          if (res.statusCode !== 200) return reject(new Error(`agent answered ${res.statusCode}`));
+          try {
+            resolve((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { events: AgentEvent[] }).events);
+          } catch (error) {
+            reject(error as Error);
+          }
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('agent events timed out')));
+    req.on('error', reject);
+    req.end();
+  });
+}
