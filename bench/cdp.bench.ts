@@ -310,6 +310,9 @@ async function main(): Promise<void> {
     console.log(
       `  added latency: p50 ${fmt(addedP50 * 1000, 0)} µs, p99 ${fmt(addedP99 * 1000, 0)} µs; p50 ratio ${fmt(ratio, 3)}×`,
     );
+    console.log(
+      `  a bare pipe process adds p50 ${fmt((b.p50 - d.p50) * 1000, 0)} µs (${fmt(b.p50 / d.p50, 3)}×): the proxy's own cost above that floor is ${fmt((p.p50 - b.p50) * 1000, 0)} µs`,
+    );
 
     console.log(`\nscreenshots (${seconds} s per path)        direct/s  proxied/s   MB/s direct  MB/s proxied   ratio`);
     const ratios: Record<string, number> = {};
