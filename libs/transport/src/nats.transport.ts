@@ -224,7 +224,7 @@ export class NatsTransport implements Transport {
   ): Promise<Closable> {
     const limits = batchLimits(options);
     const ackWaitMs = options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
-    const consumer = await this.openConsumer(options, ackWaitMs);
+    const consumer = await this.openConsumer(options, ackWaitMs, options.resumeInOrder === true);
     let closing = false;
     const isClosing = () => closing;
     const batches = new BatchReader(this.pull(consumer, limits.maxBatch, options.filterSubject, isClosing), limits);
@@ -262,6 +262,7 @@ export class NatsTransport implements Transport {
   private async openConsumer<Payload extends DescMessage>(
     options: DurableConsumerOptions<Payload>,
     ackWaitMs: number,
+    resumeInOrder = false,
   ): Promise<Consumer> {
     const jsm = await this.ensureStreams();
     let stream: string;
@@ -271,7 +272,33 @@ export class NatsTransport implements Transport {
       throw new BctrlError('unavailable', `No stream holds ${options.filterSubject}: ${describe(error)}`);
     }
     await this.ensureConsumer(jsm, stream, options.durable, options.filterSubject, ackWaitMs);
+    if (resumeInOrder) await this.rewindToAckFloor(jsm, stream, options.durable, options.filterSubject, ackWaitMs);
     return this.nc.jetstream().consumers.get(stream, options.durable);
+  }
+
+  /**
+   * JetStream redelivers a dead consumer's unacknowledged messages only after ackWait, and meanwhile hands out
+   * newer ones: order is lost. Recreating the durable from its ack floor replays from the first unacknowledged
+   * message in stream order (ones acknowledged past the floor come again, which an idempotent handler ignores).
+   */
+  private async rewindToAckFloor(
+    jsm: JetStreamManager,
+    stream: string,
+    durable: string,
+    filterSubject: string,
+    ackWaitMs: number,
+  ): Promise<void> {
+    const info = await jsm.consumers.info(stream, durable);
+    if (info.num_ack_pending === 0) return;
+    await jsm.consumers.delete(stream, durable);
+    await jsm.consumers.add(stream, {
+      durable_name: durable,
+      filter_subject: filterSubject,
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: nanos(ackWaitMs),
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: info.ack_floor.stream_seq + 1,
+    });
   }
 
   private async deliver<Payload extends DescMessage>(

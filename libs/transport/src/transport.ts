@@ -50,6 +50,12 @@ export interface BatchConsumerOptions<Payload extends DescMessage> extends Durab
   maxBatch?: number;
   /** Once a first message is there, how long to wait for more before handing over what there is. Default 20 ms. */
   maxWaitMs?: number;
+  /**
+   * After a consumer died holding unacknowledged messages, hand everything from the first unacknowledged one on
+   * again, in stream order, instead of redelivering those after newer ones once ackWait expires. For a single
+   * consumer whose handler is idempotent and needs order (runs-recorder assigns seqs in arrival order).
+   */
+  resumeInOrder?: boolean;
 }
 
 export interface BatchItem<Payload extends DescMessage> {
