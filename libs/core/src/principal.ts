@@ -39,5 +39,33 @@ export function requireKey(principal: Principal, needed: Role): KeyPrincipal {
 
 /** Internal calls the platform makes on its own behalf (never reachable with a tenant's key). */
 export function requireOperator(principal: Principal): void {
-  if (principal.kind !== 'operator') throw new BctrlError('forbidden', 'This call is internal to the platform.');
+  if (principal.kind !== 'operator') throw new BctrlError('forbidden', 'This call is for the platform operator only.');
+}
+
+/** What every resource that lives in a space records about whose it is. */
+export interface SpaceOwned {
+  accountId: string;
+  subaccountId: string | null;
+  spaceId: string;
+}
+
+/**
+ * The resources in spaces a key can see, as a query filter: its account, its subaccount if it has one, its spaces
+ * if it is limited to some. Combine with other conditions through AND, never by spreading.
+ */
+export function spaceResourceScope(principal: KeyPrincipal) {
+  return {
+    accountId: principal.accountId,
+    ...(principal.subaccountId ? { subaccountId: principal.subaccountId } : {}),
+    ...(principal.spaceIds ? { spaceId: { in: principal.spaceIds } } : {}),
+  };
+}
+
+/** The same rule as spaceResourceScope, for a resource already in hand (one read from Redis, say). */
+export function canSeeSpaceResource(principal: KeyPrincipal, resource: SpaceOwned): boolean {
+  return (
+    resource.accountId === principal.accountId &&
+    (!principal.subaccountId || resource.subaccountId === principal.subaccountId) &&
+    (!principal.spaceIds || principal.spaceIds.includes(resource.spaceId))
+  );
 }

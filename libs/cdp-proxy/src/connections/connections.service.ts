@@ -4,9 +4,9 @@ import type { MessageInitShape } from '@bufbuild/protobuf';
 import { CONNECTION_TYPES, type ConnectionType, connectionsV1, RuntimesV1 } from '@bctrl/contracts';
 import {
   BctrlError,
+  canSeeSpaceResource,
   decodeCursor,
   isId,
-  type KeyPrincipal,
   newId,
   PAGE_LIMIT_DEFAULT,
   PAGE_LIMIT_MAX,
@@ -39,15 +39,6 @@ export function renderConnection(lease: ConnectionLease): MessageInitShape<typeo
     // The URLs stop working when the lease ends; an ended connection's token is of no use to anyone.
     token: status === 'active' ? lease.token : '',
   };
-}
-
-/** The leases a key can see: its account, its subaccount if any, its spaces if it is limited to some. */
-function visibleTo(key: KeyPrincipal, lease: ConnectionLease): boolean {
-  return (
-    lease.accountId === key.accountId &&
-    (!key.subaccountId || lease.subaccountId === key.subaccountId) &&
-    (!key.spaceIds || key.spaceIds.includes(lease.spaceId))
-  );
 }
 
 /**
@@ -126,7 +117,7 @@ export class ConnectionsService {
     // An invisible runtime lists as not found, exactly like a missing one.
     await this.transport.request(RuntimesV1.get, { runtimeId: request.runtimeId }, { principal: key });
     const rows = (await this.store.listByRuntime(request.runtimeId))
-      .filter((lease) => visibleTo(key, lease))
+      .filter((lease) => canSeeSpaceResource(key, lease))
       .map((lease) => ({ lease, id: lease.id, createdAt: new Date(lease.createdAt) }))
       .filter(
         (row) =>
@@ -157,7 +148,7 @@ export class ConnectionsService {
   private async findVisible(principal: Principal, connectionId: string, role: 'viewer' | 'member') {
     const key = requireKey(principal, 'viewer');
     const lease = isId('connection', connectionId) ? await this.store.get(connectionId) : null;
-    if (!lease || !visibleTo(key, lease)) throw BctrlError.notFound('connection');
+    if (!lease || !canSeeSpaceResource(key, lease)) throw BctrlError.notFound('connection');
     requireKey(principal, role);
     return lease;
   }

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { runsV1, SpacesV1 } from '@bctrl/contracts';
-import { BctrlError, isId, type KeyPrincipal, pageQuery, type Principal, requireKey, toPage } from '@bctrl/core';
+import { BctrlError, isId, pageQuery, type Principal, requireKey, spaceResourceScope, toPage } from '@bctrl/core';
 import { type Transport, TRANSPORT } from '@bctrl/transport';
 import { RECORDER_DB, type RecorderDb } from '../db/recorder-db';
 import type { Run } from '../generated/prisma/client';
@@ -27,15 +27,6 @@ export function renderRun(run: Run): MessageInitShape<typeof runsV1.RunSchema> {
     commandCount: BigInt(run.commandSeq),
     artifactCount: BigInt(run.artifactCount),
     createdAt: iso(run.createdAt),
-  };
-}
-
-/** The rows a key can see: its account, its subaccount if any, its spaces if it is limited to some. */
-function scope(principal: KeyPrincipal) {
-  return {
-    accountId: principal.accountId,
-    ...(principal.subaccountId ? { subaccountId: principal.subaccountId } : {}),
-    ...(principal.spaceIds ? { spaceId: { in: principal.spaceIds } } : {}),
   };
 }
 
@@ -73,7 +64,7 @@ export class RunsService {
     await this.transport.request(SpacesV1.getSpace, { spaceId: request.spaceId }, { principal: key });
     const query = pageQuery({ limit: request.limit, cursor: request.cursor });
     const rows = await this.db.run.findMany({
-      where: { AND: [scope(key), { spaceId: request.spaceId }, query.where] },
+      where: { AND: [spaceResourceScope(key), { spaceId: request.spaceId }, query.where] },
       orderBy: query.orderBy,
       take: query.take,
     });
@@ -145,7 +136,7 @@ export class RunsService {
   private async findVisible(principal: Principal, runId: string): Promise<Run> {
     const key = requireKey(principal, 'viewer');
     const run = isId('run', runId)
-      ? await this.db.run.findFirst({ where: { AND: [scope(key), { id: runId }] } })
+      ? await this.db.run.findFirst({ where: { AND: [spaceResourceScope(key), { id: runId }] } })
       : null;
     if (!run) throw BctrlError.notFound('run');
     return run;

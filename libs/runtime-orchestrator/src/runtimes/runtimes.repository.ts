@@ -1,19 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { KeyPrincipal, pageQuery, PageInput } from '@bctrl/core';
+import { KeyPrincipal, pageQuery, PageInput, spaceResourceScope } from '@bctrl/core';
 import { LIVE_RUNTIME_STATUSES, RuntimeStatus } from '@bctrl/contracts';
 import { ORCHESTRATOR_DB, OrchestratorDb } from '../db/orchestrator-db';
 import type { Prisma, Runtime } from '../generated/prisma/client';
 
 export type RuntimeRow = Runtime;
-
-/** The rows a key can see: its account, its subaccount if any, its spaces if it is limited to some. */
-function scope(principal: KeyPrincipal): Prisma.RuntimeWhereInput {
-  return {
-    accountId: principal.accountId,
-    ...(principal.subaccountId ? { subaccountId: principal.subaccountId } : {}),
-    ...(principal.spaceIds ? { spaceId: { in: principal.spaceIds } } : {}),
-  };
-}
 
 @Injectable()
 export class RuntimesRepository {
@@ -24,7 +15,7 @@ export class RuntimesRepository {
   }
 
   findVisible(principal: KeyPrincipal, id: string) {
-    return this.db.runtime.findFirst({ where: { AND: [scope(principal), { id }] } });
+    return this.db.runtime.findFirst({ where: { AND: [spaceResourceScope(principal), { id }] } });
   }
 
   findById(id: string) {
@@ -34,7 +25,7 @@ export class RuntimesRepository {
   async list(principal: KeyPrincipal, spaceId: string, status: string, page: PageInput | undefined) {
     const query = pageQuery(page);
     const rows = await this.db.runtime.findMany({
-      where: { AND: [scope(principal), { spaceId }, status ? { status } : {}, query.where] },
+      where: { AND: [spaceResourceScope(principal), { spaceId }, status ? { status } : {}, query.where] },
       orderBy: query.orderBy,
       take: query.take,
     });

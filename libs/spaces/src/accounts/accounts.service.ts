@@ -1,9 +1,17 @@
 import { Injectable } from '@nestjs/common';
 import { spacesV1 } from '@bctrl/contracts';
-import { apiKeyDisplayPrefix, assertValid, checkName, generateApiKey, hashApiKey, newId, Principal } from '@bctrl/core';
+import {
+  apiKeyDisplayPrefix,
+  assertValid,
+  checkName,
+  generateApiKey,
+  hashApiKey,
+  newId,
+  Principal,
+  requireOperator,
+} from '@bctrl/core';
 import type { NewApiKeyRow } from '../api-keys/api-keys.repository';
 import { ApiKeysRepository } from '../api-keys/api-keys.repository';
-import { requireOperator } from '../tenancy/tenancy';
 import { AccountsRepository } from './accounts.repository';
 
 function adminKeyRow(accountId: string, secret: string, name: string): NewApiKeyRow {

@@ -1,8 +1,4 @@
-import { BctrlError, KeyPrincipal, Principal } from '@bctrl/core';
-
-export function requireOperator(principal: Principal): void {
-  if (principal.kind !== 'operator') throw new BctrlError('forbidden', 'This call is for the platform operator only.');
-}
+import { BctrlError, KeyPrincipal } from '@bctrl/core';
 
 /**
  * Keys limited to some spaces manage only those spaces' resources; account-wide work (subaccounts, keys,
