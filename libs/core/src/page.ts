@@ -52,6 +52,18 @@ export function toPage<T extends { id: string; createdAt: Date }, R>(
   };
 }
 
+/** A page size as asked (0 or absent: the default), checked here rather than trusting the gateway did. */
+export function pageLimit(
+  limit: number | undefined,
+  bounds: { fallback: number; max: number } = { fallback: PAGE_LIMIT_DEFAULT, max: PAGE_LIMIT_MAX },
+): number {
+  const value = limit || bounds.fallback;
+  if (!Number.isInteger(value) || value < 1 || value > bounds.max) {
+    throw BctrlError.validation([{ field: 'limit', issue: `must be an integer from 1 to ${bounds.max}` }]);
+  }
+  return value;
+}
+
 export interface PageInput {
   limit?: number;
   cursor?: string;
@@ -63,10 +75,7 @@ export interface PageInput {
  * limit itself rather than trusting the gateway did.
  */
 export function pageQuery(page: PageInput | undefined) {
-  const limit = page?.limit ? page.limit : PAGE_LIMIT_DEFAULT;
-  if (!Number.isInteger(limit) || limit < 1 || limit > PAGE_LIMIT_MAX) {
-    throw BctrlError.validation([{ field: 'limit', issue: `must be an integer from 1 to ${PAGE_LIMIT_MAX}` }]);
-  }
+  const limit = pageLimit(page?.limit);
   const after = page?.cursor ? decodeCursor(page.cursor) : null;
   return {
     limit,

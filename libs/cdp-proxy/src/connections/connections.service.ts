@@ -8,8 +8,7 @@ import {
   decodeCursor,
   isId,
   newId,
-  PAGE_LIMIT_DEFAULT,
-  PAGE_LIMIT_MAX,
+  pageLimit,
   type Principal,
   requireKey,
   toPage,
@@ -108,10 +107,7 @@ export class ConnectionsService {
 
   async list(principal: Principal, request: connectionsV1.ListConnectionsRequest) {
     const key = requireKey(principal, 'viewer');
-    const limit = request.page?.limit || PAGE_LIMIT_DEFAULT;
-    if (!Number.isInteger(limit) || limit < 1 || limit > PAGE_LIMIT_MAX) {
-      throw BctrlError.validation([{ field: 'limit', issue: `must be an integer from 1 to ${PAGE_LIMIT_MAX}` }]);
-    }
+    const limit = pageLimit(request.page?.limit);
     const after = request.page?.cursor ? decodeCursor(request.page.cursor) : null;
     if (!isId('runtime', request.runtimeId)) throw BctrlError.notFound('runtime');
     // An invisible runtime lists as not found, exactly like a missing one.

@@ -1,15 +1,24 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { runsV1, SpacesV1 } from '@bctrl/contracts';
-import { BctrlError, isId, pageQuery, type Principal, requireKey, spaceResourceScope, toPage } from '@bctrl/core';
+import {
+  BctrlError,
+  isId,
+  pageLimit,
+  pageQuery,
+  type Principal,
+  requireKey,
+  spaceResourceScope,
+  toPage,
+} from '@bctrl/core';
 import { type Transport, TRANSPORT } from '@bctrl/transport';
 import { RECORDER_DB, type RecorderDb } from '../db/recorder-db';
 import type { Run } from '../generated/prisma/client';
 import { RunStore } from './run-store';
 
 const iso = (date: Date | null) => (date ? date.toISOString() : '');
-const LIMIT_DEFAULT = 100;
-const LIMIT_MAX = 1000;
+/** Events and command records are small: pages of them are larger than the API's usual lists. */
+const SEQ_PAGE = { fallback: 100, max: 1000 };
 /** A long poll never holds a request longer than this, whatever was asked. */
 const MAX_WAIT_MS = 25_000;
 
@@ -28,14 +37,6 @@ export function renderRun(run: Run): MessageInitShape<typeof runsV1.RunSchema> {
     artifactCount: BigInt(run.artifactCount),
     createdAt: iso(run.createdAt),
   };
-}
-
-function checkLimit(limit: number): number {
-  const value = limit || LIMIT_DEFAULT;
-  if (!Number.isInteger(value) || value < 1 || value > LIMIT_MAX) {
-    throw BctrlError.validation([{ field: 'limit', issue: `must be an integer from 1 to ${LIMIT_MAX}` }]);
-  }
-  return value;
 }
 
 function checkAfter(after: bigint): number {
@@ -73,7 +74,7 @@ export class RunsService {
   }
 
   async events(principal: Principal, request: runsV1.ListRunEventsRequest) {
-    const limit = checkLimit(request.limit);
+    const limit = pageLimit(request.limit, SEQ_PAGE);
     const after = checkAfter(request.after);
     let run = await this.findVisible(principal, request.runId);
     const read = () =>
@@ -105,7 +106,7 @@ export class RunsService {
   }
 
   async commands(principal: Principal, request: runsV1.ListRunCommandsRequest) {
-    const limit = checkLimit(request.limit);
+    const limit = pageLimit(request.limit, SEQ_PAGE);
     const after = checkAfter(request.after);
     const run = await this.findVisible(principal, request.runId);
     const rows = await this.db.commandRecord.findMany({
