@@ -114,68 +114,83 @@ export class RunStore {
   }
 
   async storeCommands(items: BatchItem<typeof commandsV1.CommandBatchSchema>[]): Promise<number> {
-    const records = items.flatMap(({ payload, meta }) =>
-      payload.records.map((record, index) => ({
-        record,
-        batchId: payload.batchId || `stream-${meta.streamSeq}`,
-        batchIndex: index,
-      })),
-    );
+    const records = items
+      .flatMap(({ payload, meta }) =>
+        payload.records.map((record, index) => ({
+          record,
+          batchId: payload.batchId || `stream-${meta.streamSeq}`,
+          batchIndex: index,
+        })),
+      )
+      .filter((entry) => entry.record.runId);
+    if (records.length === 0) return 0;
     const byRun = groupByRun(records, (entry) => entry.record.runId);
     let stored = 0;
+    // The same five statements per batch as events.
     await this.db.$transaction(async (tx) => {
-      for (const [runId, entries] of byRun) {
-        const first = (entries[0] as (typeof records)[number]).record;
-        await ensureRun(tx, { ...identityOf(first), at: first.startedAt });
-        const [{ command_seq: base } = { command_seq: 0 }] = await tx.$queryRawUnsafe<{ command_seq: number }[]>(
-          `SELECT command_seq FROM ${S}.runs WHERE id = $1 FOR UPDATE`,
-          runId,
-        );
-        const known = new Set(
-          (
-            await tx.$queryRawUnsafe<{ key: string }[]>(
-              `SELECT batch_id || ':' || batch_index AS key FROM ${S}.command_records
-               WHERE batch_id = ANY($1::text[])`,
-              [...new Set(entries.map((entry) => entry.batchId))],
-            )
-          ).map((row) => row.key),
-        );
-        const fresh = entries.filter((entry) => {
+      const runIds = await ensureRuns(
+        tx,
+        [...byRun.values()].map((group) => {
+          const first = (group[0] as (typeof records)[number]).record;
+          return { ...identityOf(first), at: first.startedAt };
+        }),
+      );
+      const bases = new Map(
+        (
+          await tx.$queryRawUnsafe<{ id: string; command_seq: number }[]>(
+            `SELECT id, command_seq FROM ${S}.runs WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`,
+            runIds,
+          )
+        ).map((row) => [row.id, row.command_seq]),
+      );
+      const known = new Set(
+        (
+          await tx.$queryRawUnsafe<{ key: string }[]>(
+            `SELECT batch_id || ':' || batch_index AS key FROM ${S}.command_records WHERE batch_id = ANY($1::text[])`,
+            [...new Set(records.map((entry) => entry.batchId))],
+          )
+        ).map((row) => row.key),
+      );
+      const rows: { runId: string; seq: number; entry: (typeof records)[number] }[] = [];
+      const updates: { runId: string; seq: number }[] = [];
+      for (const [runId, group] of byRun) {
+        let seq = bases.get(runId) ?? 0;
+        for (const entry of group) {
           const key = `${entry.batchId}:${entry.batchIndex}`;
-          if (known.has(key)) return false;
+          if (known.has(key)) continue;
           known.add(key);
-          return true;
-        });
-        if (fresh.length === 0) continue;
-        await tx.$executeRawUnsafe(
-          `INSERT INTO ${S}.command_records (run_id, seq, source, connection_id, method, session_id, started_at,
-             duration_micros, ok, error_code, request_bytes, response_bytes, batch_id, batch_index)
-           SELECT $1, $2::int + ord::int, src, conn, m, sess, st, dur, ok, err, req, res, b, bi
-           FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::bigint[], $9::bool[],
-             $10::text[], $11::bigint[], $12::bigint[], $13::text[], $14::int[])
-             WITH ORDINALITY AS x(src, conn, m, sess, st, dur, ok, err, req, res, b, bi, ord)`,
-          runId,
-          base,
-          fresh.map((e) => e.record.source || 'cdp'),
-          fresh.map((e) => e.record.connectionId),
-          fresh.map((e) => e.record.method),
-          fresh.map((e) => e.record.sessionId),
-          fresh.map((e) => validTime(e.record.startedAt)),
-          fresh.map((e) => e.record.durationMicros.toString()),
-          fresh.map((e) => e.record.ok),
-          fresh.map((e) => e.record.errorCode),
-          fresh.map((e) => e.record.requestBytes.toString()),
-          fresh.map((e) => e.record.responseBytes.toString()),
-          fresh.map((e) => e.batchId),
-          fresh.map((e) => e.batchIndex),
-        );
-        await tx.$executeRawUnsafe(
-          `UPDATE ${S}.runs SET command_seq = command_seq + $2::int WHERE id = $1`,
-          runId,
-          fresh.length,
-        );
-        stored += fresh.length;
+          rows.push({ runId, seq: ++seq, entry });
+        }
+        if (seq !== (bases.get(runId) ?? 0)) updates.push({ runId, seq });
       }
+      if (rows.length === 0) return;
+      await tx.$executeRawUnsafe(
+        `INSERT INTO ${S}.command_records (run_id, seq, source, connection_id, method, session_id, started_at,
+           duration_micros, ok, error_code, request_bytes, response_bytes, batch_id, batch_index)
+         SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[],
+           $7::timestamptz[], $8::bigint[], $9::bool[], $10::text[], $11::bigint[], $12::bigint[], $13::text[],
+           $14::int[])`,
+        rows.map((row) => row.runId),
+        rows.map((row) => row.seq),
+        rows.map((row) => row.entry.record.source || 'cdp'),
+        rows.map((row) => row.entry.record.connectionId),
+        rows.map((row) => row.entry.record.method),
+        rows.map((row) => row.entry.record.sessionId),
+        rows.map((row) => validTime(row.entry.record.startedAt)),
+        rows.map((row) => row.entry.record.durationMicros.toString()),
+        rows.map((row) => row.entry.record.ok),
+        rows.map((row) => row.entry.record.errorCode),
+        rows.map((row) => row.entry.record.requestBytes.toString()),
+        rows.map((row) => row.entry.record.responseBytes.toString()),
+        rows.map((row) => row.entry.batchId),
+        rows.map((row) => row.entry.batchIndex),
+      );
+      await tx.$executeRawUnsafe(
+        `UPDATE ${S}.runs r SET command_seq = v.seq FROM unnest($1::text[], $2::int[]) AS v(id, seq) WHERE r.id = v.id`,
+        updates.map((update) => update.runId),
+        updates.map((update) => update.seq),
+      );
+      stored = rows.length;
     });
     return stored;
   }
@@ -217,25 +232,10 @@ async function ensureRuns(tx: Tx, runs: RunIdentity[]): Promise<string[]> {
   return runs.map((run) => run.runId);
 }
 
-/** A run is created by the first thing stored for it; what it belongs to comes with every event. */
-async function ensureRun(tx: Tx, run: RunIdentity): Promise<void> {
-  await tx.$executeRawUnsafe(
-    `INSERT INTO ${S}.runs (id, account_id, subaccount_id, space_id, runtime_id, started_at)
-     VALUES ($1, $2, $3, $4, $5, $6::timestamptz) ON CONFLICT (id) DO NOTHING`,
-    run.runId,
-    run.accountId,
-    run.subaccountId || null,
-    run.spaceId,
-    run.runtimeId,
-    validTime(run.at),
-  );
-}
-
 function groupByRun<T>(items: T[], runOf: (item: T) => string): Map<string, T[]> {
   const groups = new Map<string, T[]>();
   for (const item of items) {
     const runId = runOf(item);
-    if (!runId) continue;
     let group = groups.get(runId);
     if (!group) groups.set(runId, (group = []));
     group.push(item);
