@@ -1,4 +1,5 @@
 import { commandsV1, runsV1 } from '@bctrl/contracts';
+import type { DescMessage, MessageShape } from '@bufbuild/protobuf';
 import type { Transport } from '@bctrl/transport';
 
 export interface SeenEvent {
@@ -7,27 +8,20 @@ export interface SeenEvent {
 }
 
 /** Reads a run's event stream from the start, as runs-recorder will, until `until` matches or time runs out. */
-export async function readRunEvents(
+export function readRunEvents(
   transport: Transport,
   runId: string,
   until: (events: SeenEvent[]) => boolean,
   timeoutMs = 10_000,
 ): Promise<SeenEvent[]> {
-  const events: SeenEvent[] = [];
-  let done: () => void = () => undefined;
-  const finished = new Promise<void>((resolve) => (done = resolve));
-  const consumer = await transport.consume(
-    { durable: `e2e-${runId}-${Date.now()}`, filterSubject: `runs.${runId}.events`, payload: runsV1.RunEventSchema },
-    async (event) => {
-      events.push({ type: event.type, data: JSON.parse(event.dataJson || '{}') as Record<string, unknown> });
-      if (until(events)) done();
-    },
+  return readRunStream(
+    transport,
+    `runs.${runId}.events`,
+    runsV1.RunEventSchema,
+    (event) => [{ type: event.type, data: JSON.parse(event.dataJson || '{}') as Record<string, unknown> }],
+    until,
+    timeoutMs,
   );
-  const timer = setTimeout(done, timeoutMs);
-  await finished;
-  clearTimeout(timer);
-  await consumer.close();
-  return events;
 }
 
 export interface SeenCommand {
@@ -42,40 +36,54 @@ export interface SeenCommand {
 }
 
 /** Reads a run's command records (`runs.<runId>.commands`, in batches) until `until` matches or time runs out. */
-export async function readCommandRecords(
+export function readCommandRecords(
   transport: Transport,
   runId: string,
   until: (records: SeenCommand[]) => boolean,
   timeoutMs = 10_000,
 ): Promise<SeenCommand[]> {
-  const records: SeenCommand[] = [];
+  return readRunStream(
+    transport,
+    `runs.${runId}.commands`,
+    commandsV1.CommandBatchSchema,
+    (batch) =>
+      batch.records.map((record) => ({
+        method: record.method,
+        sessionId: record.sessionId,
+        connectionId: record.connectionId,
+        ok: record.ok,
+        errorCode: record.errorCode,
+        durationMicros: Number(record.durationMicros),
+        requestBytes: Number(record.requestBytes),
+        responseBytes: Number(record.responseBytes),
+      })),
+    until,
+    timeoutMs,
+  );
+}
+
+/** One subject of a run's stream from its start, each message turned into items, until `until` or the timeout. */
+async function readRunStream<Payload extends DescMessage, Item>(
+  transport: Transport,
+  subject: string,
+  payload: Payload,
+  items: (message: MessageShape<Payload>) => Item[],
+  until: (seen: Item[]) => boolean,
+  timeoutMs: number,
+): Promise<Item[]> {
+  const seen: Item[] = [];
   let done: () => void = () => undefined;
   const finished = new Promise<void>((resolve) => (done = resolve));
   const consumer = await transport.consume(
-    {
-      durable: `e2e-cmd-${runId}-${Date.now()}`,
-      filterSubject: `runs.${runId}.commands`,
-      payload: commandsV1.CommandBatchSchema,
-    },
-    async (batch) => {
-      for (const record of batch.records) {
-        records.push({
-          method: record.method,
-          sessionId: record.sessionId,
-          connectionId: record.connectionId,
-          ok: record.ok,
-          errorCode: record.errorCode,
-          durationMicros: Number(record.durationMicros),
-          requestBytes: Number(record.requestBytes),
-          responseBytes: Number(record.responseBytes),
-        });
-      }
-      if (until(records)) done();
+    { durable: `e2e-${subject.replaceAll('.', '-')}-${Date.now()}`, filterSubject: subject, payload },
+    async (message) => {
+      seen.push(...items(message));
+      if (until(seen)) done();
     },
   );
   const timer = setTimeout(done, timeoutMs);
   await finished;
   clearTimeout(timer);
   await consumer.close();
-  return records;
+  return seen;
 }
