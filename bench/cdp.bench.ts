@@ -12,34 +12,16 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { type AddressInfo, createServer as createNetServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import WebSocket from 'ws';
 import { generateApiKey } from '@bctrl/core';
-import { fmt, loadAverage, sleep, stats } from './stats';
+import { freePort } from '@bctrl/testing';
+import { fmt, intArg, loadAverage, sleep, stats } from './stats';
 
 const REPO_ROOT = resolve(__dirname, '..');
 const TARGETS = { addedP50Ms: 0.1, evaluateRatio: 1.15, pngThroughput: 0.98, jpegThroughput: 0.9 };
-
-function intArg(name: string, fallback: number): number {
-  const index = process.argv.indexOf(`--${name}`);
-  if (index < 0) return fallback;
-  const value = Number(process.argv[index + 1]);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive whole number`);
-  return value;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createNetServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
 
 /** A long page, so that a full-page PNG is a few hundred kilobytes like a real one. */
 function startSite(): Promise<{ url: string; close: () => void }> {

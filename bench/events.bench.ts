@@ -14,18 +14,10 @@ import { runSubject, runsV1 } from '@bctrl/contracts';
 import { newId } from '@bctrl/core';
 import { freePort, startNats, startPostgres, startRedis } from '@bctrl/testing';
 import { NatsTransport } from '@bctrl/transport';
-import { fmt, loadAverage, sleep, stats } from './stats';
+import { fmt, intArg, loadAverage, sleep, stats } from './stats';
 
 const REPO_ROOT = resolve(__dirname, '..');
 const TARGETS = { eventsPerSecond: 10_000, lagP99Ms: 1_000 };
-
-function intArg(name: string, fallback: number): number {
-  const index = process.argv.indexOf(`--${name}`);
-  if (index < 0) return fallback;
-  const value = Number(process.argv[index + 1]);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive whole number`);
-  return value;
-}
 
 async function startRecorder(env: NodeJS.ProcessEnv): Promise<ChildProcess> {
   const healthPort = await freePort();

@@ -15,11 +15,12 @@ import { Agent, request as httpRequest } from 'node:http';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
+import { CHROMIUM_FLAGS } from '@bctrl/browser-runtime';
 import { runsV1 } from '@bctrl/contracts';
 import { generateApiKey } from '@bctrl/core';
 import { type LocalPlatform, startLocal } from '@bctrl/local';
 import { type Transport, TRANSPORT } from '@bctrl/transport';
-import { fmt, loadAverage, median, sleep, stats } from './stats';
+import { fmt, intArg, loadAverage, median, sleep, stats } from './stats';
 
 const REPO_ROOT = resolve(__dirname, '..');
 const CHROME_PATH = process.env['CHROME_PATH'] || '/usr/lib/chromium/chromium';
@@ -29,15 +30,6 @@ const WARM_POOL = Symbol.for('bctrl.runtime-orchestrator.pool');
 const TARGETS = { coldOverRaw: 1.15, warmP50Ms: 25, warmP99Ms: 80 };
 
 // ---------------------------------------------------------------------------------------------- arguments
-
-function intArg(name: string, envName: string | null, fallback: number): number {
-  const index = process.argv.indexOf(`--${name}`);
-  const raw = index >= 0 ? process.argv[index + 1] : envName ? process.env[envName] : undefined;
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 0) throw new Error(`--${name} must be a whole number, not ${raw}`);
-  return value;
-}
 
 // ---------------------------------------------------------------------------------------------- processes
 
@@ -68,18 +60,6 @@ async function killMatching(needle: string, timeoutMs = 5_000): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------- raw Chromium
-
-const RAW_FLAGS = [
-  '--headless=new',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--no-first-run',
-  '--no-default-browser-check',
-  '--disable-sync',
-  '--disable-quic',
-  '--disable-dev-shm-usage',
-];
 
 /** The browser WebSocket URL, from stderr ("DevTools listening on ws://…") or DevToolsActivePort, whichever first. */
 function devtoolsUrl(child: ChildProcess, userDataDir: string): Promise<string> {
@@ -145,7 +125,8 @@ let rawProduct = '';
 async function rawSample(): Promise<number> {
   const userDataDir = mkdtempSync(join(tmpdir(), 'bctrl-bench-raw-'));
   const args = [
-    ...RAW_FLAGS,
+    // The agent's own flags: raw and cold launch the same browser.
+    ...CHROMIUM_FLAGS,
     `--user-data-dir=${userDataDir}`,
     '--remote-debugging-address=127.0.0.1',
     '--remote-debugging-port=0',
@@ -439,8 +420,8 @@ async function profileCold(bench: Bench, samples: number): Promise<void> {
 // ---------------------------------------------------------------------------------------------- main
 
 async function main(): Promise<void> {
-  const samples = intArg('samples', 'BENCH_SAMPLES', 50);
-  const profileSamples = intArg('profile-samples', null, Math.min(10, samples));
+  const samples = intArg('samples', 50, { envName: 'BENCH_SAMPLES', min: 0 });
+  const profileSamples = intArg('profile-samples', Math.min(10, samples), { min: 0 });
   if (samples < 1) throw new Error('--samples must be at least 1');
   if (!existsSync(CHROME_PATH)) throw new Error(`no Chromium at ${CHROME_PATH} (set CHROME_PATH)`);
   const builtAgent = existsSync(join(REPO_ROOT, 'dist/apps/browser-runtime/main.js'));

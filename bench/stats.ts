@@ -1,3 +1,4 @@
+// What the benches share: their arguments, their statistics, and how they print them.
 import { loadavg } from 'node:os';
 
 /** What every bench prints per kind of sample. */
@@ -45,3 +46,15 @@ export const loadAverage = () =>
 export const fmt = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : '—');
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** `--name N` (or the environment variable `envName`), a whole number of at least `min`; `fallback` when absent. */
+export function intArg(name: string, fallback: number, options: { envName?: string; min?: number } = {}): number {
+  const min = options.min ?? 1;
+  const index = process.argv.indexOf(`--${name}`);
+  const raw = index >= 0 ? process.argv[index + 1] : options.envName ? process.env[options.envName] : undefined;
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min)
+    throw new Error(`--${name} must be a whole number from ${min}, not ${raw}`);
+  return value;
+}

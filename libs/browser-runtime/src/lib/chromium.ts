@@ -23,21 +23,26 @@ export interface ChromiumProcess {
 /** Height of the browser UI headless=new keeps inside each window (Chromium 156: outerHeight - innerHeight). */
 export const HEADLESS_UI_HEIGHT = 87;
 
+/** The flags of FEASIBILITY.md "Chromium" every browser starts with (bench:runtimes launches raw Chromium with them). */
+export const CHROMIUM_FLAGS: readonly string[] = [
+  '--headless=new',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+  '--no-default-browser-check',
+  '--disable-sync',
+  '--disable-quic',
+  '--disable-dev-shm-usage',
+  // No crash reporter: its handler processes escape Chromium's process group and outlive nothing useful.
+  '--disable-breakpad',
+];
+
 /** The flags of FEASIBILITY.md "Chromium", plus the runtime's launch config. */
 export function chromiumArgs(options: ChromiumOptions, userDataDir: string): string[] {
   const { config } = options;
   const args = [
-    '--headless=new',
-    '--disable-gpu',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--no-first-run',
-    '--no-default-browser-check',
-    '--disable-sync',
-    '--disable-quic',
-    '--disable-dev-shm-usage',
-    // No crash reporter: its handler processes escape Chromium's process group and outlive nothing useful.
-    '--disable-breakpad',
+    ...CHROMIUM_FLAGS,
     `--user-data-dir=${userDataDir}`,
     // Loopback only: the platform reaches CDP through this agent's host, tenants never directly.
     '--remote-debugging-address=127.0.0.1',
