@@ -245,27 +245,14 @@ export class CdpEndpoint {
       res.end();
       return;
     }
-    const query = (req.url ?? '').includes('?') ? (req.url ?? '').slice((req.url ?? '').indexOf('?')) : '';
+    const answer = await browserRequest(browserHost, 'GET', `${path}${queryOf(req.url)}`);
+    const headers: Record<string, string> = { 'cache-control': 'private, max-age=300' };
+    if (answer.headers['content-type']) headers['content-type'] = answer.headers['content-type'];
+    res.writeHead(answer.statusCode === 200 ? 200 : 404, headers);
     await new Promise<void>((resolve, reject) => {
-      const proxied = httpRequest(
-        {
-          host: browserHost.split(':')[0],
-          port: Number(browserHost.split(':')[1]),
-          path: `${path}${query}`,
-          timeout: 10_000,
-        },
-        (answer) => {
-          const headers: Record<string, string> = { 'cache-control': 'private, max-age=300' };
-          if (answer.headers['content-type']) headers['content-type'] = answer.headers['content-type'];
-          res.writeHead(answer.statusCode === 200 ? 200 : 404, headers);
-          answer.pipe(res);
-          answer.on('end', resolve);
-          answer.on('error', reject);
-        },
-      );
-      proxied.on('timeout', () => proxied.destroy(new Error('browser front end timed out')));
-      proxied.on('error', reject);
-      proxied.end();
+      answer.pipe(res);
+      answer.on('end', resolve);
+      answer.on('error', reject);
     });
   }
 
@@ -309,8 +296,11 @@ export class CdpEndpoint {
       return;
     }
     const browser = new URL(lease.cdpUrl);
-    const query = (req.url ?? '').includes('?') ? (req.url ?? '').slice((req.url ?? '').indexOf('?')) : '';
-    const answer = await browserHttp(browser.host, req.method, `${path.replace(/\/$/, '') || '/json'}${query}`);
+    const answer = await browserHttp(
+      browser.host,
+      req.method,
+      `${path.replace(/\/$/, '') || '/json'}${queryOf(req.url)}`,
+    );
     if (answer.status !== 200) {
       sendJson(res, answer.status === 404 ? 404 : 502, {
         error: { code: answer.status === 404 ? 'not_found' : 'unavailable', message: answer.body.slice(0, 200) },
@@ -362,21 +352,29 @@ function rewrite(value: unknown, browserHost: string, proxied: string, browserWs
   return out;
 }
 
-function browserHttp(host: string, method: string, path: string): Promise<{ status: number; body: string }> {
+/** The query string of a request URL, with its `?`, or ''. */
+function queryOf(url: string | undefined): string {
+  const at = url?.indexOf('?') ?? -1;
+  return at >= 0 ? (url as string).slice(at) : '';
+}
+
+/** One request to the browser's own HTTP endpoint (`host` is its `127.0.0.1:<port>`); the answer as a stream. */
+function browserRequest(host: string, method: string, path: string): Promise<IncomingMessage> {
+  const [hostname, port] = host.split(':');
   return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      { host: host.split(':')[0], port: Number(host.split(':')[1]), method, path, timeout: 10_000 },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('browser discovery timed out')));
+    const req = httpRequest({ host: hostname, port: Number(port), method, path, timeout: 10_000 }, resolve);
+    req.on('timeout', () => req.destroy(new Error(`browser ${path} timed out`)));
     req.on('error', reject);
     req.end();
   });
+}
+
+/** The same, read whole (discovery answers are small JSON documents). */
+async function browserHttp(host: string, method: string, path: string): Promise<{ status: number; body: string }> {
+  const res = await browserRequest(host, method, path);
+  const chunks: Buffer[] = [];
+  for await (const chunk of res) chunks.push(chunk as Buffer);
+  return { status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') };
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
