@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { AGENT_ENV, AGENT_PATHS, type AgentHealth, type BrowserLaunchConfig } from '@bctrl/contracts';
+import { agentRequest } from './agent-client';
 import type { BrowserDriver, BrowserExit, BrowserHandle, BrowserSpec, DiscoveredBrowser } from './browser-driver';
 import {
   defaultWorkRoot,
@@ -550,40 +550,6 @@ function onLines(child: ChildProcess, handler: (event: Record<string, unknown>) 
         // Not one of the agent's status lines.
       }
     }
-  });
-}
-
-function agentRequest(
-  baseUrl: string,
-  token: string,
-  method: 'GET' | 'POST',
-  path: string,
-  body?: unknown,
-  timeoutMs = 5_000,
-): Promise<{ status: number; body: string }> {
-  // node:http rather than fetch: fetch loads undici on first use, which would land on a cold start's critical path.
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = request(
-      `${baseUrl}${path}`,
-      {
-        method,
-        timeout: timeoutMs,
-        headers: {
-          authorization: `Bearer ${token}`,
-          ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`agent ${method} ${path} timed out`)));
-    req.on('error', reject);
-    req.end(payload);
   });
 }
 

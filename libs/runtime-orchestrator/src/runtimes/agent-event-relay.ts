@@ -1,6 +1,6 @@
-import { request } from 'node:http';
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { AGENT_PATHS, type AgentEvent } from '@bctrl/contracts';
+import { agentRequest } from '../drivers/agent-client';
 import { RunEvents } from './run-events';
 import type { RuntimeRow } from './runtimes.repository';
 
@@ -63,27 +63,16 @@ export class AgentEventRelay implements OnApplicationShutdown {
   }
 }
 
-function poll(row: RuntimeRow, after: number, signal: AbortSignal): Promise<AgentEvent[]> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      `${row.agentUrl}${AGENT_PATHS.events}?after=${after}&waitMs=${LONG_POLL_MS}`,
-      { headers: { authorization: `Bearer ${row.agentToken}` }, timeout: LONG_POLL_MS + 5_000, signal },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => {
-          if (res.statusCode !== 200) return reject(new Error(`agent answered ${res.statusCode}`));
-          try {
-            resolve((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { events: AgentEvent[] }).events);
-          } catch (error) {
-            reject(error as Error);
-          }
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('agent events timed out')));
-    req.on('error', reject);
-    req.end();
-  });
+async function poll(row: RuntimeRow, after: number, signal: AbortSignal): Promise<AgentEvent[]> {
+  const answer = await agentRequest(
+    row.agentUrl as string,
+    row.agentToken as string,
+    'GET',
+    `${AGENT_PATHS.events}?after=${after}&waitMs=${LONG_POLL_MS}`,
+    undefined,
+    LONG_POLL_MS + 5_000,
+    signal,
+  );
+  if (answer.status !== 200) throw new Error(`agent answered ${answer.status}`);
+  return (JSON.parse(answer.body) as { events: AgentEvent[] }).events;
 }
