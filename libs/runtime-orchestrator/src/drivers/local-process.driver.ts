@@ -80,7 +80,9 @@ interface Entry {
   markExited: () => void;
 }
 
-const HEALTH_POLL_MS = 25;
+// A fallback only: readiness comes with the agent's `ready` line. Polling every 25 ms (as when health was the
+// signal) cost a dozen HTTP requests on the cores Chromium boots on.
+const HEALTH_POLL_MS = 250;
 const FOREIGN_POLL_MS = 1_000;
 const STANDBY_REFILL_DELAY_MS = 250;
 
