@@ -50,6 +50,8 @@ export class AgentEventRelay implements OnApplicationShutdown {
         const events = await poll(row, after, signal);
         failures = 0;
         for (const event of events) {
+          // Stopped meanwhile: what the browser did while it was being shut down is not the run's any more.
+          if (signal.aborted) return;
           await this.events.publish(row, event.type, event.data, { eventId: `${row.id}:${event.seq}`, at: event.at });
           after = event.seq;
         }
