@@ -189,6 +189,57 @@ const s3ForcePathStyle = defineSetting({
   sensitive: false,
 });
 
+const storageFsRoot = defineSetting({
+  env: 'BCTRL_STORAGE_FS_ROOT',
+  schema: envString(),
+  default: (read) => `${read(dataDir).replace(/\/+$/, '')}/objects`,
+  defaultDoc: '`<BCTRL_DATA_DIR>/objects`',
+  group: 'Object store',
+  description: 'Directory of the filesystem object store (`BCTRL_OBJECT_STORE=fs`); no key ever resolves outside it.',
+  sensitive: false,
+});
+
+const storageMaxObjectBytes = defineSetting({
+  env: 'BCTRL_STORAGE_MAX_OBJECT_BYTES',
+  schema: envBytes(),
+  default: 5 * 1024 ** 3,
+  defaultDoc: '`5368709120` (5 GiB)',
+  group: 'Object store',
+  description:
+    'Largest object a space storage upload or an imported artifact may be; a larger body is refused with 413 `payload_too_large` and nothing is stored.',
+  sensitive: false,
+});
+
+const storagePort = defineSetting({
+  env: 'BCTRL_STORAGE_PORT',
+  schema: envPort(),
+  default: 8083,
+  group: 'Object store',
+  description:
+    'Distributed mode: port the storage service streams object bytes on, for the gateway only (it trusts the principal the gateway forwards). Local mode streams in process.',
+  sensitive: false,
+});
+
+const storageUrl = defineSetting({
+  env: 'BCTRL_STORAGE_URL',
+  schema: envUrl(['http']),
+  default: 'http://storage:8083',
+  group: 'Object store',
+  description: 'Distributed mode: where the gateway streams space storage and artifact bytes to and from.',
+  sensitive: false,
+});
+
+const artifactContentRedirect = defineSetting({
+  env: 'BCTRL_ARTIFACT_CONTENT_REDIRECT',
+  schema: envBoolean(),
+  // Streaming works whatever the network: the S3 endpoint the services use is often not reachable by tenants.
+  default: false,
+  group: 'Object store',
+  description:
+    'With the S3 store, answer `GET /v1/artifacts/{id}/content` with a 302 to a short-lived presigned URL instead of streaming the bytes through the gateway; turn on only when tenants can reach `S3_ENDPOINT`.',
+  sensitive: false,
+});
+
 const browserDriver = defineSetting({
   env: 'BCTRL_BROWSER_DRIVER',
   schema: envEnum(['local-process', 'kubernetes'] as const),
@@ -363,6 +414,11 @@ export const platformSettings = {
   s3AccessKeyId,
   s3SecretAccessKey,
   s3ForcePathStyle,
+  storageFsRoot,
+  storageMaxObjectBytes,
+  storagePort,
+  storageUrl,
+  artifactContentRedirect,
   logLevel,
   otelExporterOtlpEndpoint,
   otelServiceName,

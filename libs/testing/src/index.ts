@@ -4,3 +4,4 @@ export * from './servers/nats';
 export * from './servers/postgres';
 export * from './otlp-receiver';
 export * from './servers/databases';
+export * from './servers/s3';
