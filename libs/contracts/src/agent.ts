@@ -13,6 +13,11 @@ export const AGENT_PATHS = {
   assign: '/agent/v1/assign',
   /** GET ?after=<seq>&waitMs=<ms> → {events: AgentEvent[]}: what happened in the browser (pages, console), long-polled. */
   events: '/agent/v1/events',
+  /**
+   * GET → 200 `application/x-ndjson`: the browser's rrweb recording so far, one `{"targetId", "event"}` line per
+   * event (see AgentRecordingLine), after the pages handed over what they had batched. 404 when recording is off.
+   */
+  recording: '/agent/v1/recording',
 } as const;
 
 export interface AgentBrowserInfo {
@@ -38,6 +43,8 @@ export interface BrowserLaunchConfig {
   userAgent?: string;
   locale?: string;
   timezone?: string;
+  /** Record every page with rrweb (the run's recording). Absent means on. */
+  recording?: boolean;
 }
 
 /** Environment variables the drivers set for the agent (process env locally, container env in a pod). */
@@ -64,4 +71,16 @@ export interface AgentEvent {
   type: string;
   at: string;
   data: Record<string, unknown>;
+}
+
+/**
+ * One line of the agent's recording (AGENT_PATHS.recording): an rrweb event of one page (tab) of the browser, in
+ * the order the agent received them (per page, the order rrweb emitted them). The last line may instead be the
+ * marker `{"targetId": null, "event": null, "stopped": "<reason>", "at": <epoch ms>}`: recording ended there
+ * (its size limit was reached).
+ */
+export interface AgentRecordingLine {
+  targetId: string;
+  /** An rrweb `eventWithTime`: at least a numeric `type` and `timestamp` (epoch ms). */
+  event: { type: number; timestamp: number; data?: unknown };
 }

@@ -21,6 +21,7 @@ export const PATHS: typeof AGENT_PATHS = {
   shutdown: '/agent/v1/shutdown',
   assign: '/agent/v1/assign',
   events: '/agent/v1/events',
+  recording: '/agent/v1/recording',
 };
 
 export const DEFAULT_CHROME_PATH = '/usr/lib/chromium/chromium';
@@ -87,6 +88,11 @@ function parseLaunchConfig(text: string | undefined): BrowserLaunchConfig {
       throw new AgentConfigError(`${ENV.launchConfig}.${key} must be a non-empty single-line string`);
     }
     config[key] = value;
+  }
+  if (input['recording'] !== undefined) {
+    if (typeof input['recording'] !== 'boolean')
+      throw new AgentConfigError(`${ENV.launchConfig}.recording must be a boolean`);
+    config.recording = input['recording'];
   }
   return config;
 }

@@ -9,6 +9,7 @@ import { AgentConfigError, ENV, PATHS, readAgentConfig, type AgentConfig } from 
 import { cdpCall, loadWebSocket } from './cdp';
 import { PageEventFeed } from './page-events';
 import { launchChromium, type ChromiumProcess } from './chromium';
+import { PageRecorder, RECORDING_FILE } from './recording';
 
 /** Exit codes a supervisor can tell apart: 0 stop was asked for, 3 Chromium died on its own. */
 export const AGENT_EXIT = { stopped: 0, failed: 1, badConfig: 2, browserExited: 3 } as const;
@@ -121,6 +122,8 @@ class Agent {
   private readonly server: Server;
   private readonly tokenDigest: Buffer;
   private readonly feed = new PageEventFeed();
+  /** Null when the runtime's launch config turned recording off. */
+  private readonly recorder: PageRecorder | null;
 
   constructor(
     private readonly config: AgentConfig,
@@ -132,6 +135,7 @@ class Agent {
   ) {
     this.runtimeId = config.runtimeId;
     this.tokenDigest = digest(config.token);
+    this.recorder = config.launch.recording === false ? null : new PageRecorder(join(workDir, RECORDING_FILE));
     this.server = createServer((req, res) => this.handle(req, res));
     this.chromiumExit = new Promise((resolve) => {
       chromium.child.once('exit', (code, signal) => {
@@ -179,6 +183,9 @@ class Agent {
       // After the ready line, so a cold start never waits for it.
       this.feed.attach(url).catch((error: unknown) => {
         process.stderr.write(`browser-runtime: page events unavailable: ${String(error)}\n`);
+      });
+      this.recorder?.attach(url).catch((error: unknown) => {
+        process.stderr.write(`browser-runtime: recording unavailable: ${String(error)}\n`);
       });
     } catch (error) {
       // Chromium exiting is reported by its own exit handler; anything else is a failed start.
@@ -233,6 +240,10 @@ class Agent {
         void this.feed.since(after, 500, waitMs).then((events) => send(200, { events }));
         return;
       }
+      case `GET ${PATHS.recording}`:
+        if (!this.recorder) send(404, { error: 'recording is off' });
+        else void this.recorder.serve(res);
+        return;
       case `POST ${PATHS.assign}`:
         readJson(req).then(
           (body) => this.assign(body, send),
@@ -275,6 +286,7 @@ class Agent {
     if (this.status === 'stopping') return;
     this.status = 'stopping';
     this.feed.close();
+    this.recorder?.close();
     if (!this.chromiumExited) {
       // Graceful first (Chromium flushes its profile), but only for a browser that already answers CDP.
       const url = this.cdpUrl;

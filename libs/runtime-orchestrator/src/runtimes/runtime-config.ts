@@ -62,5 +62,7 @@ export function launchConfigOf(config: runtimesV1.RuntimeConfig): BrowserLaunchC
     ...(config.userAgent ? { userAgent: config.userAgent } : {}),
     ...(config.locale ? { locale: config.locale } : {}),
     ...(config.timezone ? { timezone: config.timezone } : {}),
+    // The agent records unless told not to (the gateway defaults `recording` to true).
+    ...(config.recording ? {} : { recording: false }),
   };
 }
