@@ -5,6 +5,7 @@ import { Platform, startLocalPlatform } from './platform';
 import { defineRuntimeSuite } from './runtimes.suite';
 import { defineConnectionSuite } from './connections.suite';
 import { defineRunSuite } from './runs.suite';
+import { defineLiveViewSuite } from './live-view.suite';
 import { chromiumsOf } from './browsers';
 import { readRunEvents } from './run-events';
 
@@ -13,6 +14,7 @@ describe('public API in local mode (one process, embedded Postgres, in-process t
   defineRuntimeSuite(platform);
   defineConnectionSuite(platform);
   defineRunSuite(platform);
+  defineLiveViewSuite(platform);
 });
 
 describe('rate limits (local mode, 5 requests per second per key)', () => {

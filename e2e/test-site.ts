@@ -15,6 +15,14 @@ const PAGES: Record<string, string> = {
 <a id="next" href="/second">next</a>
 <script>window.clicks = 0;</script>
 </body></html>`,
+  // For the live view: something to click and type into at known places, and a ticker that keeps the page changing.
+  '/live': `<!doctype html><html><head><title>Live test page</title><style>body{margin:0;font:16px sans-serif}
+#press{position:absolute;left:40px;top:40px;width:200px;height:80px}#name{position:absolute;left:40px;top:160px;width:300px}</style></head><body>
+<button id="press" onclick="document.getElementById('presses').textContent = String(++window.presses)">Press</button>
+<input id="name" autocomplete="off"><div id="presses" style="position:absolute;left:300px;top:40px">0</div>
+<div id="tick" style="position:absolute;left:40px;top:220px">0</div>
+<script>window.presses = 0; let n = 0; setInterval(() => { document.getElementById('tick').textContent = String(++n); }, 50);</script>
+</body></html>`,
   '/second': `<!doctype html><html><head><title>Second page</title></head><body><p id="second">second page</p></body></html>`,
 };
 

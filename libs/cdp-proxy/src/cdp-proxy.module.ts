@@ -12,6 +12,7 @@ import {
   LEASE_STORE,
 } from './connections/cdp-proxy-options';
 import { ConnectionsService } from './connections/connections.service';
+import { ViewsService } from './views/views.service';
 import type { LeaseStore } from './leases/lease-store';
 import { CommandPublisher } from './recording/command-recorder';
 
@@ -27,6 +28,7 @@ class CdpProxyLifecycle implements OnApplicationBootstrap, OnModuleDestroy {
     @Inject(CDP_ENDPOINT) private readonly endpoint: CdpEndpoint,
     @Inject(LEASE_STORE) private readonly store: LeaseStore,
     private readonly connections: ConnectionsService,
+    private readonly views: ViewsService,
   ) {}
 
   async onApplicationBootstrap() {
@@ -37,6 +39,9 @@ class CdpProxyLifecycle implements OnApplicationBootstrap, OnModuleDestroy {
         handle(ConnectionsV1.get, (req, ctx) => this.connections.get(ctx.principal, req.connectionId)),
         handle(ConnectionsV1.list, (req, ctx) => this.connections.list(ctx.principal, req)),
         handle(ConnectionsV1.revoke, (req, ctx) => this.connections.revoke(ctx.principal, req.connectionId)),
+        handle(ConnectionsV1.createLiveView, (req, ctx) => this.views.createLive(ctx.principal, req)),
+        handle(ConnectionsV1.createRecordingView, (req, ctx) => this.views.createRecording(ctx.principal, req)),
+        handle(ConnectionsV1.resolveView, (req, ctx) => this.views.resolve(ctx.principal, req)),
       ]),
       // Durable and shared by the replicas: each runtime end is handled once, and none is missed while all are down.
       await this.transport.consume(
@@ -55,7 +60,7 @@ class CdpProxyLifecycle implements OnApplicationBootstrap, OnModuleDestroy {
   }
 }
 
-/** cdp-proxy: connections (leases), the CDP WebSocket proxy and its command records. */
+/** cdp-proxy: connections and view leases, the CDP WebSocket proxy, its command records, and live viewers. */
 @Module({})
 export class CdpProxyModule {
   static forRoot(options: CdpProxyOptions): DynamicModule {
@@ -82,6 +87,7 @@ export class CdpProxyModule {
           inject: [TRANSPORT, CONNECTION_EVENTS],
         },
         ConnectionsService,
+        ViewsService,
         CdpProxyLifecycle,
       ],
       exports: [CDP_ENDPOINT],

@@ -14,7 +14,31 @@ export const ConnectionsV1 = {
     pb.ListConnectionsResponseSchema,
   ),
   revoke: defineMethod(SERVICE, 'cdp-proxy.v1.revokeConnection', pb.RevokeConnectionRequestSchema, pb.ConnectionSchema),
+  /** A lease on a run's live browser for the live-view page (the run must be its runtime's active run). */
+  createLiveView: defineMethod(
+    SERVICE,
+    'cdp-proxy.v1.createLiveView',
+    pb.CreateLiveViewRequestSchema,
+    pb.ViewLeaseSchema,
+  ),
+  /** A lease on a run's recording for the replay page. */
+  createRecordingView: defineMethod(
+    SERVICE,
+    'cdp-proxy.v1.createRecordingView',
+    pb.CreateRecordingViewRequestSchema,
+    pb.ViewLeaseSchema,
+  ),
+  /** Internal (operator): what a view token opens, or nothing. */
+  resolveView: defineMethod(
+    SERVICE,
+    'cdp-proxy.v1.resolveView',
+    pb.ResolveViewRequestSchema,
+    pb.ResolveViewResponseSchema,
+  ),
 } as const;
+
+export const VIEW_KINDS = ['live', 'recording'] as const;
+export type ViewKind = (typeof VIEW_KINDS)[number];
 
 export const CONNECTION_TYPES = ['cdp', 'webdriver'] as const;
 export type ConnectionType = (typeof CONNECTION_TYPES)[number];

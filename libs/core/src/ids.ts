@@ -20,6 +20,8 @@ export const ID_PREFIX = {
   subaccount: 'sub',
   budget: 'bud',
   apiKey: 'key',
+  /** The lease behind a live-view or recording-view URL (never shown: tenants get the URL). */
+  viewLease: 'view',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIX;

@@ -4,6 +4,7 @@ import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify
 import { createValidationPipe, JsonObjectBodyPipe } from './http/validation';
 import { installRequestContext } from './http/request-context';
 import { buildOpenApiDocument, serveOpenApi } from './openapi/openapi';
+import { installViewPages } from './views/view-pages';
 
 export interface GatewayAppOptions {
   maxBodyBytes: number;
@@ -45,5 +46,6 @@ export async function createGatewayApp(
   app.useGlobalPipes(new JsonObjectBodyPipe(), createValidationPipe());
   if (options.shutdownHooks !== false) app.enableShutdownHooks();
   serveOpenApi(adapter.getInstance(), buildOpenApiDocument(app, options.publicUrl));
+  installViewPages(app);
   return app;
 }

@@ -16,6 +16,7 @@ import { RunsController } from './runs/runs.controller';
 import { RuntimesController } from './runtimes/runtimes.controller';
 import { SpacesController } from './spaces/spaces.controller';
 import { SubaccountsController } from './subaccounts/subaccounts.controller';
+import { ViewsController } from './views/views.controller';
 
 export interface GatewayModuleOptions {
   idempotencyStore: IdempotencyStore;
@@ -66,6 +67,7 @@ export class GatewayModule {
         RuntimesController,
         ConnectionsController,
         RunsController,
+        ViewsController,
       ],
       providers: [
         { provide: IDEMPOTENCY_STORE, useValue: options.idempotencyStore },

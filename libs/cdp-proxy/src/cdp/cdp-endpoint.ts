@@ -7,7 +7,9 @@ import type { Transport } from '@bctrl/transport';
 import { type ConnectionLease, connectionStatus, type EndReason, type LeaseStore } from '../leases/lease-store';
 import { CommandPublisher, CommandTracker } from '../recording/command-recorder';
 import { ConnectionEvents } from './connection-events';
-import { acceptClient, dialUpstream, rejectUpgrade, type Splice, splice } from '../proxy/ws-splice';
+import WebSocket, { WebSocketServer } from 'ws';
+import { LiveViewSession } from '../live-view/live-view-session';
+import { acceptClient, dialUpstream, rejectUpgrade, splice } from '../proxy/ws-splice';
 
 /** Close codes a client sees when the platform ends its socket (4000–4999: application codes, RFC 6455 §7.4.2). */
 export const CLOSE_CODES = {
@@ -18,6 +20,9 @@ export const CLOSE_CODES = {
 } as const;
 
 export const CDP_PATH_PREFIX = '/v1/cdp/';
+export const LIVE_VIEW_PATH_PREFIX = '/v1/live/';
+/** The live viewer's socket: `/v1/live/<token>/ws` (the page itself is the gateway's). */
+const LIVE_VIEW_ROUTE = /^\/v1\/live\/([A-Za-z0-9_-]{16,128})\/ws(?:\?.*)?$/;
 /** `/v1/cdp/<token>`, `/v1/cdp/<token>/devtools/page/<id>`, `/v1/cdp/<token>/json/version`, … */
 const ROUTE = /^\/v1\/cdp\/([A-Za-z0-9_-]{16,128})(\/[^?#]*)?(?:\?.*)?$/;
 const TARGET_PATH = /^\/devtools\/(browser|page|worker|shared_worker|service_worker)\/([A-Za-z0-9._-]{1,128})$/;
@@ -36,10 +41,12 @@ export interface CdpEndpointOptions {
   dialTimeoutMs?: number;
 }
 
+/** A socket the platform can end: a spliced CDP connection or a live viewer. */
 interface LiveSocket {
   id: string;
   lease: ConnectionLease;
-  splice: Splice;
+  close(code: number, reason: string): void;
+  closed: Promise<unknown>;
   expiry: NodeJS.Timeout;
 }
 
@@ -54,6 +61,8 @@ export class CdpEndpoint {
   private subscription: { close(): Promise<void> } | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
   private closing = false;
+  /** Accepts live viewers' upgrades; small messages only (input events), no compression. */
+  private readonly viewers = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false });
 
   constructor(private readonly options: CdpEndpointOptions) {}
 
@@ -73,12 +82,15 @@ export class CdpEndpoint {
   }
 
   handles(url: string | undefined): boolean {
-    return !!url?.startsWith(CDP_PATH_PREFIX);
+    return !!url?.startsWith(CDP_PATH_PREFIX) || !!url?.startsWith(LIVE_VIEW_PATH_PREFIX);
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => undefined);
-    this.upgrade(req, socket, head).catch((error: unknown) => {
+    const upgrade = req.url?.startsWith(LIVE_VIEW_PATH_PREFIX)
+      ? this.liveView(req, socket, head)
+      : this.upgrade(req, socket, head);
+    upgrade.catch((error: unknown) => {
       this.logger.error(`upgrade failed: ${String(error)}`);
       socket.destroy();
     });
@@ -97,8 +109,9 @@ export class CdpEndpoint {
     if (this.heartbeat) clearInterval(this.heartbeat);
     await this.subscription?.close();
     const all = [...this.live.values()].flatMap((sockets) => [...sockets]);
-    for (const live of all) live.splice.close(CLOSE_CODES.shutdown.code, CLOSE_CODES.shutdown.reason);
-    await Promise.all(all.map((live) => live.splice.closed));
+    for (const live of all) live.close(CLOSE_CODES.shutdown.code, CLOSE_CODES.shutdown.reason);
+    await Promise.all(all.map((live) => live.closed));
+    this.viewers.close();
     await this.options.publisher.close();
   }
 
@@ -154,23 +167,8 @@ export class CdpEndpoint {
       onClientMessage: (message) => tracker.onClientMessage(message),
       onUpstreamMessage: (meta) => tracker.onUpstreamMessage(meta),
     });
-    const live: LiveSocket = {
-      id: randomUUID(),
-      lease,
-      splice: spliced,
-      expiry: setTimeout(
-        () => spliced.close(CLOSE_CODES.expired.code, CLOSE_CODES.expired.reason),
-        Math.max(0, lease.expiresAt - Date.now()),
-      ),
-    };
-    live.expiry.unref();
-    let sockets = this.live.get(lease.id);
-    if (!sockets) this.live.set(lease.id, (sockets = new Set()));
-    sockets.add(live);
+    const live = this.register(lease, (code, reason) => spliced.close(code, reason), spliced.closed);
     void spliced.closed.then((outcome) => {
-      clearTimeout(live.expiry);
-      sockets.delete(live);
-      if (sockets.size === 0 && this.live.get(lease.id) === sockets) this.live.delete(lease.id);
       tracker.finish();
       void this.options.events.publish(lease, 'connection.closed', {
         connectionId: lease.id,
@@ -191,8 +189,113 @@ export class CdpEndpoint {
       target: target ? `${target[1]}/${target[2]}` : 'browser',
     });
     void this.touchRuntimes([lease.runtimeId]);
-    // A revoke that landed between the lease check and this socket's registration would otherwise be missed.
-    const current = await this.options.store.get(lease.id);
+    await this.recheck(live);
+  }
+
+  /**
+   * `/v1/live/<token>/ws`: a live viewer. The token must be a live-view lease; the viewer gets a CDP connection
+   * of its own to the runtime's browser, screencast frames and (interactive leases) input pass-through.
+   */
+  private async liveView(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const route = LIVE_VIEW_ROUTE.exec(req.url ?? '');
+    if (!route) {
+      rejectUpgrade(socket, 404, 'not_found', 'No live view at this path.');
+      return;
+    }
+    if (this.closing) {
+      rejectUpgrade(socket, 503, 'unavailable', 'The proxy is shutting down; reconnect.');
+      return;
+    }
+    const lease = await this.options.store.byToken(route[1] as string);
+    if (!lease || lease.type !== 'live_view') {
+      rejectUpgrade(socket, 401, 'unauthenticated', 'The live-view link is unknown, expired or revoked.');
+      return;
+    }
+    const browser = new WebSocket(lease.cdpUrl, { perMessageDeflate: false, maxPayload: 256 * 1024 * 1024 });
+    browser.on('error', () => undefined);
+    const opened = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), this.options.dialTimeoutMs ?? 10_000);
+      browser.once('open', () => (clearTimeout(timer), resolve(true)));
+      browser.once('error', () => (clearTimeout(timer), resolve(false)));
+    });
+    if (!opened) {
+      browser.terminate();
+      rejectUpgrade(socket, 503, 'unavailable', "The runtime's browser is not reachable.");
+      return;
+    }
+    const viewer = await new Promise<WebSocket>((resolve) =>
+      this.viewers.handleUpgrade(req, socket, head, (ws) => resolve(ws)),
+    );
+    const session = new LiveViewSession(viewer, browser, lease.interactive ?? false);
+    const closed = new Promise<{ code: number; reason: string }>((resolve) => {
+      const finish = (code: number, reason: string) => {
+        session.end();
+        browser.terminate();
+        if (viewer.readyState === WebSocket.OPEN) viewer.close(code, reason);
+        resolve({ code, reason });
+      };
+      viewer.once('close', (code, reason) => finish(code, String(reason)));
+      browser.once('close', () => finish(CLOSE_CODES.runtime_stopped.code, CLOSE_CODES.runtime_stopped.reason));
+    });
+    const live = this.register(
+      lease,
+      (code, reason) => {
+        if (viewer.readyState === WebSocket.OPEN) viewer.close(code, reason);
+        // A viewer that does not answer the close handshake is dropped, like a stuck CDP client.
+        setTimeout(() => viewer.terminate(), 1_000).unref();
+      },
+      closed,
+    );
+    void closed.then((outcome) =>
+      this.options.events.publish(lease, 'live_view.closed', {
+        socketId: live.id,
+        code: outcome.code,
+        reason: outcome.reason,
+        frames: session.stats.frames,
+        framesDropped: session.stats.framesDropped,
+        inputs: session.stats.inputs,
+      }),
+    );
+    void this.options.events.publish(lease, 'live_view.opened', {
+      socketId: live.id,
+      interactive: lease.interactive ?? false,
+    });
+    void this.touchRuntimes([lease.runtimeId]);
+    await this.recheck(live);
+    await session.start().catch(() => undefined);
+  }
+
+  /** Tracks an open socket under its lease until it closes, and closes it when the lease expires. */
+  private register(
+    lease: ConnectionLease,
+    close: (code: number, reason: string) => void,
+    closed: Promise<unknown>,
+  ): LiveSocket {
+    const live: LiveSocket = {
+      id: randomUUID(),
+      lease,
+      close,
+      closed,
+      expiry: setTimeout(
+        () => close(CLOSE_CODES.expired.code, CLOSE_CODES.expired.reason),
+        Math.max(0, lease.expiresAt - Date.now()),
+      ),
+    };
+    live.expiry.unref();
+    let sockets = this.live.get(lease.id);
+    if (!sockets) this.live.set(lease.id, (sockets = new Set()));
+    sockets.add(live);
+    void closed.then(() => {
+      clearTimeout(live.expiry);
+      sockets.delete(live);
+      if (sockets.size === 0 && this.live.get(lease.id) === sockets) this.live.delete(lease.id);
+    });
+    return live;
+  }
+
+  /** A revoke that landed between the lease check and the socket's registration would otherwise be missed. */
+  private async recheck(live: LiveSocket): Promise<void> {
+    const current = await this.options.store.get(live.lease.id);
     const status = current ? connectionStatus(current) : 'revoked';
     if (status !== 'active')
       this.closeSocket(live, status === 'expired' ? 'expired' : (current?.endReason ?? 'revoked'));
@@ -204,7 +307,7 @@ export class CdpEndpoint {
 
   private closeSocket(live: LiveSocket, reason: EndReason | 'expired'): void {
     const { code, reason: text } = CLOSE_CODES[reason];
-    live.splice.close(code, text);
+    live.close(code, text);
   }
 
   private async targetExists(lease: ConnectionLease, targetId: string): Promise<boolean> {

@@ -15,7 +15,7 @@ import {
 } from '@bctrl/core';
 import { type Transport, TRANSPORT } from '@bctrl/transport';
 import { ConnectionEvents } from '../cdp/connection-events';
-import { type ConnectionLease, connectionStatus, type LeaseStore } from '../leases/lease-store';
+import { type ConnectionLease, connectionStatus, isConnectionLease, type LeaseStore } from '../leases/lease-store';
 import { CDP_PROXY_OPTIONS, type CdpProxyOptions, CONNECTION_EVENTS, LEASE_STORE } from './cdp-proxy-options';
 
 const iso = (ms: number | null) => (ms === null ? '' : new Date(ms).toISOString());
@@ -113,7 +113,7 @@ export class ConnectionsService {
     // An invisible runtime lists as not found, exactly like a missing one.
     await this.transport.request(RuntimesV1.get, { runtimeId: request.runtimeId }, { principal: key });
     const rows = (await this.store.listByRuntime(request.runtimeId))
-      .filter((lease) => canSeeSpaceResource(key, lease))
+      .filter((lease) => isConnectionLease(lease) && canSeeSpaceResource(key, lease))
       .map((lease) => ({ lease, id: lease.id, createdAt: new Date(lease.createdAt) }))
       .filter(
         (row) =>
@@ -144,7 +144,8 @@ export class ConnectionsService {
   private async findVisible(principal: Principal, connectionId: string, role: 'viewer' | 'member') {
     const key = requireKey(principal, 'viewer');
     const lease = isId('connection', connectionId) ? await this.store.get(connectionId) : null;
-    if (!lease || !canSeeSpaceResource(key, lease)) throw BctrlError.notFound('connection');
+    if (!lease || !isConnectionLease(lease) || !canSeeSpaceResource(key, lease))
+      throw BctrlError.notFound('connection');
     requireKey(principal, role);
     return lease;
   }

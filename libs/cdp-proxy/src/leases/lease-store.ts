@@ -5,6 +5,11 @@ import type { ConnectionType } from '@bctrl/contracts';
 /** Why a connection ended before its lease ran out. */
 export type EndReason = 'revoked' | 'runtime_stopped';
 
+/** Connections (`cdp`, `webdriver`) and the leases behind live-view and recording-view pages share one store. */
+export type LeaseType = ConnectionType | 'live_view' | 'recording_view';
+
+export const isConnectionLease = (lease: { type: LeaseType }) => lease.type === 'cdp' || lease.type === 'webdriver';
+
 /**
  * A connection: a lease on one runtime's browser, bound to its runtime, space and account. The token is the
  * only credential its URLs carry; it is looked up by its SHA-256, so the token index never holds a usable token.
@@ -12,7 +17,7 @@ export type EndReason = 'revoked' | 'runtime_stopped';
 export interface ConnectionLease {
   id: string;
   token: string;
-  type: ConnectionType;
+  type: LeaseType;
   runtimeId: string;
   spaceId: string;
   accountId: string;
@@ -25,6 +30,8 @@ export interface ConnectionLease {
   expiresAt: number;
   endedAt: number | null;
   endReason: EndReason | null;
+  /** Live views only: the viewer may send mouse, wheel and keyboard input. */
+  interactive?: boolean;
 }
 
 export interface ConnectionEnded {

@@ -7,6 +7,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 export const PUBLIC_URL = Symbol.for('bctrl.gateway.public-url');
 
 export const CDP_ROUTE_PREFIX = '/v1/cdp/';
+const LIVE_VIEW_SOCKET_PREFIX = '/v1/live/';
 
 /**
  * What serves `/v1/cdp/*` behind the gateway: the connection token in the path is the credential (no API key),
@@ -22,7 +23,9 @@ export interface CdpRouteHandler {
 export function installCdpRoute(app: NestFastifyApplication, handler: CdpRouteHandler): void {
   const server = app.getHttpServer() as Server;
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (req.url?.startsWith(CDP_ROUTE_PREFIX)) handler.handleUpgrade(req, socket, head);
+    // Live viewers' sockets are cdp-proxy's too: it holds the leases and reaches the browsers.
+    if (req.url?.startsWith(CDP_ROUTE_PREFIX) || req.url?.startsWith(LIVE_VIEW_SOCKET_PREFIX))
+      handler.handleUpgrade(req, socket, head);
     else {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     }

@@ -18,6 +18,11 @@ export class RuntimesRepository {
     return this.db.runtime.findFirst({ where: { AND: [spaceResourceScope(principal), { id }] } });
   }
 
+  /** The runtime a run belongs to, if the key may see it (one runtime per run: each start opens a new one). */
+  findVisibleByRun(principal: KeyPrincipal, runId: string) {
+    return this.db.runtime.findFirst({ where: { AND: [spaceResourceScope(principal), { runId }] } });
+  }
+
   findById(id: string) {
     return this.db.runtime.findUnique({ where: { id } });
   }

@@ -127,10 +127,17 @@ export class RuntimesService implements BeforeApplicationShutdown {
   }
 
   /** For cdp-proxy: a ready runtime the caller may drive, and where its browser's CDP answers. */
-  async endpoint(principal: Principal, runtimeId: string) {
-    const row = await this.findVisible(principal, runtimeId, 'member');
+  async endpoint(principal: Principal, runtimeId: string, runId = '') {
+    const row = runId
+      ? await this.findVisibleByRun(principal, runId)
+      : await this.findVisible(principal, runtimeId, 'member');
     if (row.status !== 'ready' || !row.cdpUrl) {
-      throw new BctrlError('invalid_state', `The runtime is ${row.status}; only a ready runtime takes connections.`);
+      throw new BctrlError(
+        'invalid_state',
+        runId
+          ? `The run's runtime is ${row.status}; only the run of a ready runtime can be viewed live.`
+          : `The runtime is ${row.status}; only a ready runtime takes connections.`,
+      );
     }
     return { runtime: renderRuntime(row), cdpUrl: row.cdpUrl };
   }
@@ -355,6 +362,14 @@ export class RuntimesService implements BeforeApplicationShutdown {
   }
 
   /** Out of reach and nonexistent look the same, so a key never learns another tenant's runtime exists. */
+  private async findVisibleByRun(principal: Principal, runId: string): Promise<RuntimeRow> {
+    const key = requireKey(principal, 'viewer');
+    const row = isId('run', runId) ? await this.runtimes.findVisibleByRun(key, runId) : null;
+    if (!row) throw BctrlError.notFound('run');
+    requireKey(principal, 'member');
+    return row;
+  }
+
   private async findVisible(principal: Principal, runtimeId: string, role: 'viewer' | 'member'): Promise<RuntimeRow> {
     const key = requireKey(principal, 'viewer');
     const row = isId('runtime', runtimeId) ? await this.runtimes.findVisible(key, runtimeId) : null;

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file bctrl/connections/v1/connections.proto.
  */
 export const file_bctrl_connections_v1_connections: GenFile = /*@__PURE__*/
-  fileDesc("CiZiY3RybC9jb25uZWN0aW9ucy92MS9jb25uZWN0aW9ucy5wcm90bxIUYmN0cmwuY29ubmVjdGlvbnMudjEi9AEKCkNvbm5lY3Rpb24SCgoCaWQYASABKAkSEgoKcnVudGltZV9pZBgCIAEoCRIQCghzcGFjZV9pZBgDIAEoCRISCgphY2NvdW50X2lkGAQgASgJEhUKDXN1YmFjY291bnRfaWQYBSABKAkSDgoGcnVuX2lkGAYgASgJEgwKBHR5cGUYByABKAkSDgoGc3RhdHVzGAggASgJEhIKCmNyZWF0ZWRfYXQYCSABKAkSEgoKZXhwaXJlc19hdBgKIAEoCRIQCghlbmRlZF9hdBgLIAEoCRISCgplbmRfcmVhc29uGAwgASgJEg0KBXRva2VuGA0gASgJIlAKF0NyZWF0ZUNvbm5lY3Rpb25SZXF1ZXN0EhIKCnJ1bnRpbWVfaWQYASABKAkSDAoEdHlwZRgCIAEoCRITCgt0dGxfc2Vjb25kcxgDIAEoBSItChRHZXRDb25uZWN0aW9uUmVxdWVzdBIVCg1jb25uZWN0aW9uX2lkGAEgASgJIlgKFkxpc3RDb25uZWN0aW9uc1JlcXVlc3QSEgoKcnVudGltZV9pZBgBIAEoCRIqCgRwYWdlGAIgASgLMhwuYmN0cmwuY29tbW9uLnYxLlBhZ2VSZXF1ZXN0Il4KF0xpc3RDb25uZWN0aW9uc1Jlc3BvbnNlEi4KBGRhdGEYASADKAsyIC5iY3RybC5jb25uZWN0aW9ucy52MS5Db25uZWN0aW9uEhMKC25leHRfY3Vyc29yGAIgASgJIjAKF1Jldm9rZUNvbm5lY3Rpb25SZXF1ZXN0EhUKDWNvbm5lY3Rpb25faWQYASABKAliBnByb3RvMw", [file_bctrl_common_v1_common]);
+  fileDesc("CiZiY3RybC9jb25uZWN0aW9ucy92MS9jb25uZWN0aW9ucy5wcm90bxIUYmN0cmwuY29ubmVjdGlvbnMudjEi9AEKCkNvbm5lY3Rpb24SCgoCaWQYASABKAkSEgoKcnVudGltZV9pZBgCIAEoCRIQCghzcGFjZV9pZBgDIAEoCRISCgphY2NvdW50X2lkGAQgASgJEhUKDXN1YmFjY291bnRfaWQYBSABKAkSDgoGcnVuX2lkGAYgASgJEgwKBHR5cGUYByABKAkSDgoGc3RhdHVzGAggASgJEhIKCmNyZWF0ZWRfYXQYCSABKAkSEgoKZXhwaXJlc19hdBgKIAEoCRIQCghlbmRlZF9hdBgLIAEoCRISCgplbmRfcmVhc29uGAwgASgJEg0KBXRva2VuGA0gASgJIlAKF0NyZWF0ZUNvbm5lY3Rpb25SZXF1ZXN0EhIKCnJ1bnRpbWVfaWQYASABKAkSDAoEdHlwZRgCIAEoCRITCgt0dGxfc2Vjb25kcxgDIAEoBSItChRHZXRDb25uZWN0aW9uUmVxdWVzdBIVCg1jb25uZWN0aW9uX2lkGAEgASgJIlgKFkxpc3RDb25uZWN0aW9uc1JlcXVlc3QSEgoKcnVudGltZV9pZBgBIAEoCRIqCgRwYWdlGAIgASgLMhwuYmN0cmwuY29tbW9uLnYxLlBhZ2VSZXF1ZXN0Il4KF0xpc3RDb25uZWN0aW9uc1Jlc3BvbnNlEi4KBGRhdGEYASADKAsyIC5iY3RybC5jb25uZWN0aW9ucy52MS5Db25uZWN0aW9uEhMKC25leHRfY3Vyc29yGAIgASgJIjAKF1Jldm9rZUNvbm5lY3Rpb25SZXF1ZXN0EhUKDWNvbm5lY3Rpb25faWQYASABKAkivgEKCVZpZXdMZWFzZRIKCgJpZBgBIAEoCRIMCgRraW5kGAIgASgJEg4KBnJ1bl9pZBgDIAEoCRISCgpydW50aW1lX2lkGAQgASgJEhAKCHNwYWNlX2lkGAUgASgJEhIKCmFjY291bnRfaWQYBiABKAkSFQoNc3ViYWNjb3VudF9pZBgHIAEoCRITCgtpbnRlcmFjdGl2ZRgIIAEoCBISCgpleHBpcmVzX2F0GAkgASgJEg0KBXRva2VuGAogASgJIlEKFUNyZWF0ZUxpdmVWaWV3UmVxdWVzdBIOCgZydW5faWQYASABKAkSEwoLaW50ZXJhY3RpdmUYAiABKAgSEwoLdHRsX3NlY29uZHMYAyABKAUiQQoaQ3JlYXRlUmVjb3JkaW5nVmlld1JlcXVlc3QSDgoGcnVuX2lkGAEgASgJEhMKC3R0bF9zZWNvbmRzGAIgASgFIjEKElJlc29sdmVWaWV3UmVxdWVzdBINCgV0b2tlbhgBIAEoCRIMCgRraW5kGAIgASgJIkUKE1Jlc29sdmVWaWV3UmVzcG9uc2USLgoFbGVhc2UYASABKAsyHy5iY3RybC5jb25uZWN0aW9ucy52MS5WaWV3TGVhc2ViBnByb3RvMw", [file_bctrl_common_v1_common]);
 
 /**
  * @generated from message bctrl.connections.v1.Connection
@@ -207,4 +207,173 @@ export type RevokeConnectionRequest = Message<"bctrl.connections.v1.RevokeConnec
  */
 export const RevokeConnectionRequestSchema: GenMessage<RevokeConnectionRequest> = /*@__PURE__*/
   messageDesc(file_bctrl_connections_v1_connections, 5);
+
+/**
+ * A view lease: the token behind a live-view or recording-view URL. Kept beside connections (the same store,
+ * revoked with the runtime) but never listed as a connection.
+ *
+ * @generated from message bctrl.connections.v1.ViewLease
+ */
+export type ViewLease = Message<"bctrl.connections.v1.ViewLease"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * live | recording
+   *
+   * @generated from field: string kind = 2;
+   */
+  kind: string;
+
+  /**
+   * @generated from field: string run_id = 3;
+   */
+  runId: string;
+
+  /**
+   * @generated from field: string runtime_id = 4;
+   */
+  runtimeId: string;
+
+  /**
+   * @generated from field: string space_id = 5;
+   */
+  spaceId: string;
+
+  /**
+   * @generated from field: string account_id = 6;
+   */
+  accountId: string;
+
+  /**
+   * @generated from field: string subaccount_id = 7;
+   */
+  subaccountId: string;
+
+  /**
+   * Live view only: the viewer may pass mouse, wheel and keyboard input to the browser.
+   *
+   * @generated from field: bool interactive = 8;
+   */
+  interactive: boolean;
+
+  /**
+   * @generated from field: string expires_at = 9;
+   */
+  expiresAt: string;
+
+  /**
+   * Only its creator receives it, inside the URL the gateway builds from it.
+   *
+   * @generated from field: string token = 10;
+   */
+  token: string;
+};
+
+/**
+ * Describes the message bctrl.connections.v1.ViewLease.
+ * Use `create(ViewLeaseSchema)` to create a new message.
+ */
+export const ViewLeaseSchema: GenMessage<ViewLease> = /*@__PURE__*/
+  messageDesc(file_bctrl_connections_v1_connections, 6);
+
+/**
+ * @generated from message bctrl.connections.v1.CreateLiveViewRequest
+ */
+export type CreateLiveViewRequest = Message<"bctrl.connections.v1.CreateLiveViewRequest"> & {
+  /**
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * @generated from field: bool interactive = 2;
+   */
+  interactive: boolean;
+
+  /**
+   * 0: the installation's default.
+   *
+   * @generated from field: int32 ttl_seconds = 3;
+   */
+  ttlSeconds: number;
+};
+
+/**
+ * Describes the message bctrl.connections.v1.CreateLiveViewRequest.
+ * Use `create(CreateLiveViewRequestSchema)` to create a new message.
+ */
+export const CreateLiveViewRequestSchema: GenMessage<CreateLiveViewRequest> = /*@__PURE__*/
+  messageDesc(file_bctrl_connections_v1_connections, 7);
+
+/**
+ * @generated from message bctrl.connections.v1.CreateRecordingViewRequest
+ */
+export type CreateRecordingViewRequest = Message<"bctrl.connections.v1.CreateRecordingViewRequest"> & {
+  /**
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * 0: the installation's default.
+   *
+   * @generated from field: int32 ttl_seconds = 2;
+   */
+  ttlSeconds: number;
+};
+
+/**
+ * Describes the message bctrl.connections.v1.CreateRecordingViewRequest.
+ * Use `create(CreateRecordingViewRequestSchema)` to create a new message.
+ */
+export const CreateRecordingViewRequestSchema: GenMessage<CreateRecordingViewRequest> = /*@__PURE__*/
+  messageDesc(file_bctrl_connections_v1_connections, 8);
+
+/**
+ * The gateway resolves a view token when it serves that view's page and its data.
+ *
+ * @generated from message bctrl.connections.v1.ResolveViewRequest
+ */
+export type ResolveViewRequest = Message<"bctrl.connections.v1.ResolveViewRequest"> & {
+  /**
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * live | recording: a token of the other kind does not resolve.
+   *
+   * @generated from field: string kind = 2;
+   */
+  kind: string;
+};
+
+/**
+ * Describes the message bctrl.connections.v1.ResolveViewRequest.
+ * Use `create(ResolveViewRequestSchema)` to create a new message.
+ */
+export const ResolveViewRequestSchema: GenMessage<ResolveViewRequest> = /*@__PURE__*/
+  messageDesc(file_bctrl_connections_v1_connections, 9);
+
+/**
+ * @generated from message bctrl.connections.v1.ResolveViewResponse
+ */
+export type ResolveViewResponse = Message<"bctrl.connections.v1.ResolveViewResponse"> & {
+  /**
+   * Unset when the token is unknown, expired or revoked.
+   *
+   * @generated from field: bctrl.connections.v1.ViewLease lease = 1;
+   */
+  lease?: ViewLease | undefined;
+};
+
+/**
+ * Describes the message bctrl.connections.v1.ResolveViewResponse.
+ * Use `create(ResolveViewResponseSchema)` to create a new message.
+ */
+export const ResolveViewResponseSchema: GenMessage<ResolveViewResponse> = /*@__PURE__*/
+  messageDesc(file_bctrl_connections_v1_connections, 10);
 
