@@ -18,6 +18,15 @@ export const AGENT_PATHS = {
    * event (see AgentRecordingLine), after the pages handed over what they had batched. 404 when recording is off.
    */
   recording: '/agent/v1/recording',
+  /**
+   * The runtime's work area (see AGENT_AREA_DIRS): `PUT ?path=files/<name>` streams the body into a file (temp file, then
+   * rename; parent folders made) → 201 AgentFileWritten, 413 over the agent's size limit; `GET ?path=` streams a
+   * file back (`content-length` set) → 404 absent, 400 a folder. `path` is work-area-relative or an absolute
+   * runtimePath inside the work area; anything else (`..`, control characters, symlinks leading out) → 400.
+   */
+  files: '/agent/v1/files',
+  /** GET ?dir=downloads|files|<folder inside them> (absent: both) → AgentFileList, recursive, symlinks skipped. */
+  filesList: '/agent/v1/files/list',
 } as const;
 
 export interface AgentBrowserInfo {
@@ -62,6 +71,8 @@ export const AGENT_ENV = {
    * local driver keeps one such agent ready so that Node's boot is not on a cold start's path).
    */
   standby: 'BCTRL_AGENT_STANDBY',
+  /** Largest file the file API accepts and the largest download kept, in bytes (default 2 GiB). */
+  maxFileBytes: 'BCTRL_AGENT_MAX_FILE_BYTES',
 } as const;
 
 /** Something the agent saw happen in its browser, numbered from 1 in the order it saw them. */
@@ -83,4 +94,30 @@ export interface AgentRecordingLine {
   targetId: string;
   /** An rrweb `eventWithTime`: at least a numeric `type` and `timestamp` (epoch ms). */
   event: { type: number; timestamp: number; data?: unknown };
+}
+
+/**
+ * The runtime's work area, the only part of its filesystem the file API reaches: `files/` for what the platform
+ * stages and collects, `downloads/` where the browser saves downloads (written by the browser only). Chromium's
+ * profile and the agent's own files live beside it, out of reach. Paths are `/`-separated and start with one of
+ * these folders.
+ */
+export const AGENT_AREA_DIRS = ['files', 'downloads'] as const;
+
+/** The answer to `PUT AGENT_PATHS.files`. */
+export interface AgentFileWritten {
+  /** Work-area-relative, e.g. `files/upload/report.pdf`. */
+  path: string;
+  /** The same file as an absolute path inside the runtime: what Playwright's `setInputFiles` takes. */
+  runtimePath: string;
+  size: number;
+  /** Hex sha256 of the bytes written. */
+  sha256: string;
+}
+
+export interface AgentFileList {
+  /** Sorted by path; regular files only. */
+  files: { path: string; size: number; modifiedAt: string }[];
+  /** True when the listing stopped at its limit (10,000 files). */
+  truncated: boolean;
 }

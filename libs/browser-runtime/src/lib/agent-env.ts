@@ -14,6 +14,7 @@ export const ENV: typeof AGENT_ENV = {
   chromePath: 'CHROME_PATH',
   workDir: 'BCTRL_WORK_DIR',
   standby: 'BCTRL_AGENT_STANDBY',
+  maxFileBytes: 'BCTRL_AGENT_MAX_FILE_BYTES',
 };
 
 export const PATHS: typeof AGENT_PATHS = {
@@ -22,9 +23,14 @@ export const PATHS: typeof AGENT_PATHS = {
   assign: '/agent/v1/assign',
   events: '/agent/v1/events',
   recording: '/agent/v1/recording',
+  files: '/agent/v1/files',
+  filesList: '/agent/v1/files/list',
 };
 
 export const DEFAULT_CHROME_PATH = '/usr/lib/chromium/chromium';
+
+/** The file API's and the downloads' size limit when the driver sets none. */
+export const DEFAULT_MAX_FILE_BYTES = 2 * 1024 ** 3;
 
 export interface AgentConfig {
   token: string;
@@ -35,6 +41,8 @@ export interface AgentConfig {
   chromePath: string;
   /** Absent: the agent makes a fresh temp dir. Either way it is removed when the agent exits. */
   workDir: string | undefined;
+  /** Largest file staged through the file API, and largest download kept. */
+  maxFileBytes: number;
 }
 
 export class AgentConfigError extends Error {}
@@ -48,6 +56,11 @@ export function readAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new AgentConfigError(`${ENV.port} must be a port number, got ${JSON.stringify(portText)}`);
   }
+  const maxText = env[ENV.maxFileBytes] || String(DEFAULT_MAX_FILE_BYTES);
+  const maxFileBytes = Number(maxText);
+  if (!Number.isSafeInteger(maxFileBytes) || maxFileBytes <= 0) {
+    throw new AgentConfigError(`${ENV.maxFileBytes} must be a positive byte count, got ${JSON.stringify(maxText)}`);
+  }
   return {
     token,
     runtimeId: env[ENV.runtimeId] ?? '',
@@ -56,6 +69,7 @@ export function readAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
     host: env[ENV.host] || '127.0.0.1',
     chromePath: env[ENV.chromePath] || DEFAULT_CHROME_PATH,
     workDir: env[ENV.workDir] || undefined,
+    maxFileBytes,
   };
 }
 

@@ -10,6 +10,8 @@ import { cdpCall, loadWebSocket } from './cdp';
 import { PageEventFeed } from './page-events';
 import { launchChromium, type ChromiumProcess } from './chromium';
 import { PageRecorder, RECORDING_FILE } from './recording';
+import { FileApi } from './files';
+import { WorkArea } from './work-area';
 
 /** Exit codes a supervisor can tell apart: 0 stop was asked for, 3 Chromium died on its own. */
 export const AGENT_EXIT = { stopped: 0, failed: 1, badConfig: 2, browserExited: 3 } as const;
@@ -124,6 +126,7 @@ class Agent {
   private readonly feed = new PageEventFeed();
   /** Null when the runtime's launch config turned recording off. */
   private readonly recorder: PageRecorder | null;
+  private readonly files: FileApi;
 
   constructor(
     private readonly config: AgentConfig,
@@ -136,6 +139,7 @@ class Agent {
     this.runtimeId = config.runtimeId;
     this.tokenDigest = digest(config.token);
     this.recorder = config.launch.recording === false ? null : new PageRecorder(join(workDir, RECORDING_FILE));
+    this.files = new FileApi(new WorkArea(workDir), config.maxFileBytes);
     this.server = createServer((req, res) => this.handle(req, res));
     this.chromiumExit = new Promise((resolve) => {
       chromium.child.once('exit', (code, signal) => {
@@ -243,6 +247,15 @@ class Agent {
       case `GET ${PATHS.recording}`:
         if (!this.recorder) send(404, { error: 'recording is off' });
         else void this.recorder.serve(res);
+        return;
+      case `PUT ${PATHS.files}`:
+        void this.files.put(req, res, send);
+        return;
+      case `GET ${PATHS.files}`:
+        void this.files.get(req, res, send);
+        return;
+      case `GET ${PATHS.filesList}`:
+        void this.files.list(req, res, send);
         return;
       case `POST ${PATHS.assign}`:
         readJson(req).then(
