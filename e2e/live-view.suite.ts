@@ -1,3 +1,5 @@
+/// <reference lib="dom" />
+// The page.evaluate and waitForFunction callbacks below run in browsers: they are typed against the DOM.
 import { type Browser, chromium, type Page } from 'playwright-core';
 import request from 'supertest';
 import WebSocket from 'ws';
