@@ -269,7 +269,9 @@ export class PageRecorder {
       return;
     }
     const params = message.params ?? {};
-    switch (message.method) {
+    // Replies to our own commands carry no method; nothing else than these events is of interest here.
+    const method: string = message.method ?? '';
+    switch (method) {
       case 'Target.attachedToTarget':
         void this.onAttached(
           params['sessionId'] as string,

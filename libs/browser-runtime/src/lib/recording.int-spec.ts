@@ -1,0 +1,354 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium, type Browser, type CDPSession, type Page } from 'playwright-core';
+import { AGENT_ENV, AGENT_PATHS, type AgentHealth, type AgentRecordingLine } from '@bctrl/contracts';
+import { DEFAULT_CHROME_PATH } from './agent-env';
+import { launchChromium, type ChromiumProcess } from './chromium';
+import { PageRecorder } from './recording';
+
+jest.setTimeout(90_000);
+
+const repoRoot = resolve(__dirname, '../../../..');
+const scratch = mkdtempSync(join(tmpdir(), 'bctrl-recording-spec-'));
+/** Where the replay page's spec (libs/gateway) finds a recording made by this spec: `BCTRL_UPDATE_FIXTURES=1`. */
+const FIXTURE = join(repoRoot, 'libs/gateway/src/views/fixtures/recording.ndjson');
+const PASSWORD = 'correct-horse-battery-staple-42';
+const running = new Set<ChildProcess>();
+
+interface StartedAgent {
+  child: ChildProcess;
+  token: string;
+  url: string;
+  exit: Promise<number | null>;
+}
+
+async function startAgent(launchConfig: Record<string, unknown>): Promise<StartedAgent> {
+  const token = randomBytes(24).toString('hex');
+  const child = spawn(
+    process.execPath,
+    ['-r', '@swc-node/register', join(repoRoot, 'apps/browser-runtime/src/main.ts')],
+    {
+      cwd: repoRoot,
+      env: {
+        ...process.env,
+        [AGENT_ENV.token]: token,
+        [AGENT_ENV.launchConfig]: JSON.stringify(launchConfig),
+        [AGENT_ENV.workDir]: join(scratch, randomBytes(4).toString('hex')),
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  running.add(child);
+  const exit = new Promise<number | null>((done) =>
+    child.once('exit', (code) => {
+      running.delete(child);
+      done(code);
+    }),
+  );
+  const port = await new Promise<number>((done, fail) => {
+    let buffered = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const parts = buffered.split('\n');
+      buffered = parts.pop() ?? '';
+      for (const line of parts) {
+        const event = JSON.parse(line) as { event: string; port?: number };
+        if (event.event === 'listening') done(event.port ?? 0);
+      }
+    });
+    void exit.then(() => fail(new Error('agent exited before listening')));
+  });
+  return { child, token, url: `http://127.0.0.1:${port}`, exit };
+}
+
+function get(agent: StartedAgent, path: string, token: string | null = agent.token) {
+  return fetch(`${agent.url}${path}`, { headers: token === null ? {} : { authorization: `Bearer ${token}` } });
+}
+
+async function waitHealthy(agent: StartedAgent): Promise<AgentHealth> {
+  for (let i = 0; i < 300; i++) {
+    const response = await get(agent, AGENT_PATHS.health);
+    if (response.status === 200) return (await response.json()) as AgentHealth;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('agent never became ready');
+}
+
+async function stopAgent(agent: StartedAgent): Promise<void> {
+  await fetch(`${agent.url}${AGENT_PATHS.shutdown}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${agent.token}` },
+  });
+  expect(await agent.exit).toBe(0);
+}
+
+/**
+ * A login-like page whose own scripts look for any trace of a recorder: globals, attributes rrweb would set on the
+ * live DOM, patched DOM methods. What they find is read back from the main world.
+ */
+const PAGES: Record<string, string> = {
+  '/': `<!doctype html><html><head><title>First recorded page</title></head><body>
+<h1>Recorded first page</h1>
+<input id="name" autocomplete="off"><input id="pw" type="password" autocomplete="off">
+<button id="show" onclick="document.getElementById('pw').type = 'text'">Show password</button>
+<button id="go" onclick="document.getElementById('out').textContent = 'clicked ' + (++window.clicks)">Go</button>
+<div id="out"></div>
+<a id="next" href="/second">next</a>
+<script>
+  window.clicks = 0;
+  window.traces = [];
+  var suspicious = /rrweb|bctrl|__rec/i;
+  new MutationObserver(function (records) {
+    records.forEach(function (r) {
+      if (r.attributeName && /^(data-rr|rr_|__rr)/.test(r.attributeName)) window.traces.push('attribute ' + r.attributeName);
+    });
+  }).observe(document.documentElement, { attributes: true, subtree: true });
+  window.scan = function () {
+    var found = window.traces.slice();
+    Object.getOwnPropertyNames(window).forEach(function (name) { if (suspicious.test(name)) found.push('global ' + name); });
+    if (typeof window.rrweb !== 'undefined') found.push('rrweb');
+    [Element.prototype.setAttribute, Element.prototype.hasAttribute, EventTarget.prototype.addEventListener,
+     HTMLInputElement.prototype.focus, CSSStyleSheet.prototype.insertRule, MutationObserver].forEach(function (f) {
+      if (!/\\[native code\\]/.test(Function.prototype.toString.call(f))) found.push('patched ' + f.name);
+    });
+    ['value', 'checked'].forEach(function (key) {
+      var d = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, key);
+      if (!/\\[native code\\]/.test(Function.prototype.toString.call(d.set))) found.push('patched input.' + key);
+    });
+    document.querySelectorAll('*').forEach(function (e) {
+      e.getAttributeNames().forEach(function (a) { if (/^(data-rr|rr_|__rr)/.test(a)) found.push('attribute ' + a); });
+    });
+    return JSON.stringify(found);
+  };
+</script>
+</body></html>`,
+  '/second': `<!doctype html><html><head><title>Second</title></head><body><p id="second">Second recorded page</p></body></html>`,
+  // About 1.5 MB of text: its full snapshot is far larger than one binding call carries.
+  '/big': `<!doctype html><html><body>${Array.from({ length: 3000 }, (_, i) => `<p>paragraph ${i} ${'é𝄞x'.repeat(120)}</p>`).join('')}<p id="end">end of the big page</p></body></html>`,
+};
+
+let site: Server;
+let siteUrl = '';
+let browser: Browser | null = null;
+
+beforeAll(async () => {
+  site = createServer((req, res) => {
+    const page = PAGES[(req.url ?? '/').split('?')[0] ?? '/'];
+    res.writeHead(page ? 200 : 404, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+    res.end(page ?? 'not found');
+  });
+  await new Promise<void>((done) => site.listen(0, '127.0.0.1', done));
+  siteUrl = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  await browser?.close().catch(() => undefined);
+  for (const child of running) child.kill('SIGTERM');
+  await Promise.race([
+    Promise.all([...running].map((child) => new Promise((done) => child.once('exit', done)))),
+    new Promise((done) => setTimeout(done, 5000)),
+  ]);
+  site.closeAllConnections();
+  await new Promise((done) => site.close(done));
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+/** The names of the isolated worlds a CDP client sees in the page (the recorder's is `bctrl-recorder-…`). */
+async function worldNames(session: CDPSession): Promise<string[]> {
+  const names: string[] = [];
+  session.on('Runtime.executionContextCreated', (event) => names.push(event.context.name));
+  await session.send('Runtime.enable');
+  await session.send('Runtime.disable');
+  return names;
+}
+
+async function targetIdOf(session: CDPSession): Promise<string> {
+  const { targetInfo } = await session.send('Target.getTargetInfo');
+  return targetInfo.targetId;
+}
+
+function parseRecording(text: string): AgentRecordingLine[] {
+  return text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as AgentRecordingLine);
+}
+
+describe('browser-runtime recording', () => {
+  it('records both documents of a tab in an isolated world, masks passwords, and leaves no trace for page scripts', async () => {
+    const agent = await startAgent({});
+    const health = await waitHealthy(agent);
+    expect((await get(agent, AGENT_PATHS.recording, null)).status).toBe(401);
+
+    browser = await chromium.connectOverCDP(health.browser?.cdpUrl ?? '');
+    const context = browser.contexts()[0];
+    if (!context) throw new Error('the browser has a default context');
+    const page: Page = await context.newPage();
+    const session = await context.newCDPSession(page);
+    const targetId = await targetIdOf(session);
+    await page.goto(`${siteUrl}/`);
+    await page.fill('#name', 'Ada Lovelace');
+    await page.locator('#pw').pressSequentially(PASSWORD);
+    await page.click('#go');
+    await page.waitForSelector('text=clicked 1');
+    // A "show password" toggle: the field becomes type=text, and must stay masked in the recording.
+    await page.click('#show');
+    await page.locator('#pw').pressSequentially('-shown');
+
+    expect((await worldNames(session)).some((name) => name.startsWith('bctrl-recorder-'))).toBe(true);
+    expect(JSON.parse((await page.evaluate('window.scan()')) as string)).toEqual([]);
+
+    await page.click('#next');
+    await page.waitForURL(`${siteUrl}/second`);
+    await page.waitForSelector('#second');
+    expect(await page.evaluate('typeof window.rrweb + typeof window.__bctrlRecorder')).toBe('undefinedundefined');
+
+    const response = await get(agent, AGENT_PATHS.recording);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('application/x-ndjson');
+    const text = await response.text();
+    expect(text).not.toContain(PASSWORD);
+    expect(text).not.toContain('battery-staple');
+    expect(text).not.toContain('-shown');
+    const lines = parseRecording(text);
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.every((line) => typeof line.targetId === 'string' && typeof line.event.timestamp === 'number')).toBe(
+      true,
+    );
+
+    const events = lines.filter((line) => line.targetId === targetId).map((line) => line.event);
+    const metas = events.filter((event) => event.type === 4).map((event) => (event.data as { href: string }).href);
+    expect(metas).toEqual(expect.arrayContaining([`${siteUrl}/`, `${siteUrl}/second`]));
+    // Every document starts with a Meta event followed by its FullSnapshot.
+    for (const href of [`${siteUrl}/`, `${siteUrl}/second`]) {
+      const at = events.findIndex((event) => event.type === 4 && (event.data as { href: string }).href === href);
+      expect(events[at + 1]?.type).toBe(2);
+    }
+    const snapshots = events.filter((event) => event.type === 2).map((event) => JSON.stringify(event.data));
+    expect(snapshots.some((snapshot) => snapshot.includes('Recorded first page'))).toBe(true);
+    expect(snapshots.some((snapshot) => snapshot.includes('Second recorded page'))).toBe(true);
+    // What was typed into a plain field is recorded as typed (masking is not dropping everything), the click too.
+    expect(text).toContain('Ada Lovelace');
+    expect(text).toContain('clicked 1');
+    const masked = events.filter(
+      (event) => event.type === 3 && (event.data as { source: number; text?: string }).source === 5,
+    );
+    expect(masked.map((event) => (event.data as { text: string }).text)).toContain('*'.repeat(PASSWORD.length));
+
+    if (process.env['BCTRL_UPDATE_FIXTURES'] === '1') {
+      mkdirSync(resolve(FIXTURE, '..'), { recursive: true });
+      writeFileSync(FIXTURE, text);
+    }
+
+    // A second GET serves the same recording again (it is not consumed), plus whatever happened since.
+    const again = await (await get(agent, AGENT_PATHS.recording)).text();
+    expect(again.startsWith(text)).toBe(true);
+
+    await browser.close();
+    browser = null;
+    await stopAgent(agent);
+  });
+
+  it('answers 404 and injects nothing when the launch config turns recording off', async () => {
+    const agent = await startAgent({ recording: false });
+    const health = await waitHealthy(agent);
+    browser = await chromium.connectOverCDP(health.browser?.cdpUrl ?? '');
+    const context = browser.contexts()[0];
+    if (!context) throw new Error('the browser has a default context');
+    const page = await context.newPage();
+    await page.goto(`${siteUrl}/`);
+    const session = await context.newCDPSession(page);
+    expect((await worldNames(session)).filter((name) => name.startsWith('bctrl'))).toEqual([]);
+    expect(JSON.parse((await page.evaluate('window.scan()')) as string)).toEqual([]);
+    const response = await get(agent, AGENT_PATHS.recording);
+    expect(response.status).toBe(404);
+    expect(await response.json()).toEqual({ error: 'recording is off' });
+    await browser.close();
+    browser = null;
+    await stopAgent(agent);
+  });
+});
+
+/** The recorder on its own, against a Chromium started by the agent's launcher: for its limits. */
+describe('PageRecorder', () => {
+  let launched: ChromiumProcess | null = null;
+
+  afterEach(() => {
+    const pid = launched?.child.pid;
+    if (pid) process.kill(-pid, 'SIGKILL');
+    launched = null;
+  });
+
+  async function record(maxBytes?: number) {
+    const workDir = join(scratch, randomBytes(4).toString('hex'));
+    mkdirSync(workDir, { recursive: true });
+    launched = launchChromium({
+      chromePath: DEFAULT_CHROME_PATH,
+      config: {},
+      workDir,
+      markerArgs: [],
+      isRoot: process.getuid?.() === 0,
+    });
+    const cdpUrl = await launched.devtoolsUrl;
+    const recorder = new PageRecorder(join(workDir, 'recording.ndjson'), maxBytes);
+    await recorder.attach(cdpUrl);
+    const server = createServer((_req, res) => void recorder.serve(res));
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    const fetchRecording = async () => {
+      const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+      return response.text();
+    };
+    const cdp = await chromium.connectOverCDP(cdpUrl);
+    const close = async () => {
+      await cdp.close();
+      recorder.close();
+      server.closeAllConnections();
+      await new Promise((done) => server.close(done));
+    };
+    const context = cdp.contexts()[0];
+    if (!context) throw new Error('the browser has a default context');
+    return { recorder, page: await context.newPage(), fetchRecording, close };
+  }
+
+  it('rejoins a multi-megabyte snapshot the page sent in pieces', async () => {
+    const { page, fetchRecording, close } = await record();
+    await page.goto(`${siteUrl}/big`);
+    await page.waitForSelector('#end');
+    const lines = parseRecording(await fetchRecording());
+    const snapshot = lines.find(
+      (line) => line.event.type === 2 && JSON.stringify(line.event.data).includes('end of the big page'),
+    );
+    const serialized = JSON.stringify(snapshot?.event.data);
+    expect(serialized.length).toBeGreaterThan(1024 * 1024);
+    // Characters outside the BMP survive the cuts between pieces (a cut never splits a surrogate pair).
+    expect(serialized).toContain(`paragraph 2999 ${'é𝄞x'.repeat(120)}`);
+    await close();
+  });
+
+  it('stops at its size limit with a marker line, and records nothing after it', async () => {
+    const limit = 200 * 1024;
+    const { recorder, page, fetchRecording, close } = await record(limit);
+    await page.goto(`${siteUrl}/`);
+    await page.goto(`${siteUrl}/big`);
+    await page.waitForSelector('#end');
+    const text = await fetchRecording();
+    expect(Buffer.byteLength(text)).toBeLessThan(limit + 1024);
+    const lines = text.split('\n').filter((line) => line !== '');
+    const marker = JSON.parse(lines[lines.length - 1] ?? '{}') as {
+      targetId: unknown;
+      event: unknown;
+      stopped?: string;
+    };
+    expect(marker).toMatchObject({ targetId: null, event: null, stopped: `size limit of ${limit} bytes reached` });
+    expect(text).toContain('Recorded first page');
+    await page.goto(`${siteUrl}/second`);
+    expect(await fetchRecording()).toBe(text);
+    expect(readFileSync(recorder.file, 'utf8')).toBe(text);
+    await close();
+  });
+});
