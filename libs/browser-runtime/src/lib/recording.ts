@@ -3,6 +3,7 @@ import { createReadStream, createWriteStream, existsSync, type WriteStream } fro
 import { readFile } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
+import { pipeline } from 'node:stream';
 import type WebSocket from 'ws';
 import { loadWebSocket } from './cdp';
 
@@ -209,9 +210,8 @@ export class PageRecorder {
       return;
     }
     // Only the bytes known to be complete lines: the file may be growing while it is read.
-    const stream = createReadStream(this.file, { start: 0, end: length - 1 });
-    stream.on('error', () => res.destroy());
-    stream.pipe(res);
+    // pipeline, not pipe: a reader that goes away must not leave the file open.
+    pipeline(createReadStream(this.file, { start: 0, end: length - 1 }), res, () => undefined);
   }
 
   /** Stops recording and lets go of the browser; the file stays for whoever collects it. */

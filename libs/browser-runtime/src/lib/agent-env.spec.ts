@@ -1,0 +1,17 @@
+import { AgentConfigError, ENV, readAgentConfig } from './agent-env';
+
+const base = { [ENV.token]: 'a'.repeat(32) };
+
+describe('readAgentConfig launch config', () => {
+  it('records unless the launch config says recording: false', () => {
+    expect(readAgentConfig({ ...base }).launch.recording).toBeUndefined();
+    expect(readAgentConfig({ ...base, [ENV.launchConfig]: '{"recording":true}' }).launch.recording).toBe(true);
+    expect(readAgentConfig({ ...base, [ENV.launchConfig]: '{"recording":false}' }).launch.recording).toBe(false);
+  });
+
+  it('refuses a recording flag that is not a boolean', () => {
+    expect(() => readAgentConfig({ ...base, [ENV.launchConfig]: '{"recording":"no"}' })).toThrow(
+      new AgentConfigError(`${ENV.launchConfig}.recording must be a boolean`),
+    );
+  });
+});
