@@ -78,7 +78,7 @@ export const AGENT_ENV = {
 /** Something the agent saw happen in its browser, numbered from 1 in the order it saw them. */
 export interface AgentEvent {
   seq: number;
-  /** page.created | page.navigated | page.closed | console */
+  /** page.created | page.navigated | page.closed | console | download.completed | download.failed */
   type: string;
   at: string;
   data: Record<string, unknown>;
@@ -120,4 +120,33 @@ export interface AgentFileList {
   files: { path: string; size: number; modifiedAt: string }[];
   /** True when the listing stopped at its limit (10,000 files). */
   truncated: boolean;
+}
+
+/** `data` of the AgentEvent `download.completed`: the browser finished a download and it is in the work area. */
+export interface AgentDownloadCompleted {
+  /** Chromium's download guid. */
+  guid: string;
+  /** The name the site suggested (Content-Disposition or URL); the file on disk (`path`) may be named otherwise. */
+  suggestedFilename: string;
+  /** Work-area-relative path of the file, readable with `GET AGENT_PATHS.files`. */
+  path: string;
+  size: number;
+  sha256: string;
+  /** The download's URL without credentials, query string or fragment; `data:` URLs as their scheme only. */
+  url: string;
+  /** The page (tab) the download started from, when it started from a page's main frame. */
+  targetId?: string;
+}
+
+/** `data` of the AgentEvent `download.failed`: a download that began and did not end up in the work area. */
+export interface AgentDownloadFailed {
+  guid: string;
+  suggestedFilename: string;
+  url: string;
+  targetId?: string;
+  /**
+   * canceled: by the page, a client or the browser; too_large: over the agent's size limit; unavailable: the
+   * browser reported a finished file the agent could not read (gone already, or not a regular file).
+   */
+  reason: 'canceled' | 'too_large' | 'unavailable';
 }

@@ -10,6 +10,7 @@ import { cdpCall, loadWebSocket } from './cdp';
 import { PageEventFeed } from './page-events';
 import { launchChromium, type ChromiumProcess } from './chromium';
 import { PageRecorder, RECORDING_FILE } from './recording';
+import { DownloadWatcher } from './downloads';
 import { FileApi } from './files';
 import { WorkArea } from './work-area';
 
@@ -127,6 +128,7 @@ class Agent {
   /** Null when the runtime's launch config turned recording off. */
   private readonly recorder: PageRecorder | null;
   private readonly files: FileApi;
+  private readonly downloads: DownloadWatcher;
 
   constructor(
     private readonly config: AgentConfig,
@@ -139,7 +141,9 @@ class Agent {
     this.runtimeId = config.runtimeId;
     this.tokenDigest = digest(config.token);
     this.recorder = config.launch.recording === false ? null : new PageRecorder(join(workDir, RECORDING_FILE));
-    this.files = new FileApi(new WorkArea(workDir), config.maxFileBytes);
+    const area = new WorkArea(workDir);
+    this.files = new FileApi(area, config.maxFileBytes);
+    this.downloads = new DownloadWatcher(area, config.maxFileBytes, (type, data) => this.feed.push(type, { ...data }));
     this.server = createServer((req, res) => this.handle(req, res));
     this.chromiumExit = new Promise((resolve) => {
       chromium.child.once('exit', (code, signal) => {
@@ -190,6 +194,9 @@ class Agent {
       });
       this.recorder?.attach(url).catch((error: unknown) => {
         process.stderr.write(`browser-runtime: recording unavailable: ${String(error)}\n`);
+      });
+      this.downloads.attach(url).catch((error: unknown) => {
+        process.stderr.write(`browser-runtime: download capture unavailable: ${String(error)}\n`);
       });
     } catch (error) {
       // Chromium exiting is reported by its own exit handler; anything else is a failed start.
@@ -300,6 +307,7 @@ class Agent {
     this.status = 'stopping';
     this.feed.close();
     this.recorder?.close();
+    this.downloads.close();
     if (!this.chromiumExited) {
       // Graceful first (Chromium flushes its profile), but only for a browser that already answers CDP.
       const url = this.cdpUrl;

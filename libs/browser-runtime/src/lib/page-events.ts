@@ -135,7 +135,8 @@ export class PageEventFeed {
     }
   }
 
-  private push(type: string, data: Record<string, unknown>): void {
+  /** Also how other watchers of the browser (downloads) add their events to the same numbered feed. */
+  push(type: string, data: Record<string, unknown>): void {
     this.events.push({ seq: ++this.seq, type, at: new Date().toISOString(), data });
     if (this.events.length > MAX_EVENTS) this.events.splice(0, this.events.length - MAX_EVENTS);
     for (const done of [...this.waiters]) done();

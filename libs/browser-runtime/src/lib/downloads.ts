@@ -1,0 +1,231 @@
+import { createHash } from 'node:crypto';
+import { constants, createReadStream } from 'node:fs';
+import { copyFile, link, lstat, realpath, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type WebSocket from 'ws';
+import type { AgentDownloadCompleted, AgentDownloadFailed } from '@bctrl/contracts';
+import { loadWebSocket } from './cdp';
+import type { WorkArea } from './work-area';
+
+/** A download URL in an event is cut to this: it is a pointer for a reader, not a payload. */
+const URL_MAX = 2_048;
+
+interface Started {
+  guid: string;
+  suggestedFilename: string;
+  url: string;
+  targetId?: string;
+  browserContextId?: string;
+  /** Set once the agent asked Chromium to cancel it for being over the size limit. */
+  tooLarge?: boolean;
+}
+
+/**
+ * Puts every download of the browser into the work area's `downloads/` and reports it as an AgentEvent
+ * (`download.completed` with path, size and sha256, or `download.failed`), on a CDP connection of its own.
+ *
+ * Who decides where a download goes, as measured on Chromium 156 with playwright-core 1.65:
+ * - `Browser.setDownloadBehavior` is per browser context (no `browserContextId` = the default context), and the
+ *   last caller wins. A context created with `Target.createBrowserContext` that nobody configures denies every
+ *   download (it begins, then is canceled at 0 bytes).
+ * - Playwright's `connectOverCDP` configures the default context at connect, and each `browser.newContext()` right
+ *   after creating it (before any page exists), with `allowAndName` into a temp folder of the *client's* machine.
+ *   When a client disconnects, Chromium resets the contexts it configured to the browser default: the profile's
+ *   preferences, which chromium.ts points at `downloads/` (files then keep their suggested name).
+ * - `downloadWillBegin`/`downloadProgress` go to every CDP connection that enabled download events, whoever
+ *   configured the context; `downloadProgress` with state `completed` carries `filePath`, where the file really is.
+ * So the agent configures the default context once (for clients that configure nothing) and never overrides a
+ * client's choice afterwards: doing so for new contexts (on their first target) would always land after
+ * Playwright's own call and move the file away from the path Playwright's `download.path()`/`saveAs()` read,
+ * breaking them for clients on the same machine. Instead it takes each completed download from `filePath`: a
+ * file outside the work area is hard-linked (or, across filesystems, copied) into `downloads/<guid>`, so a client
+ * removing its temp folder later does not take the agent's copy with it. Contexts no one configured stay as
+ * Chromium has them (downloads denied), as they would without BCTRL. Playwright's `waitForEvent('download')`
+ * works unchanged: its events do not depend on ours.
+ * Size limit: Chromium has none, so an in-progress download over `maxBytes` is canceled from its progress events
+ * (which come about once a second, so the partial file can overshoot the limit by about a second's worth).
+ */
+export class DownloadWatcher {
+  private socket: WebSocket | null = null;
+  private nextId = 1;
+  private readonly started = new Map<string, Started>();
+  /** Page and iframe targets by id, to name the tab a download began in and to cancel it in its context. */
+  private readonly targets = new Map<string, string | undefined>();
+
+  constructor(
+    private readonly area: WorkArea,
+    private readonly maxBytes: number,
+    private readonly report: (type: 'download.completed' | 'download.failed', data: object) => void,
+  ) {}
+
+  async attach(cdpUrl: string): Promise<void> {
+    const WebSocketCtor = await loadWebSocket();
+    const socket = new WebSocketCtor(cdpUrl, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
+    this.socket = socket;
+    socket.on('error', () => undefined);
+    socket.on('message', (data) => this.onMessage(String(data)));
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', () => resolve());
+      socket.once('error', reject);
+    });
+    this.send('Browser.setDownloadBehavior', {
+      behavior: 'allowAndName',
+      downloadPath: this.area.dirPath('downloads'),
+      eventsEnabled: true,
+    });
+    this.send('Target.setDiscoverTargets', { discover: true });
+  }
+
+  close(): void {
+    this.socket?.terminate();
+    this.socket = null;
+  }
+
+  private send(method: string, params: object): void {
+    if (this.socket?.readyState !== 1) return;
+    this.socket.send(JSON.stringify({ id: this.nextId++, method, params }));
+  }
+
+  private onMessage(text: string): void {
+    let message: { id?: number; method?: string; params?: Record<string, unknown>; error?: { message?: string } };
+    try {
+      message = JSON.parse(text) as typeof message;
+    } catch {
+      return;
+    }
+    if (message.error) {
+      process.stderr.write(`browser-runtime: downloads: CDP error ${message.error.message ?? ''}\n`);
+      return;
+    }
+    const params = message.params ?? {};
+    switch (message.method ?? '') {
+      case 'Target.targetCreated':
+      case 'Target.targetInfoChanged': {
+        const info = params['targetInfo'] as { targetId: string; type: string; browserContextId?: string };
+        if (info.type === 'page' || info.type === 'iframe') this.targets.set(info.targetId, info.browserContextId);
+        return;
+      }
+      case 'Target.targetDestroyed':
+        this.targets.delete(params['targetId'] as string);
+        return;
+      case 'Browser.downloadWillBegin': {
+        const guid = params['guid'] as string;
+        const frameId = params['frameId'] as string;
+        // A page's main frame has the page's target id; a download from a subframe names no tab.
+        const known = this.targets.has(frameId);
+        this.started.set(guid, {
+          guid,
+          suggestedFilename: String(params['suggestedFilename'] ?? ''),
+          url: safeUrl(String(params['url'] ?? '')),
+          ...(known ? { targetId: frameId, browserContextId: this.targets.get(frameId) } : {}),
+        });
+        return;
+      }
+      case 'Browser.downloadProgress':
+        this.onProgress(params);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private onProgress(params: Record<string, unknown>): void {
+    const guid = params['guid'] as string;
+    const state = params['state'] as string;
+    // Progress of a download that began before this connection: report what is known.
+    const download = this.started.get(guid) ?? { guid, suggestedFilename: '', url: '' };
+    if (state === 'inProgress') {
+      const bytes = Math.max(Number(params['totalBytes'] ?? 0), Number(params['receivedBytes'] ?? 0));
+      if (bytes > this.maxBytes && !download.tooLarge) {
+        download.tooLarge = true;
+        this.started.set(guid, download);
+        this.send('Browser.cancelDownload', {
+          guid,
+          ...(download.browserContextId ? { browserContextId: download.browserContextId } : {}),
+        });
+      }
+      return;
+    }
+    this.started.delete(guid);
+    if (state === 'canceled') {
+      this.fail(download, download.tooLarge ? 'too_large' : 'canceled');
+      return;
+    }
+    if (state !== 'completed') return;
+    const filePath = typeof params['filePath'] === 'string' ? params['filePath'] : undefined;
+    this.complete(download, filePath).catch((error: unknown) => {
+      process.stderr.write(`browser-runtime: download ${guid} could not be kept: ${String(error)}\n`);
+      this.fail(download, 'unavailable');
+    });
+  }
+
+  /** Makes sure the finished file is in the work area, measures it, and reports it. */
+  private async complete(download: Started, filePath: string | undefined): Promise<void> {
+    // filePath is "not guaranteed to be set"; without it, the file is where this agent told Chromium to put it.
+    const source = filePath ?? join(this.area.dirPath('downloads'), download.guid);
+    const info = await lstat(source);
+    if (!info.isFile()) throw new Error('the browser reported something that is not a regular file');
+    let kept = await realpath(source);
+    if (info.size > this.maxBytes) {
+      // Over the limit yet completed: it finished between two progress events, before a cancel could land.
+      if (this.area.contains(kept)) await rm(kept, { force: true });
+      this.fail(download, 'too_large');
+      return;
+    }
+    if (!this.area.contains(kept)) {
+      kept = join(this.area.dirPath('downloads'), download.guid);
+      await link(source, kept).catch(async (error: NodeJS.ErrnoException) => {
+        // EXDEV: another filesystem (a pod's /tmp and /work are separate volumes); EPERM: links not allowed there.
+        if (error.code !== 'EXDEV' && error.code !== 'EPERM') throw error;
+        await copyFile(source, kept, constants.COPYFILE_EXCL);
+      });
+    }
+    const hash = createHash('sha256');
+    let size = 0;
+    await pipeline(createReadStream(kept), async (chunks: AsyncIterable<Buffer>) => {
+      for await (const chunk of chunks) {
+        size += chunk.length;
+        hash.update(chunk);
+      }
+    });
+    const data: AgentDownloadCompleted = {
+      guid: download.guid,
+      suggestedFilename: download.suggestedFilename,
+      path: this.area.relative(kept),
+      size,
+      sha256: hash.digest('hex'),
+      url: download.url,
+      ...(download.targetId ? { targetId: download.targetId } : {}),
+    };
+    this.report('download.completed', data);
+  }
+
+  private fail(download: Started, reason: AgentDownloadFailed['reason']): void {
+    const data: AgentDownloadFailed = {
+      guid: download.guid,
+      suggestedFilename: download.suggestedFilename,
+      url: download.url,
+      ...(download.targetId ? { targetId: download.targetId } : {}),
+      reason,
+    };
+    this.report('download.failed', data);
+  }
+}
+
+/**
+ * The URL as it may appear in a run's record: no credentials (`user:pass@`), no query string or fragment (where
+ * signed URLs keep their tokens); `data:` URLs are their content, so only the scheme is kept.
+ */
+export function safeUrl(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return '';
+  }
+  if (url.protocol === 'blob:') return `blob:${safeUrl(raw.slice('blob:'.length))}`;
+  if (!['http:', 'https:', 'ftp:', 'file:'].includes(url.protocol)) return url.protocol;
+  const clean = `${url.protocol}//${url.host}${url.pathname}`;
+  return clean.length > URL_MAX ? clean.slice(0, URL_MAX) : clean;
+}
