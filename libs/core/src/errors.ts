@@ -11,6 +11,7 @@ export const ERROR_STATUS = {
   conflict: 409,
   invalid_state: 409,
   payload_too_large: 413,
+  range_not_satisfiable: 416,
   unsupported_media_type: 415,
   rate_limited: 429,
   internal: 500,

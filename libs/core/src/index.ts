@@ -4,3 +4,4 @@ export * from './page';
 export * from './principal';
 export * from './validation';
 export * from './api-key';
+export * from './storage-path';

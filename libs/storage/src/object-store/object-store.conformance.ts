@@ -31,6 +31,12 @@ export function generatedStream(total: number, seed = 1): { stream: Readable; sh
   return { stream, sha256: () => hash.digest('hex') };
 }
 
+/** A read the test expects to exist. */
+function must<T>(value: T | null | undefined): T {
+  if (value === null || value === undefined) throw new Error('expected the object to exist');
+  return value;
+}
+
 const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
 /** What every ObjectStore must do, run against each adapter with a fresh, empty store. */
@@ -55,7 +61,7 @@ export function describeObjectStoreConformance(create: () => Promise<{ store: Ob
     const read = await store.get(key);
     expect(read?.size).toBe(data.length);
     expect(read?.range).toBeNull();
-    expect(await readAll(read!.body)).toEqual(data);
+    expect(await readAll(must(read).body)).toEqual(data);
     expect(await store.head(key)).toEqual({ size: data.length });
   });
 
@@ -66,14 +72,14 @@ export function describeObjectStoreConformance(create: () => Promise<{ store: Ob
     expect(put).toEqual({ size: 23 * MIB + 12345, sha256: source.sha256() });
     const read = await store.get(key);
     const hash = createHash('sha256');
-    for await (const chunk of read!.body) hash.update(chunk as Buffer);
+    for await (const chunk of must(read).body) hash.update(chunk as Buffer);
     expect(hash.digest('hex')).toBe(put.sha256);
   }, 60_000);
 
   it('stores an empty object', async () => {
     const key = `${prefix()}empty`;
     expect(await store.put(key, Readable.from([]))).toEqual({ size: 0, sha256: sha(Buffer.alloc(0)) });
-    expect(await readAll((await store.get(key))!.body)).toEqual(Buffer.alloc(0));
+    expect(await readAll(must(await store.get(key)).body)).toEqual(Buffer.alloc(0));
   });
 
   it('reads a byte range, and refuses one past the end', async () => {
@@ -83,9 +89,9 @@ export function describeObjectStoreConformance(create: () => Promise<{ store: Ob
     const read = await store.get(key, { range: { start: 100, end: 1099 } });
     expect(read?.size).toBe(10_000);
     expect(read?.range).toEqual({ start: 100, end: 1099 });
-    expect(await readAll(read!.body)).toEqual(data.subarray(100, 1100));
+    expect(await readAll(must(read).body)).toEqual(data.subarray(100, 1100));
     const tail = await store.get(key, { range: { start: 9_990, end: 9_999 } });
-    expect(await readAll(tail!.body)).toEqual(data.subarray(9_990));
+    expect(await readAll(must(tail).body)).toEqual(data.subarray(9_990));
     await expect(store.get(key, { range: { start: 10_000, end: 10_010 } })).rejects.toBeInstanceOf(
       RangeNotSatisfiableError,
     );
@@ -95,7 +101,7 @@ export function describeObjectStoreConformance(create: () => Promise<{ store: Ob
     const key = `${prefix()}replaced`;
     await store.put(key, Readable.from([Buffer.from('first')]));
     await store.put(key, Readable.from([Buffer.from('second version')]));
-    expect((await readAll((await store.get(key))!.body)).toString()).toBe('second version');
+    expect((await readAll(must(await store.get(key)).body)).toString()).toBe('second version');
     const failing = new Readable({
       read() {
         this.push(Buffer.alloc(1024, 1));
@@ -103,7 +109,7 @@ export function describeObjectStoreConformance(create: () => Promise<{ store: Ob
       },
     });
     await expect(store.put(key, failing)).rejects.toThrow('client went away');
-    expect((await readAll((await store.get(key))!.body)).toString()).toBe('second version');
+    expect((await readAll(must(await store.get(key)).body)).toString()).toBe('second version');
   });
 
   it('stops at maxBytes: the upload is refused and nothing is stored', async () => {
@@ -138,7 +144,7 @@ export function describeObjectStoreConformance(create: () => Promise<{ store: Ob
     expect(second.objects.map((o) => o.key)).toEqual(keys.slice(3));
     expect(second.nextStartAfter).toBeNull();
     expect((await store.list(`${base}a/`)).objects.map((o) => o.key)).toEqual([base + 'a/b', base + 'a/c/d']);
-    expect((await readAll((await store.get(base + 'a'))!.body)).toString()).toBe(base + 'a');
+    expect((await readAll(must(await store.get(base + 'a')).body)).toString()).toBe(base + 'a');
   });
 
   it('refuses keys that are not plain relative paths', async () => {

@@ -1,0 +1,53 @@
+import * as pb from './generated/bctrl/storage/v1/storage_pb';
+import { defineMethod } from './method';
+
+const SERVICE = 'storage';
+
+/** storage's metadata calls; the bytes go over the storage data plane (STORAGE_DATA_PLANE). Wire names are frozen. */
+export const StorageV1 = {
+  statObject: defineMethod(SERVICE, 'storage.v1.statObject', pb.StatObjectRequestSchema, pb.SpaceObjectSchema),
+  listObjects: defineMethod(
+    SERVICE,
+    'storage.v1.listObjects',
+    pb.ListObjectsRequestSchema,
+    pb.ListObjectsResponseSchema,
+  ),
+  deleteObject: defineMethod(
+    SERVICE,
+    'storage.v1.deleteObject',
+    pb.DeleteObjectRequestSchema,
+    pb.DeleteObjectResponseSchema,
+  ),
+  getArtifact: defineMethod(SERVICE, 'storage.v1.getArtifact', pb.GetArtifactRequestSchema, pb.ArtifactSchema),
+  listArtifacts: defineMethod(
+    SERVICE,
+    'storage.v1.listArtifacts',
+    pb.ListArtifactsRequestSchema,
+    pb.ListArtifactsResponseSchema,
+  ),
+  presignArtifact: defineMethod(
+    SERVICE,
+    'storage.v1.presignArtifact',
+    pb.PresignArtifactRequestSchema,
+    pb.PresignArtifactResponseSchema,
+  ),
+  /** Operator only. Streams a whole file from a URL: callers pass a timeout that fits the file (minutes for a recording). */
+  importArtifact: defineMethod(SERVICE, 'storage.v1.importArtifact', pb.ImportArtifactRequestSchema, pb.ArtifactSchema),
+} as const;
+
+export const ARTIFACT_KINDS = ['download', 'screenshot', 'recording', 'pdf', 'file'] as const;
+export type ArtifactKind = (typeof ARTIFACT_KINDS)[number];
+
+/**
+ * The storage data plane's HTTP form (distributed mode: the storage app on BCTRL_STORAGE_PORT, called by the
+ * gateway only). Frozen like subjects: gateways and storage replicas of different versions talk through it.
+ * - `PUT|GET|HEAD /v1/objects?spaceId=&path=`, `GET|HEAD /v1/artifacts/content?artifactId=`
+ * - the caller's principal in `bctrl-principal` (as on NATS), `Range` passed through as the tenant sent it
+ * - the answer's metadata in `bctrl-object` (base64 JSON), the part sent in `content-range`
+ * - errors as `{"error": {code, message, details}}` with the code's status
+ */
+export const STORAGE_DATA_PLANE = {
+  objectsPath: '/v1/objects',
+  artifactContentPath: '/v1/artifacts/content',
+  metadataHeader: 'bctrl-object',
+} as const;

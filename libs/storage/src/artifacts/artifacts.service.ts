@@ -1,0 +1,240 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { ARTIFACT_KINDS, RunsV1, storageV1 } from '@bctrl/contracts';
+import {
+  BctrlError,
+  type ErrorDetail,
+  isId,
+  type KeyPrincipal,
+  newId,
+  pageQuery,
+  type Principal,
+  requireKey,
+  requireOperator,
+  spaceResourceScope,
+  toPage,
+} from '@bctrl/core';
+import { publishRunEvent } from '@bctrl/service';
+import { type Transport, TRANSPORT } from '@bctrl/transport';
+import { resolveRange } from '../data-plane/byte-range';
+import type { ByteRead, ReadArtifactRequest } from '../data-plane/data-plane';
+import { STORAGE_DB, type StorageDb } from '../db/storage-db';
+import type { Artifact } from '../generated/prisma/client';
+import { artifactKey, safeArtifactName } from '../keys';
+import { type ObjectStore, ObjectTooLargeError } from '../object-store/object-store';
+import { tooLarge, uploadFailure } from '../objects/objects.service';
+import { OBJECT_STORE, STORAGE_OPTIONS, type StorageOptions } from '../storage-options';
+
+type ArtifactMessage = MessageInitShape<typeof storageV1.ArtifactSchema>;
+
+export function renderArtifact(row: Artifact): ArtifactMessage {
+  return {
+    id: row.id,
+    runId: row.runId,
+    runtimeId: row.runtimeId,
+    spaceId: row.spaceId,
+    accountId: row.accountId,
+    subaccountId: row.subaccountId ?? '',
+    kind: row.kind,
+    name: row.name,
+    contentType: row.contentType,
+    size: row.size,
+    sha256: row.sha256,
+    createdAt: row.createdAt.toISOString(),
+  };
+}
+
+/** How long importArtifact waits for the source to start answering; the body itself may take as long as it takes. */
+const SOURCE_HEADERS_TIMEOUT_MS = 30_000;
+
+/** Artifacts: files a run produced, recorded with their run and space and served back to whoever can see the run. */
+@Injectable()
+export class ArtifactsService {
+  private readonly logger = new Logger('Artifacts');
+
+  constructor(
+    @Inject(STORAGE_DB) private readonly db: StorageDb,
+    @Inject(OBJECT_STORE) private readonly store: ObjectStore,
+    @Inject(STORAGE_OPTIONS) private readonly options: StorageOptions,
+    @Inject(TRANSPORT) private readonly transport: Transport,
+  ) {}
+
+  async get(principal: Principal, artifactId: string) {
+    return renderArtifact(await this.findVisible(requireKey(principal, 'viewer'), artifactId));
+  }
+
+  async list(principal: Principal, request: storageV1.ListArtifactsRequest) {
+    const key = requireKey(principal, 'viewer');
+    // A run the key cannot see is not found, like a missing one (runs-recorder applies the same scope).
+    await this.transport.request(RunsV1.get, { runId: request.runId }, { principal: key });
+    const query = pageQuery({ limit: request.limit, cursor: request.cursor });
+    const rows = await this.db.artifact.findMany({
+      where: { AND: [spaceResourceScope(key), { runId: request.runId }, query.where] },
+      orderBy: query.orderBy,
+      take: query.take,
+    });
+    const page = toPage(rows, query.limit, renderArtifact);
+    return { data: page.data, nextCursor: page.nextCursor ?? '' };
+  }
+
+  async presign(principal: Principal, artifactId: string) {
+    const row = await this.findVisible(requireKey(principal, 'viewer'), artifactId);
+    const ttlSeconds = this.options.presignTtlSeconds ?? 300;
+    const url = await this.store.presignGet(row.objectKey, {
+      ttlSeconds,
+      fileName: row.name,
+      contentType: row.contentType,
+    });
+    return { url: url ?? '', expiresAt: url ? new Date(Date.now() + ttlSeconds * 1000).toISOString() : '' };
+  }
+
+  async read(principal: Principal, request: ReadArtifactRequest): Promise<ByteRead> {
+    const row = await this.findVisible(requireKey(principal, 'viewer'), request.artifactId);
+    const meta = {
+      size: Number(row.size),
+      sha256: row.sha256,
+      contentType: row.contentType,
+      modifiedAt: row.createdAt.toISOString(),
+      fileName: row.name,
+    };
+    if (request.head) return { meta, range: null, body: null };
+    const range = resolveRange(request.range, meta.size);
+    const read = await this.store.get(row.objectKey, range ? { range } : {});
+    if (!read) throw BctrlError.notFound('artifact');
+    return { meta, range: read.range, body: read.body };
+  }
+
+  /**
+   * Platform-internal: pulls the file from `source` (a runtime agent's download or recording, say) straight into the
+   * object store, records it and announces `artifact.created` on the run. The bytes stream through; neither the
+   * source's headers (a bearer token) nor its URL's query are logged.
+   */
+  async import(principal: Principal, request: storageV1.ImportArtifactRequest) {
+    requireOperator(principal);
+    const details = checkImport(request);
+    if (details.length > 0) throw BctrlError.validation(details, 'The artifact import is not valid.');
+    const source = request.source as storageV1.ArtifactSource;
+    const id = newId('artifact');
+    const name = safeArtifactName(request.name);
+    const objectKey = artifactKey(request.spaceId, id, name);
+    const max = this.options.maxObjectBytes;
+
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), SOURCE_HEADERS_TIMEOUT_MS);
+    let answer: Response;
+    try {
+      answer = await fetch(source.url, { headers: source.headers, signal: abort.signal, redirect: 'follow' });
+    } catch {
+      throw new BctrlError('unavailable', `The artifact source (${describeUrl(source.url)}) could not be reached.`);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!answer.ok || !answer.body) {
+      await answer.body?.cancel();
+      throw new BctrlError('unavailable', `The artifact source answered ${answer.status}.`);
+    }
+    const declared = Number(answer.headers.get('content-length') ?? NaN);
+    if (Number.isFinite(declared) && declared > max) {
+      await answer.body.cancel();
+      throw tooLarge(max);
+    }
+    const contentType =
+      request.contentType || answer.headers.get('content-type')?.split(';')[0]?.trim() || 'application/octet-stream';
+    const body = Readable.fromWeb(answer.body as unknown as WebReadableStream<Uint8Array>);
+    let stored;
+    try {
+      stored = await this.store.put(objectKey, body, { contentType, maxBytes: max });
+    } catch (error) {
+      body.destroy();
+      if (error instanceof ObjectTooLargeError) throw tooLarge(max);
+      throw uploadFailure(error);
+    }
+    const row = await this.db.artifact.create({
+      data: {
+        id,
+        runId: request.runId,
+        runtimeId: request.runtimeId,
+        spaceId: request.spaceId,
+        accountId: request.accountId,
+        subaccountId: request.subaccountId || null,
+        kind: request.kind,
+        name,
+        contentType,
+        size: BigInt(stored.size),
+        sha256: stored.sha256,
+        objectKey,
+      },
+    });
+    await publishRunEvent(
+      this.transport,
+      {
+        runId: row.runId,
+        runtimeId: row.runtimeId,
+        spaceId: row.spaceId,
+        accountId: row.accountId,
+        subaccountId: row.subaccountId,
+      },
+      'artifact.created',
+      {
+        artifactId: row.id,
+        kind: row.kind,
+        name: row.name,
+        contentType: row.contentType,
+        size: stored.size,
+        sha256: stored.sha256,
+      },
+    ).catch((error: unknown) => {
+      // The artifact exists either way; a lost event is a gap in the record, not a reason to fail the import.
+      this.logger.warn(`artifact.created for ${row.id} not published: ${String(error)}`);
+    });
+    return renderArtifact(row);
+  }
+
+  private async findVisible(key: KeyPrincipal, artifactId: string): Promise<Artifact> {
+    const row = isId('artifact', artifactId)
+      ? await this.db.artifact.findFirst({ where: { AND: [spaceResourceScope(key), { id: artifactId }] } })
+      : null;
+    if (!row) throw BctrlError.notFound('artifact');
+    return row;
+  }
+}
+
+function checkImport(request: storageV1.ImportArtifactRequest): ErrorDetail[] {
+  const details: ErrorDetail[] = [];
+  if (!isId('run', request.runId)) details.push({ field: 'runId', issue: 'must be a run id' });
+  if (!isId('space', request.spaceId)) details.push({ field: 'spaceId', issue: 'must be a space id' });
+  if (!isId('account', request.accountId)) details.push({ field: 'accountId', issue: 'must be an account id' });
+  if (request.subaccountId && !isId('subaccount', request.subaccountId)) {
+    details.push({ field: 'subaccountId', issue: 'must be a subaccount id or empty' });
+  }
+  if (request.runtimeId && !isId('runtime', request.runtimeId)) {
+    details.push({ field: 'runtimeId', issue: 'must be a runtime id or empty' });
+  }
+  if (!(ARTIFACT_KINDS as readonly string[]).includes(request.kind)) {
+    details.push({ field: 'kind', issue: `must be one of ${ARTIFACT_KINDS.join(', ')}` });
+  }
+  if (!request.name.trim()) details.push({ field: 'name', issue: 'must not be empty' });
+  if (request.contentType.length > 255) details.push({ field: 'contentType', issue: 'must be at most 255 characters' });
+  let url: URL | null = null;
+  try {
+    url = new URL(request.source?.url ?? '');
+  } catch {
+    url = null;
+  }
+  if (!url || !['http:', 'https:'].includes(url.protocol)) {
+    details.push({ field: 'source.url', issue: 'must be an http(s) URL' });
+  }
+  return details;
+}
+
+/** Host and path only: a query string may carry a token. */
+function describeUrl(value: string): string {
+  try {
+    const url = new URL(value);
+    return `${url.protocol}//${url.host}${url.pathname}`;
+  } catch {
+    return 'an invalid URL';
+  }
+}

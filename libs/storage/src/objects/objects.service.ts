@@ -1,0 +1,164 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import { SpacesV1, storageV1 } from '@bctrl/contracts';
+import {
+  BctrlError,
+  type KeyPrincipal,
+  pageLimit,
+  type Principal,
+  requireKey,
+  requireStoragePath,
+  spaceResourceScope,
+} from '@bctrl/core';
+import { type Transport, TRANSPORT } from '@bctrl/transport';
+import { resolveRange } from '../data-plane/byte-range';
+import type { ByteRead, PutObjectRequest, ReadObjectRequest, SpaceObjectView } from '../data-plane/data-plane';
+import { STORAGE_DB, type StorageDb } from '../db/storage-db';
+import type { SpaceObject } from '../generated/prisma/client';
+import { decodePathCursor, encodePathCursor, spaceObjectKey } from '../keys';
+import { type ObjectStore, ObjectTooLargeError } from '../object-store/object-store';
+import { OBJECT_STORE, STORAGE_OPTIONS, type StorageOptions } from '../storage-options';
+
+export function renderObject(row: SpaceObject): SpaceObjectView {
+  return {
+    spaceId: row.spaceId,
+    path: row.path,
+    size: Number(row.size),
+    sha256: row.sha256,
+    contentType: row.contentType,
+    updatedAt: row.updatedAt.toISOString(),
+  };
+}
+
+const toMessage = (row: SpaceObject): MessageInitShape<typeof storageV1.SpaceObjectSchema> => ({
+  ...renderObject(row),
+  size: row.size,
+});
+
+export function tooLarge(maxBytes: number): BctrlError {
+  return new BctrlError('payload_too_large', `The body is larger than this installation's ${maxBytes}-byte limit.`);
+}
+
+/**
+ * Space storage: bytes in the object store at `spaces/<spaceId>/storage/<path>`, one row per live object beside them
+ * (what lists, scoping and HEAD read). A row is written only once its bytes are whole, so a failed upload changes
+ * nothing a reader sees.
+ */
+@Injectable()
+export class ObjectsService {
+  constructor(
+    @Inject(STORAGE_DB) private readonly db: StorageDb,
+    @Inject(OBJECT_STORE) private readonly store: ObjectStore,
+    @Inject(STORAGE_OPTIONS) private readonly options: StorageOptions,
+    @Inject(TRANSPORT) private readonly transport: Transport,
+  ) {}
+
+  async put(principal: Principal, request: PutObjectRequest): Promise<SpaceObjectView> {
+    const key = requireKey(principal, 'member');
+    const path = requireStoragePath(request.path);
+    const max = this.options.maxObjectBytes;
+    if (request.contentLength !== null && request.contentLength > max) throw tooLarge(max);
+    // Also the scope check: a space the key cannot see is not found, exactly like a missing one.
+    const space = await this.transport.request(SpacesV1.getSpace, { spaceId: request.spaceId }, { principal: key });
+    const contentType = request.contentType || 'application/octet-stream';
+    let stored;
+    try {
+      stored = await this.store.put(spaceObjectKey(space.id, path), request.body, { contentType, maxBytes: max });
+    } catch (error) {
+      if (error instanceof ObjectTooLargeError) throw tooLarge(max);
+      throw uploadFailure(error);
+    }
+    if (request.contentLength !== null && stored.size !== request.contentLength) {
+      throw BctrlError.validation([{ field: 'Content-Length', issue: 'does not match the bytes sent' }]);
+    }
+    const row = {
+      accountId: space.accountId,
+      subaccountId: space.subaccountId || null,
+      size: BigInt(stored.size),
+      sha256: stored.sha256,
+      contentType,
+      updatedAt: new Date(),
+    };
+    const saved = await this.db.spaceObject.upsert({
+      where: { spaceId_path: { spaceId: space.id, path } },
+      create: { spaceId: space.id, path, ...row },
+      update: row,
+    });
+    return renderObject(saved);
+  }
+
+  async read(principal: Principal, request: ReadObjectRequest): Promise<ByteRead> {
+    const row = await this.findVisible(requireKey(principal, 'viewer'), request.spaceId, request.path);
+    const meta = {
+      size: Number(row.size),
+      sha256: row.sha256,
+      contentType: row.contentType,
+      modifiedAt: row.updatedAt.toISOString(),
+      fileName: null,
+    };
+    if (request.head) return { meta, range: null, body: null };
+    const range = resolveRange(request.range, meta.size);
+    const read = await this.store.get(spaceObjectKey(row.spaceId, row.path), range ? { range } : {});
+    // A row whose bytes are gone (removed under us by a concurrent delete) reads as gone too.
+    if (!read) throw BctrlError.notFound('object');
+    return { meta, range: read.range, body: read.body };
+  }
+
+  async stat(principal: Principal, request: storageV1.StatObjectRequest) {
+    return toMessage(await this.findVisible(requireKey(principal, 'viewer'), request.spaceId, request.path));
+  }
+
+  async list(principal: Principal, request: storageV1.ListObjectsRequest) {
+    const key = requireKey(principal, 'viewer');
+    const prefix = requireStoragePath(request.prefix, 'prefix', { prefix: true });
+    const limit = pageLimit(request.limit);
+    const after = request.cursor ? decodePathCursor(request.cursor) : null;
+    await this.transport.request(SpacesV1.getSpace, { spaceId: request.spaceId }, { principal: key });
+    const rows = await this.db.spaceObject.findMany({
+      where: {
+        AND: [
+          spaceResourceScope(key),
+          { spaceId: request.spaceId },
+          prefix ? { path: { startsWith: prefix } } : {},
+          after ? { path: { gt: after } } : {},
+        ],
+      },
+      orderBy: { path: 'asc' },
+      take: limit + 1,
+    });
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      data: page.map(toMessage),
+      nextCursor: rows.length > limit && last ? encodePathCursor(last.path) : '',
+    };
+  }
+
+  async delete(principal: Principal, request: storageV1.DeleteObjectRequest) {
+    const key = requireKey(principal, 'member');
+    const row = await this.findVisible(key, request.spaceId, request.path);
+    // The row first: bytes without a row are invisible garbage, a row without bytes would be a broken object.
+    await this.db.spaceObject.deleteMany({ where: { spaceId: row.spaceId, path: row.path } });
+    await this.store.delete(spaceObjectKey(row.spaceId, row.path));
+    return {};
+  }
+
+  private async findVisible(key: KeyPrincipal, spaceId: string, path: string): Promise<SpaceObject> {
+    requireStoragePath(path);
+    const row = await this.db.spaceObject.findFirst({
+      where: { AND: [spaceResourceScope(key), { spaceId, path }] },
+    });
+    if (!row) throw BctrlError.notFound('object');
+    return row;
+  }
+}
+
+/** A body that broke off (client gone, bad chunking) is the sender's problem, not a server fault. */
+export function uploadFailure(error: unknown): unknown {
+  if (error instanceof BctrlError) return error;
+  const code = (error as NodeJS.ErrnoException)?.code;
+  if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || /interrupted|aborted/i.test(String(error))) {
+    return BctrlError.validation([{ field: 'body', issue: 'ended before it was complete' }]);
+  }
+  return error;
+}
