@@ -5,6 +5,7 @@ import { Platform, startLocalPlatform } from './platform';
 import { defineRuntimeSuite } from './runtimes.suite';
 import { defineConnectionSuite } from './connections.suite';
 import { defineRunSuite } from './runs.suite';
+import { defineStorageSuite } from './storage.suite';
 import { defineLiveViewSuite } from './live-view.suite';
 import { chromiumsOf } from './browsers';
 import { readRunEvents } from './run-events';
@@ -14,6 +15,7 @@ describe('public API in local mode (one process, embedded Postgres, in-process t
   defineRuntimeSuite(platform);
   defineConnectionSuite(platform);
   defineRunSuite(platform);
+  defineStorageSuite(platform);
   defineLiveViewSuite(platform);
 });
 

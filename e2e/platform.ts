@@ -36,6 +36,8 @@ export interface Platform {
   crashAndRestart?: (app: (typeof DISTRIBUTED_APPS)[number], whileDown?: () => Promise<void>) => Promise<void>;
   /** Distributed mode: one more replica of an app (same settings, own ports plus `env`); stopped with the platform. */
   startReplica?: (app: (typeof DISTRIBUTED_APPS)[number], env?: NodeJS.ProcessEnv) => Promise<void>;
+  /** Artifact content answers with a 302 to a presigned URL (S3 store with BCTRL_ARTIFACT_CONTENT_REDIRECT). */
+  artifactContentRedirect?: boolean;
   /** Distributed mode: the platform's database, for tests that must reach under the API. */
   databaseUrl?: string;
   stop(): Promise<void>;
@@ -59,6 +61,8 @@ export async function startLocalPlatform(env: NodeJS.ProcessEnv = {}): Promise<P
       // High enough that the suite's bursts never meet it, low enough that the limiter runs on every request.
       BCTRL_RATE_LIMIT_PER_SECOND: '100000',
       BCTRL_INSTALLATION_ID: installationId,
+      // Small enough that the storage suite's 413 cases stay quick.
+      BCTRL_STORAGE_MAX_OBJECT_BYTES: '32mib',
       ...env,
     },
     workspaceRoot: REPO_ROOT,

@@ -7,8 +7,10 @@ import {
   GatewayModule,
   installCdpRoute,
   RedisIdempotencyStore,
+  HttpStorageDataPlane,
   RedisRateLimiter,
   UnlimitedRateLimiter,
+  useStorageDataPlane,
 } from '@bctrl/gateway';
 import { PlatformModule } from '@bctrl/service';
 import { JsonLogger } from '@bctrl/telemetry';
@@ -32,6 +34,7 @@ export async function bootstrap() {
             ? new RedisRateLimiter(redis, config.rateLimitPerSecond)
             : new UnlimitedRateLimiter(),
         publicUrl: { value: config.publicUrl },
+        artifactContentRedirect: config.artifactContentRedirect,
       }),
     ],
   })
@@ -44,6 +47,10 @@ export async function bootstrap() {
   });
   // The connection token in /v1/cdp/* is the credential; cdp-proxy checks it (an ingress may route there directly).
   installCdpRoute(app, new ForwardingCdpRoute(config.cdpProxyUrl));
+  // Object bytes cannot go over NATS: they stream to and from the storage app's data plane.
+  const storage = new HttpStorageDataPlane(config.storageUrl);
+  useStorageDataPlane(app, storage);
+  app.getHttpServer().once('close', () => storage.close());
   await app.listen(config.port, config.host);
   logger.log(`listening on ${await app.getUrl()}`, 'gateway');
   return app;

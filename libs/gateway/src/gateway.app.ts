@@ -4,6 +4,7 @@ import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify
 import { createValidationPipe, JsonObjectBodyPipe } from './http/validation';
 import { installRequestContext } from './http/request-context';
 import { buildOpenApiDocument, serveOpenApi } from './openapi/openapi';
+import { installRawBodyRoutes } from './storage/raw-body';
 import { installViewPages } from './views/view-pages';
 
 export interface GatewayAppOptions {
@@ -36,6 +37,7 @@ export async function createGatewayApp(
   // JSON in and out (API.md): Fastify's default text/plain parser would let a form-encoded body through to
   // validation; without it such a request is a 415. Raw-body routes (storage) register their own parsers.
   adapter.getInstance().removeContentTypeParser('text/plain');
+  installRawBodyRoutes(adapter.getInstance());
   const app = await NestFactory.create<NestFastifyApplication>(rootModule, adapter, {
     logger: options.logger,
     bufferLogs: false,

@@ -4,6 +4,7 @@ import { healthMethod } from '@bctrl/contracts';
 import { HealthRegistry } from '@bctrl/service';
 import { Transport, TRANSPORT } from '@bctrl/transport';
 import { ApiKeysController } from './api-keys/api-keys.controller';
+import { ARTIFACT_CONTENT_REDIRECT, ArtifactsController } from './artifacts/artifacts.controller';
 import { ApiKeyGuard } from './auth/auth';
 import { PUBLIC_URL } from './connections/cdp-route';
 import { ConnectionsController } from './connections/connections.controller';
@@ -15,6 +16,8 @@ import { RATE_LIMITER, RateLimiter } from './rate-limit/rate-limiter';
 import { RunsController } from './runs/runs.controller';
 import { RuntimesController } from './runtimes/runtimes.controller';
 import { SpacesController } from './spaces/spaces.controller';
+import { StorageController } from './storage/storage.controller';
+import { STORAGE_DATA_PLANE_PORT, StorageDataPlanePort } from './storage/storage-data-plane';
 import { SubaccountsController } from './subaccounts/subaccounts.controller';
 import { ViewsController } from './views/views.controller';
 
@@ -23,10 +26,12 @@ export interface GatewayModuleOptions {
   rateLimiter: RateLimiter;
   /** Base URL tenants reach the gateway at; connection URLs are built from it. */
   publicUrl: { value: string };
+  /** Answer artifact content with a 302 to a presigned URL when the store gives one (BCTRL_ARTIFACT_CONTENT_REDIRECT). */
+  artifactContentRedirect?: boolean;
 }
 
 /** The services whose answers the gateway needs for its routes: not ready without them. */
-const REQUIRED_SERVICES = ['spaces', 'runtime-orchestrator', 'cdp-proxy', 'runs-recorder'] as const;
+const REQUIRED_SERVICES = ['spaces', 'runtime-orchestrator', 'cdp-proxy', 'runs-recorder', 'storage'] as const;
 
 @Injectable()
 class GatewayLifecycle implements OnApplicationShutdown {
@@ -66,6 +71,8 @@ export class GatewayModule {
         ApiKeysController,
         RuntimesController,
         ConnectionsController,
+        StorageController,
+        ArtifactsController,
         RunsController,
         ViewsController,
       ],
@@ -73,6 +80,8 @@ export class GatewayModule {
         { provide: IDEMPOTENCY_STORE, useValue: options.idempotencyStore },
         { provide: RATE_LIMITER, useValue: options.rateLimiter },
         { provide: PUBLIC_URL, useValue: options.publicUrl },
+        { provide: STORAGE_DATA_PLANE_PORT, useValue: new StorageDataPlanePort() },
+        { provide: ARTIFACT_CONTENT_REDIRECT, useValue: { value: options.artifactContentRedirect ?? false } },
         ServiceClient,
         GatewayLifecycle,
         { provide: APP_GUARD, useClass: ApiKeyGuard },

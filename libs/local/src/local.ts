@@ -14,11 +14,13 @@ import {
   InMemoryIdempotencyStore,
   InMemoryRateLimiter,
   UnlimitedRateLimiter,
+  useStorageDataPlane,
 } from '@bctrl/gateway';
 import { PlatformModule } from '@bctrl/service';
 import { orchestratorOptions, RuntimeOrchestratorModule } from '@bctrl/runtime-orchestrator';
 import { RunsRecorderModule } from '@bctrl/runs-recorder';
 import { SpacesModule } from '@bctrl/spaces';
+import { createObjectStore, STORAGE_DATA_PLANE_SERVICE, StorageModule } from '@bctrl/storage';
 import { JsonLogger } from '@bctrl/telemetry';
 import { InProcessTransport } from '@bctrl/transport';
 import { startLocalPostgres } from './embedded-postgres';
@@ -81,8 +83,15 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalPlatf
               ? new InMemoryRateLimiter(config.rateLimitPerSecond)
               : new UnlimitedRateLimiter(),
           publicUrl,
+          artifactContentRedirect: config.artifactContentRedirect,
         }),
         RunsRecorderModule.forRoot({ databaseUrl: postgres.url }),
+        // Files under BCTRL_DATA_DIR/objects by default; BCTRL_OBJECT_STORE=s3 works here too.
+        StorageModule.forRoot({
+          databaseUrl: postgres.url,
+          objectStore: createObjectStore(config),
+          maxObjectBytes: config.storageMaxObjectBytes,
+        }),
         CdpProxyModule.forRoot({
           leaseStore: new InMemoryLeaseStore(),
           defaultTtlSeconds: config.connectionDefaultTtl,
@@ -100,6 +109,8 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalPlatf
     });
     // One process: the gateway's own server hands /v1/cdp/* to cdp-proxy's endpoint, no extra hop.
     installCdpRoute(app, app.get<CdpRouteHandler>(CDP_ENDPOINT));
+    // Likewise object bytes stream straight between the gateway's routes and the storage service.
+    useStorageDataPlane(app, app.get(STORAGE_DATA_PLANE_SERVICE));
     await app.listen(config.port, config.host);
     const root = await transport.request(
       SpacesV1.ensureRootAccount,

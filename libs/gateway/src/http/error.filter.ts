@@ -73,6 +73,13 @@ export class ErrorEnvelopeFilter implements ExceptionFilter {
     const requestId = request.bctrl?.requestId ?? '';
     if (error.code === 'unauthenticated') void reply.header('www-authenticate', 'Bearer');
     if (error.code === 'rate_limited' && !reply.getHeader('retry-after')) void reply.header('retry-after', '1');
+    // A 416 says how large the object is (RFC 9110), which a storage read attaches to its error.
+    const objectSize = (exception as { objectSize?: unknown })?.objectSize;
+    if (error.code === 'range_not_satisfiable' && typeof objectSize === 'number') {
+      void reply.header('content-range', `bytes */${objectSize}`);
+    }
+    // A body refused before it was read to its end (a 413 midway through an upload): closing stops the sender.
+    if (request.raw && !request.raw.complete) void reply.header('connection', 'close');
     void reply.status(error.status).send(envelope(error, requestId));
   }
 }

@@ -20,6 +20,7 @@ export class ErrorBodyDto {
       'conflict',
       'invalid_state',
       'payload_too_large',
+      'range_not_satisfiable',
       'unsupported_media_type',
       'budget_exceeded',
       'rate_limited',

@@ -37,6 +37,9 @@ const BUILT_PATHS = [
   /^\/v1\/api-keys(\/\{keyId\})?$/,
   /^\/v1\/runtimes\/\{runtimeId\}\/connections$/,
   /^\/v1\/connections\/\{connectionId\}$/,
+  /^\/v1\/spaces\/\{spaceId\}\/storage(\/\{path\})?$/,
+  /^\/v1\/artifacts\/\{artifactId\}(\/content)?$/,
+  /^\/v1\/runs\/\{runId\}\/artifacts$/,
 ];
 const OPERATIONS: Route[] = ['GET /healthz', 'GET /readyz', 'GET /docs', 'GET /openapi.json'];
 
