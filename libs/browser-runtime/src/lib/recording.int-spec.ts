@@ -315,11 +315,18 @@ describe('PageRecorder', () => {
     return { recorder, page: await context.newPage(), fetchRecording, close };
   }
 
-  it('rejoins a multi-megabyte snapshot the page sent in pieces', async () => {
+  it('rejoins a multi-megabyte snapshot the page sent in pieces, across a cross-site navigation', async () => {
     const { page, fetchRecording, close } = await record();
-    await page.goto(`${siteUrl}/big`);
+    await page.goto(`${siteUrl}/`);
+    // localhost is another site than 127.0.0.1: a new renderer process, and the recorder must still be in it.
+    const otherSite = siteUrl.replace('127.0.0.1', 'localhost');
+    await page.goto(`${otherSite}/big`);
     await page.waitForSelector('#end');
     const lines = parseRecording(await fetchRecording());
+    const metas = lines
+      .filter((line) => line.event.type === 4)
+      .map((line) => (line.event.data as { href: string }).href);
+    expect(metas).toEqual(expect.arrayContaining([`${siteUrl}/`, `${otherSite}/big`]));
     const snapshot = lines.find(
       (line) => line.event.type === 2 && JSON.stringify(line.event.data).includes('end of the big page'),
     );
