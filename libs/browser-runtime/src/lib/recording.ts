@@ -115,6 +115,16 @@ function bootstrapSource(binding: string): string {
 })();`;
 }
 
+/**
+ * The script every new document gets in the recorder's world. Child frames skip it whole, rrweb's bundle included
+ * (a page full of ad iframes would otherwise evaluate 280 kB in each): the top frame's rrweb serializes same-origin
+ * frames itself. The bundle's source map comment goes, so no DevTools client tries to fetch a map for it.
+ */
+function recorderSource(bundle: string, binding: string): string {
+  const code = bundle.replace(/\n\/\/# sourceMappingURL=\S+\s*$/, '\n');
+  return `if (window === window.top) {\n${code}\n${bootstrapSource(binding)}\n}\n`;
+}
+
 /** Finds a file of rrweb's dist folder (its package exports do not list the UMD bundle). */
 export function rrwebDistFile(name: string): string {
   for (const start of [__dirname, process.cwd()]) {
@@ -176,7 +186,7 @@ export class PageRecorder {
       loadWebSocket(),
       readFile(rrwebDistFile('rrweb.umd.min.cjs'), 'utf8'),
     ]);
-    this.source = `${bundle}\n${bootstrapSource(this.binding)}`;
+    this.source = recorderSource(bundle, this.binding);
     if (this.closed) return;
     const out = createWriteStream(this.file, { flags: 'a' });
     this.out = out;

@@ -272,10 +272,17 @@ let assets: RecordingViewAssets | undefined;
 /** The page's script and stylesheet, built from rrweb's dist files on first use and kept. */
 export function recordingViewAssets(): RecordingViewAssets {
   assets ??= {
-    script: Buffer.from(`${readFileSync(rrwebDistFile('rrweb.umd.min.cjs'), 'utf8')}\n${VIEWER_SCRIPT}`),
-    style: Buffer.from(`${readFileSync(rrwebDistFile('style.min.css'), 'utf8')}\n${VIEWER_CSS}`),
+    // Without their source map comments: the maps are not served, and a browser's DevTools would ask for them.
+    script: Buffer.from(
+      `${withoutSourceMap(readFileSync(rrwebDistFile('rrweb.umd.min.cjs'), 'utf8'))}\n${VIEWER_SCRIPT}`,
+    ),
+    style: Buffer.from(`${withoutSourceMap(readFileSync(rrwebDistFile('style.min.css'), 'utf8'))}\n${VIEWER_CSS}`),
   };
   return assets;
+}
+
+function withoutSourceMap(code: string): string {
+  return code.replace(/\n\/[/*]# sourceMappingURL=\S+\s*(\*\/)?\s*$/, '\n');
 }
 
 /**
