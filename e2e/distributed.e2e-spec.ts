@@ -10,6 +10,7 @@ import { DISTRIBUTED_APPS, startDistributedPlatform } from './platform';
 import { defineRuntimeSuite } from './runtimes.suite';
 import { defineConnectionSuite } from './connections.suite';
 import { defineRunSuite } from './runs.suite';
+import { defineStorageSuite } from './storage.suite';
 import { defineLiveViewSuite } from './live-view.suite';
 
 describe('public API in distributed mode (each app its own process on NATS, Redis and Postgres)', () => {
@@ -17,6 +18,7 @@ describe('public API in distributed mode (each app its own process on NATS, Redi
   defineRuntimeSuite(platform);
   defineConnectionSuite(platform);
   defineRunSuite(platform);
+  defineStorageSuite(platform);
   defineLiveViewSuite(platform);
 
   it('serves /v1/cdp on cdp-proxy directly (as an ingress routes it), and a revoke closes sockets on every replica within 1 s', async () => {

@@ -7,7 +7,7 @@ import type { RpcMethod } from '@bctrl/contracts';
 import { generateApiKey } from '@bctrl/core';
 import { startLocal } from '@bctrl/local';
 import { WARM_POOL, type WarmPool } from '@bctrl/runtime-orchestrator';
-import { createTestDatabase, freePort, OtlpReceiver, startOtlpReceiver } from '@bctrl/testing';
+import { createTestDatabase, freePort, OtlpReceiver, startOtlpReceiver, startS3 } from '@bctrl/testing';
 import { testInstallationId } from './browsers';
 import { NatsTransport, Transport, TRANSPORT } from '@bctrl/transport';
 
@@ -146,6 +146,9 @@ export async function startDistributedPlatform(): Promise<Platform> {
   const adminKey = generateApiKey();
   const gatewayPort = await freePort();
   const cdpProxyPort = await freePort();
+  const storagePort = await freePort();
+  // The storage service keeps bytes in a real S3-compatible store, as on a cluster.
+  const s3 = await startS3();
   const installationId = testInstallationId('distributed');
   const common = {
     BCTRL_INSTALLATION_ID: installationId,
@@ -157,6 +160,7 @@ export async function startDistributedPlatform(): Promise<Platform> {
     OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
     LOG_LEVEL: 'warn',
     BCTRL_RATE_LIMIT_PER_SECOND: '100000',
+    BCTRL_STORAGE_MAX_OBJECT_BYTES: '32mib',
     // Export spans within a fraction of a second, so the trace test need not wait out the default 5 s batch.
     OTEL_BSP_SCHEDULE_DELAY: '100',
   };
@@ -195,9 +199,13 @@ export async function startDistributedPlatform(): Promise<Platform> {
               BCTRL_PORT: String(gatewayPort),
               BCTRL_PUBLIC_URL: `http://127.0.0.1:${gatewayPort}`,
               BCTRL_CDP_PROXY_URL: `http://127.0.0.1:${cdpProxyPort}`,
+              BCTRL_STORAGE_URL: `http://127.0.0.1:${storagePort}`,
+              // Artifact content as a 302 to a presigned s3rver URL: the test can reach the store.
+              BCTRL_ARTIFACT_CONTENT_REDIRECT: 'true',
             }
           : {}),
         ...(name === 'cdp-proxy' ? { BCTRL_CDP_PROXY_PORT: String(cdpProxyPort) } : {}),
+        ...(name === 'storage' ? { ...s3.env, BCTRL_STORAGE_PORT: String(storagePort) } : {}),
         ...(name === 'spaces' ? { BCTRL_BOOTSTRAP_API_KEY: adminKey } : {}),
       };
       apps.push(launch(name, env, name === 'gateway' ? gatewayPort : healthPort));
@@ -209,6 +217,7 @@ export async function startDistributedPlatform(): Promise<Platform> {
       mode: 'distributed',
       url: `http://127.0.0.1:${gatewayPort}`,
       cdpProxyUrl: `http://127.0.0.1:${cdpProxyPort}`,
+      artifactContentRedirect: true,
       adminKey,
       otlp,
       operator: operatorVia(transport),
@@ -241,11 +250,13 @@ export async function startDistributedPlatform(): Promise<Platform> {
         await transport.close();
         await stopAll();
         await otlp.stop();
+        await s3.stop();
       },
     };
   } catch (error) {
     await stopAll();
     await otlp.stop();
+    await s3.stop();
     throw error;
   }
 }

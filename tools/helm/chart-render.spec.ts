@@ -316,6 +316,22 @@ describe('helm chart helm/bctrl (rendered with the helm CLI)', () => {
     expect(find(rendered, 'ConfigMap', 'bctrl-config').data.BCTRL_PUBLIC_URL).toBe('https://bctrl.example.com');
   });
 
+  it("streams storage bytes between the gateway and storage's own port, beside its health port", () => {
+    const rendered = template([]);
+    const storage = find(rendered, 'Deployment', 'bctrl-storage').spec.template.spec.containers[0];
+    expect(storage.ports.map((p: { name: string; containerPort: number }) => [p.name, p.containerPort])).toEqual([
+      ['http', 8080],
+      ['health', 8081],
+    ]);
+    expect(storage.env).toEqual(expect.arrayContaining([{ name: 'BCTRL_STORAGE_PORT', value: '8080' }]));
+    const service = find(rendered, 'Service', 'bctrl-storage');
+    expect(service.spec.ports[0]).toMatchObject({ name: 'http', port: 80, targetPort: 'http' });
+    const gateway = find(rendered, 'Deployment', 'bctrl-gateway').spec.template.spec.containers[0];
+    expect(gateway.env).toEqual(
+      expect.arrayContaining([{ name: 'BCTRL_STORAGE_URL', value: 'http://bctrl-storage:80' }]),
+    );
+  });
+
   it('creates no Secret and points every pod at the existing one when secrets.existingSecret is set', () => {
     const rendered = template(valueSets['existing secret']);
     expect(rendered.filter((m) => m.kind === 'Secret')).toEqual([]);
@@ -362,6 +378,7 @@ describe('helm chart helm/bctrl (rendered with the helm CLI)', () => {
     ['no database and no existing secret', ['--set', 'externalDatabase.url='], 'DATABASE_URL would be missing'],
     ['half an S3 key pair', ['--set', 'externalS3.accessKeyId=AKIA'], 'externalS3.secretAccessKey is empty'],
     ['cdp-proxy on the health port', ['--set', 'cdpProxy.containerPort=8081'], 'separate ports'],
+    ['storage on the health port', ['--set', 'storage.containerPort=8081'], 'storage serves bytes and health'],
     [
       'a browser namespace without a NetworkPolicy',
       ['--set', 'browserRuntime.namespace=browsers', '--set', 'networkPolicy.enabled=false'],

@@ -3,7 +3,7 @@ import { context, propagation } from '@opentelemetry/api';
 import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { STORAGE_DATA_PLANE } from '@bctrl/contracts';
-import { BctrlError, type ErrorDetail, type Principal } from '@bctrl/core';
+import { BctrlError, type ErrorCode, type ErrorDetail, ERROR_STATUS, type Principal } from '@bctrl/core';
 import { encodePrincipal, PRINCIPAL_HEADER } from '@bctrl/transport';
 
 /*
@@ -134,6 +134,8 @@ export class HttpStorageDataPlane implements StorageDataPlane {
       outgoing.on('timeout', () => outgoing.destroy(new Error('storage timed out')));
       outgoing.on('error', () => settle(() => reject(unreachable())));
       request.body.on('error', () => outgoing.destroy());
+      // Headers go at once, not with the first body chunk: a declared length over the limit is refused before any.
+      outgoing.flushHeaders();
       request.body.pipe(outgoing);
     });
   }
@@ -162,6 +164,11 @@ export class HttpStorageDataPlane implements StorageDataPlane {
       outgoing.on('response', (answer) => {
         const status = answer.statusCode ?? 502;
         if (status !== 200 && status !== 206) {
+          // A HEAD answer has no body to carry the envelope: its status says enough.
+          if (head) {
+            answer.resume();
+            return reject(statusError(status));
+          }
           readJson(answer).then(
             (body) => reject(toError(answer, body)),
             () => reject(unreachable()),
@@ -193,6 +200,11 @@ export class HttpStorageDataPlane implements StorageDataPlane {
   close(): void {
     this.agent.destroy();
   }
+}
+
+function statusError(status: number): BctrlError {
+  const code = (Object.keys(ERROR_STATUS) as ErrorCode[]).find((name) => ERROR_STATUS[name] === status);
+  return code ? new BctrlError(code, 'The object could not be read.') : unreachable();
 }
 
 function unreachable(): BctrlError {
