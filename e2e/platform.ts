@@ -38,6 +38,8 @@ export interface Platform {
   startReplica?: (app: (typeof DISTRIBUTED_APPS)[number], env?: NodeJS.ProcessEnv) => Promise<void>;
   /** Artifact content answers with a 302 to a presigned URL (S3 store with BCTRL_ARTIFACT_CONTENT_REDIRECT). */
   artifactContentRedirect?: boolean;
+  /** Distributed mode: the process id of a running app (the first, when it has replicas). */
+  pidOf?: (app: (typeof DISTRIBUTED_APPS)[number]) => number | undefined;
   /** Distributed mode: the platform's database, for tests that must reach under the API. */
   databaseUrl?: string;
   stop(): Promise<void>;
@@ -138,7 +140,7 @@ export function createDatabase(serverUrl: string): Promise<string> {
  * Distributed mode: every app a separate process on the real NATS, Redis and Postgres the test run
  * started, exporting traces over OTLP to a receiver in the test.
  */
-export async function startDistributedPlatform(): Promise<Platform> {
+export async function startDistributedPlatform(env: NodeJS.ProcessEnv = {}): Promise<Platform> {
   const natsUrl = required('BCTRL_TEST_NATS_URL');
   const redisUrl = required('BCTRL_TEST_REDIS_URL');
   const databaseUrl = await createDatabase(required('BCTRL_TEST_DATABASE_URL'));
@@ -163,6 +165,7 @@ export async function startDistributedPlatform(): Promise<Platform> {
     BCTRL_STORAGE_MAX_OBJECT_BYTES: '32mib',
     // Export spans within a fraction of a second, so the trace test need not wait out the default 5 s batch.
     OTEL_BSP_SCHEDULE_DELAY: '100',
+    ...env,
   };
   const apps: AppProcess[] = [];
   const stopAll = async () => {
@@ -224,6 +227,7 @@ export async function startDistributedPlatform(): Promise<Platform> {
       transport,
       installationId,
       databaseUrl,
+      pidOf: (name) => apps.find((app) => app.name === name)?.child.pid,
       startReplica: async (name, env = {}) => {
         const original = apps.find((app) => app.name === name);
         if (!original) throw new Error(`no app ${name}`);

@@ -1,4 +1,4 @@
-import { BctrlError, type ErrorDetail } from '@bctrl/core';
+import { BctrlError } from '@bctrl/core';
 
 /*
  * Object keys, one layout for both stores. Everything of a space sits under `spaces/<spaceId>/`, so a space's bytes
@@ -42,8 +42,4 @@ export function decodePathCursor(cursor: string): string {
     // fall through to the 400
   }
   throw invalid;
-}
-
-export function validationError(details: ErrorDetail[]): BctrlError {
-  return BctrlError.validation(details);
 }
