@@ -41,6 +41,24 @@ export const RuntimesV1 = {
     pb.TouchRuntimesRequestSchema,
     pb.TouchRuntimesResponseSchema,
   ),
+  stageFile: defineMethod(
+    SERVICE,
+    'runtime-orchestrator.v1.stageFile',
+    pb.StageFileRequestSchema,
+    pb.StageFileResponseSchema,
+  ),
+  collectFile: defineMethod(
+    SERVICE,
+    'runtime-orchestrator.v1.collectFile',
+    pb.CollectFileRequestSchema,
+    pb.CollectFileResponseSchema,
+  ),
+  listFiles: defineMethod(
+    SERVICE,
+    'runtime-orchestrator.v1.listFiles',
+    pb.ListRuntimeFilesRequestSchema,
+    pb.ListRuntimeFilesResponseSchema,
+  ),
 } as const;
 
 export const RUNTIME_STATUSES = ['pending', 'starting', 'ready', 'stopping', 'stopped', 'failed'] as const;

@@ -33,6 +33,20 @@ export const StorageV1 = {
   ),
   /** Operator only. Streams a whole file from a URL: callers pass a timeout that fits the file (minutes for a recording). */
   importArtifact: defineMethod(SERVICE, 'storage.v1.importArtifact', pb.ImportArtifactRequestSchema, pb.ArtifactSchema),
+  /** Platform-internal: a space object PUT to a URL (staging into a runtime). Called with the tenant's key. */
+  exportObject: defineMethod(
+    SERVICE,
+    'storage.v1.exportObject',
+    pb.ExportObjectRequestSchema,
+    pb.ExportObjectResponseSchema,
+  ),
+  /** Platform-internal: a URL's bytes into a space object, optionally also an artifact (collecting from a runtime). */
+  importObject: defineMethod(
+    SERVICE,
+    'storage.v1.importObject',
+    pb.ImportObjectRequestSchema,
+    pb.ImportObjectResponseSchema,
+  ),
 } as const;
 
 export const ARTIFACT_KINDS = ['download', 'screenshot', 'recording', 'pdf', 'file'] as const;

@@ -14,6 +14,7 @@ import { type Closable, type Transport, TRANSPORT } from '@bctrl/transport';
 import { ArtifactsService } from './artifacts/artifacts.service';
 import { LocalStorageDataPlane } from './data-plane/local-data-plane';
 import { createStorageDb, STORAGE_DB, type StorageDb } from './db/storage-db';
+import { TransfersService } from './transfers/transfers.service';
 import { ObjectsService } from './objects/objects.service';
 import type { ObjectStore } from './object-store/object-store';
 import { OBJECT_STORE, STORAGE_OPTIONS, type StorageOptions } from './storage-options';
@@ -32,6 +33,7 @@ class StorageLifecycle implements OnApplicationBootstrap, OnModuleDestroy, OnApp
     @Inject(OBJECT_STORE) private readonly store: ObjectStore,
     private readonly objects: ObjectsService,
     private readonly artifacts: ArtifactsService,
+    private readonly transfers: TransfersService,
     health: HealthRegistry,
   ) {
     health.add('postgres', () => db.$queryRawUnsafe('SELECT 1'));
@@ -47,6 +49,8 @@ class StorageLifecycle implements OnApplicationBootstrap, OnModuleDestroy, OnApp
       handle(StorageV1.listArtifacts, (req, ctx) => this.artifacts.list(ctx.principal, req)),
       handle(StorageV1.presignArtifact, (req, ctx) => this.artifacts.presign(ctx.principal, req.artifactId)),
       handle(StorageV1.importArtifact, (req, ctx) => this.artifacts.import(ctx.principal, req)),
+      handle(StorageV1.exportObject, (req, ctx) => this.transfers.exportObject(ctx.principal, req)),
+      handle(StorageV1.importObject, (req, ctx) => this.transfers.importObject(ctx.principal, req)),
     ]);
     this.logger.log(`serving space storage and artifacts from the ${this.store.kind} object store`);
   }
@@ -73,6 +77,7 @@ export class StorageModule {
         { provide: STORAGE_DB, useFactory: () => createStorageDb(options.databaseUrl) },
         ObjectsService,
         ArtifactsService,
+        TransfersService,
         LocalStorageDataPlane,
         { provide: STORAGE_DATA_PLANE_SERVICE, useExisting: LocalStorageDataPlane },
         StorageLifecycle,

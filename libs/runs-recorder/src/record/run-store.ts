@@ -73,17 +73,20 @@ export class RunStore {
         ).map((row) => row.event_id),
       );
       const rows: { runId: string; seq: number; event: runsV1.RunEvent }[] = [];
-      const updates: { runId: string; seq: number; endedAt: string | null }[] = [];
+      const updates: { runId: string; seq: number; endedAt: string | null; artifacts: number }[] = [];
       for (const [runId, group] of byRun) {
         let seq = bases.get(runId) ?? 0;
         let endedAt: string | null = null;
+        // The run's artifacts are counted from their announcements, stored once like every event.
+        let artifacts = 0;
         for (const event of group) {
           if (known.has(event.eventId)) continue;
           known.add(event.eventId);
           rows.push({ runId, seq: ++seq, event });
           if (!endedAt && RUN_END_EVENTS.includes(event.type)) endedAt = validTime(event.at);
+          if (event.type === 'artifact.created') artifacts++;
         }
-        if (seq !== (bases.get(runId) ?? 0)) updates.push({ runId, seq, endedAt });
+        if (seq !== (bases.get(runId) ?? 0)) updates.push({ runId, seq, endedAt, artifacts });
       }
       if (rows.length === 0) return;
       await tx.$executeRawUnsafe(
@@ -100,12 +103,14 @@ export class RunStore {
       await tx.$executeRawUnsafe(
         `UPDATE ${S}.runs r SET event_seq = v.seq,
            status = CASE WHEN v.ended IS NULL THEN r.status ELSE 'ended' END,
-           ended_at = COALESCE(r.ended_at, v.ended)
-         FROM unnest($1::text[], $2::int[], $3::timestamptz[]) AS v(id, seq, ended)
+           ended_at = COALESCE(r.ended_at, v.ended),
+           artifact_count = r.artifact_count + v.artifacts
+         FROM unnest($1::text[], $2::int[], $3::timestamptz[], $4::int[]) AS v(id, seq, ended, artifacts)
          WHERE r.id = v.id`,
         updates.map((update) => update.runId),
         updates.map((update) => update.seq),
         updates.map((update) => update.endedAt),
+        updates.map((update) => update.artifacts),
       );
       stored = rows.length;
     });

@@ -1,7 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import { Readable } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import type { Readable } from 'node:stream';
 import { ARTIFACT_KINDS, RunsV1, storageV1 } from '@bctrl/contracts';
 import {
   BctrlError,
@@ -26,6 +25,7 @@ import { artifactKey, safeArtifactName } from '../keys';
 import { type ObjectStore, ObjectTooLargeError } from '../object-store/object-store';
 import { tooLarge, uploadFailure } from '../objects/objects.service';
 import { OBJECT_STORE, STORAGE_OPTIONS, type StorageOptions } from '../storage-options';
+import { openSource } from '../transfers/source';
 
 type ArtifactMessage = MessageInitShape<typeof storageV1.ArtifactSchema>;
 
@@ -45,9 +45,6 @@ export function renderArtifact(row: Artifact): ArtifactMessage {
     createdAt: row.createdAt.toISOString(),
   };
 }
-
-/** How long importArtifact waits for the source to start answering; the body itself may take as long as it takes. */
-const SOURCE_HEADERS_TIMEOUT_MS = 30_000;
 
 /** Artifacts: files a run produced, recorded with their run and space and served back to whoever can see the run. */
 @Injectable()
@@ -115,34 +112,23 @@ export class ArtifactsService {
     requireOperator(principal);
     const details = checkImport(request);
     if (details.length > 0) throw BctrlError.validation(details, 'The artifact import is not valid.');
-    const source = request.source as storageV1.ArtifactSource;
-    const id = newId('artifact');
-    const name = safeArtifactName(request.name);
-    const objectKey = artifactKey(request.spaceId, id, name);
-    const max = this.options.maxObjectBytes;
+    const source = await openSource(request.source as storageV1.ArtifactSource, 'artifact source');
+    if (source.contentLength !== null && source.contentLength > this.options.maxObjectBytes) {
+      source.body.destroy();
+      throw tooLarge(this.options.maxObjectBytes);
+    }
+    return this.record(request, source.body, request.contentType || source.contentType || 'application/octet-stream');
+  }
 
-    const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), SOURCE_HEADERS_TIMEOUT_MS);
-    let answer: Response;
-    try {
-      answer = await fetch(source.url, { headers: source.headers, signal: abort.signal, redirect: 'follow' });
-    } catch {
-      throw new BctrlError('unavailable', `The artifact source (${describeUrl(source.url)}) could not be reached.`);
-    } finally {
-      clearTimeout(timer);
-    }
-    if (!answer.ok || !answer.body) {
-      await answer.body?.cancel();
-      throw new BctrlError('unavailable', `The artifact source answered ${answer.status}.`);
-    }
-    const declared = Number(answer.headers.get('content-length') ?? NaN);
-    if (Number.isFinite(declared) && declared > max) {
-      await answer.body.cancel();
-      throw tooLarge(max);
-    }
-    const contentType =
-      request.contentType || answer.headers.get('content-type')?.split(';')[0]?.trim() || 'application/octet-stream';
-    const body = Readable.fromWeb(answer.body as unknown as WebReadableStream<Uint8Array>);
+  /**
+   * Stores a stream as an artifact of a run: the bytes into the object store, then its row, then `artifact.created`
+   * on the run. The row is written only once the bytes are whole, so a failed import leaves nothing to see.
+   */
+  async record(spec: ArtifactSpecInput, body: Readable, contentType: string): Promise<ArtifactMessage> {
+    const id = newId('artifact');
+    const name = safeArtifactName(spec.name);
+    const objectKey = artifactKey(spec.spaceId, id, name);
+    const max = this.options.maxObjectBytes;
     let stored;
     try {
       stored = await this.store.put(objectKey, body, { contentType, maxBytes: max });
@@ -154,12 +140,12 @@ export class ArtifactsService {
     const row = await this.db.artifact.create({
       data: {
         id,
-        runId: request.runId,
-        runtimeId: request.runtimeId,
-        spaceId: request.spaceId,
-        accountId: request.accountId,
-        subaccountId: request.subaccountId || null,
-        kind: request.kind,
+        runId: spec.runId,
+        runtimeId: spec.runtimeId,
+        spaceId: spec.spaceId,
+        accountId: spec.accountId,
+        subaccountId: spec.subaccountId || null,
+        kind: spec.kind,
         name,
         contentType,
         size: BigInt(stored.size),
@@ -201,7 +187,13 @@ export class ArtifactsService {
   }
 }
 
-function checkImport(request: storageV1.ImportArtifactRequest): ErrorDetail[] {
+/** Who an artifact belongs to and what it is: the fields of an import other than where its bytes come from. */
+export type ArtifactSpecInput = Pick<
+  storageV1.ImportArtifactRequest,
+  'runId' | 'runtimeId' | 'spaceId' | 'accountId' | 'subaccountId' | 'kind' | 'name'
+>;
+
+export function checkArtifactSpec(request: ArtifactSpecInput): ErrorDetail[] {
   const details: ErrorDetail[] = [];
   if (!isId('run', request.runId)) details.push({ field: 'runId', issue: 'must be a run id' });
   if (!isId('space', request.spaceId)) details.push({ field: 'spaceId', issue: 'must be a space id' });
@@ -216,6 +208,11 @@ function checkImport(request: storageV1.ImportArtifactRequest): ErrorDetail[] {
     details.push({ field: 'kind', issue: `must be one of ${ARTIFACT_KINDS.join(', ')}` });
   }
   if (!request.name.trim()) details.push({ field: 'name', issue: 'must not be empty' });
+  return details;
+}
+
+function checkImport(request: storageV1.ImportArtifactRequest): ErrorDetail[] {
+  const details = checkArtifactSpec(request);
   if (request.contentType.length > 255) details.push({ field: 'contentType', issue: 'must be at most 255 characters' });
   let url: URL | null = null;
   try {
@@ -230,11 +227,3 @@ function checkImport(request: storageV1.ImportArtifactRequest): ErrorDetail[] {
 }
 
 /** Host and path only: a query string may carry a token. */
-function describeUrl(value: string): string {
-  try {
-    const url = new URL(value);
-    return `${url.protocol}//${url.host}${url.pathname}`;
-  } catch {
-    return 'an invalid URL';
-  }
-}

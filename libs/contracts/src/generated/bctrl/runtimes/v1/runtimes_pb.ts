@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file bctrl/runtimes/v1/runtimes.proto.
  */
 export const file_bctrl_runtimes_v1_runtimes: GenFile = /*@__PURE__*/
-  fileDesc("CiBiY3RybC9ydW50aW1lcy92MS9ydW50aW1lcy5wcm90bxIRYmN0cmwucnVudGltZXMudjEiKQoIVmlld3BvcnQSDQoFd2lkdGgYASABKAUSDgoGaGVpZ2h0GAIgASgFIqICCg1SdW50aW1lQ29uZmlnEgwKBHR5cGUYASABKAkSFwoPdGltZW91dF9zZWNvbmRzGAIgASgFEhwKFGlkbGVfdGltZW91dF9zZWNvbmRzGAMgASgFEhIKCnByb2ZpbGVfaWQYBCABKAkSFwoPcGVyc2lzdF9wcm9maWxlGAUgASgIEhUKDWV4dGVuc2lvbl9pZHMYBiADKAkSEAoIcHJveHlfaWQYByABKAkSLQoIdmlld3BvcnQYCCABKAsyGy5iY3RybC5ydW50aW1lcy52MS5WaWV3cG9ydBISCgp1c2VyX2FnZW50GAkgASgJEg4KBmxvY2FsZRgKIAEoCRIQCgh0aW1lem9uZRgLIAEoCRIRCglyZWNvcmRpbmcYDCABKAgijAMKB1J1bnRpbWUSCgoCaWQYASABKAkSEAoIc3BhY2VfaWQYAiABKAkSEgoKYWNjb3VudF9pZBgDIAEoCRIVCg1zdWJhY2NvdW50X2lkGAQgASgJEg4KBnN0YXR1cxgFIAEoCRIVCg1hY3RpdmVfcnVuX2lkGAYgASgJEhIKCmNyZWF0ZWRfYXQYByABKAkSEAoIcmVhZHlfYXQYCCABKAkSEgoKc3RvcHBlZF9hdBgJIAEoCRISCgpleHBpcmVzX2F0GAogASgJEhMKC3N0b3BfcmVhc29uGAsgASgJEjAKBmNvbmZpZxgMIAEoCzIgLmJjdHJsLnJ1bnRpbWVzLnYxLlJ1bnRpbWVDb25maWcSOgoIbWV0YWRhdGEYDSADKAsyKC5iY3RybC5ydW50aW1lcy52MS5SdW50aW1lLk1ldGFkYXRhRW50cnkSDwoHZmFpbHVyZRgOIAEoCRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi4gEKFENyZWF0ZVJ1bnRpbWVSZXF1ZXN0EhAKCHNwYWNlX2lkGAEgASgJEjAKBmNvbmZpZxgCIAEoCzIgLmJjdHJsLnJ1bnRpbWVzLnYxLlJ1bnRpbWVDb25maWcSRwoIbWV0YWRhdGEYAyADKAsyNS5iY3RybC5ydW50aW1lcy52MS5DcmVhdGVSdW50aW1lUmVxdWVzdC5NZXRhZGF0YUVudHJ5EgwKBHdhaXQYBCABKAgaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIicKEUdldFJ1bnRpbWVSZXF1ZXN0EhIKCnJ1bnRpbWVfaWQYASABKAkiYwoTTGlzdFJ1bnRpbWVzUmVxdWVzdBIQCghzcGFjZV9pZBgBIAEoCRIOCgZzdGF0dXMYAiABKAkSKgoEcGFnZRgDIAEoCzIcLmJjdHJsLmNvbW1vbi52MS5QYWdlUmVxdWVzdCJVChRMaXN0UnVudGltZXNSZXNwb25zZRIoCgRkYXRhGAEgAygLMhouYmN0cmwucnVudGltZXMudjEuUnVudGltZRITCgtuZXh0X2N1cnNvchgCIAEoCSImChBLZWVwYWxpdmVSZXF1ZXN0EhIKCnJ1bnRpbWVfaWQYASABKAkiKAoSU3RvcFJ1bnRpbWVSZXF1ZXN0EhIKCnJ1bnRpbWVfaWQYASABKAkiKAoUU3BhY2VSdW50aW1lc1JlcXVlc3QSEAoIc3BhY2VfaWQYASABKAkiKgoZQ291bnRMaXZlUnVudGltZXNSZXNwb25zZRINCgVjb3VudBgBIAEoBSIsChlTdG9wU3BhY2VSdW50aW1lc1Jlc3BvbnNlEg8KB3N0b3BwZWQYASABKAUiPAoWUnVudGltZUVuZHBvaW50UmVxdWVzdBISCgpydW50aW1lX2lkGAEgASgJEg4KBnJ1bl9pZBgCIAEoCSJPCg9SdW50aW1lRW5kcG9pbnQSKwoHcnVudGltZRgBIAEoCzIaLmJjdHJsLnJ1bnRpbWVzLnYxLlJ1bnRpbWUSDwoHY2RwX3VybBgCIAEoCSIrChRUb3VjaFJ1bnRpbWVzUmVxdWVzdBITCgtydW50aW1lX2lkcxgBIAMoCSIoChVUb3VjaFJ1bnRpbWVzUmVzcG9uc2USDwoHdG91Y2hlZBgBIAEoBWIGcHJvdG8z", [file_bctrl_common_v1_common]);
+  fileDesc("CiBiY3RybC9ydW50aW1lcy92MS9ydW50aW1lcy5wcm90bxIRYmN0cmwucnVudGltZXMudjEiKQoIVmlld3BvcnQSDQoFd2lkdGgYASABKAUSDgoGaGVpZ2h0GAIgASgFIqICCg1SdW50aW1lQ29uZmlnEgwKBHR5cGUYASABKAkSFwoPdGltZW91dF9zZWNvbmRzGAIgASgFEhwKFGlkbGVfdGltZW91dF9zZWNvbmRzGAMgASgFEhIKCnByb2ZpbGVfaWQYBCABKAkSFwoPcGVyc2lzdF9wcm9maWxlGAUgASgIEhUKDWV4dGVuc2lvbl9pZHMYBiADKAkSEAoIcHJveHlfaWQYByABKAkSLQoIdmlld3BvcnQYCCABKAsyGy5iY3RybC5ydW50aW1lcy52MS5WaWV3cG9ydBISCgp1c2VyX2FnZW50GAkgASgJEg4KBmxvY2FsZRgKIAEoCRIQCgh0aW1lem9uZRgLIAEoCRIRCglyZWNvcmRpbmcYDCABKAgijAMKB1J1bnRpbWUSCgoCaWQYASABKAkSEAoIc3BhY2VfaWQYAiABKAkSEgoKYWNjb3VudF9pZBgDIAEoCRIVCg1zdWJhY2NvdW50X2lkGAQgASgJEg4KBnN0YXR1cxgFIAEoCRIVCg1hY3RpdmVfcnVuX2lkGAYgASgJEhIKCmNyZWF0ZWRfYXQYByABKAkSEAoIcmVhZHlfYXQYCCABKAkSEgoKc3RvcHBlZF9hdBgJIAEoCRISCgpleHBpcmVzX2F0GAogASgJEhMKC3N0b3BfcmVhc29uGAsgASgJEjAKBmNvbmZpZxgMIAEoCzIgLmJjdHJsLnJ1bnRpbWVzLnYxLlJ1bnRpbWVDb25maWcSOgoIbWV0YWRhdGEYDSADKAsyKC5iY3RybC5ydW50aW1lcy52MS5SdW50aW1lLk1ldGFkYXRhRW50cnkSDwoHZmFpbHVyZRgOIAEoCRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi4gEKFENyZWF0ZVJ1bnRpbWVSZXF1ZXN0EhAKCHNwYWNlX2lkGAEgASgJEjAKBmNvbmZpZxgCIAEoCzIgLmJjdHJsLnJ1bnRpbWVzLnYxLlJ1bnRpbWVDb25maWcSRwoIbWV0YWRhdGEYAyADKAsyNS5iY3RybC5ydW50aW1lcy52MS5DcmVhdGVSdW50aW1lUmVxdWVzdC5NZXRhZGF0YUVudHJ5EgwKBHdhaXQYBCABKAgaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIicKEUdldFJ1bnRpbWVSZXF1ZXN0EhIKCnJ1bnRpbWVfaWQYASABKAkiYwoTTGlzdFJ1bnRpbWVzUmVxdWVzdBIQCghzcGFjZV9pZBgBIAEoCRIOCgZzdGF0dXMYAiABKAkSKgoEcGFnZRgDIAEoCzIcLmJjdHJsLmNvbW1vbi52MS5QYWdlUmVxdWVzdCJVChRMaXN0UnVudGltZXNSZXNwb25zZRIoCgRkYXRhGAEgAygLMhouYmN0cmwucnVudGltZXMudjEuUnVudGltZRITCgtuZXh0X2N1cnNvchgCIAEoCSImChBLZWVwYWxpdmVSZXF1ZXN0EhIKCnJ1bnRpbWVfaWQYASABKAkiKAoSU3RvcFJ1bnRpbWVSZXF1ZXN0EhIKCnJ1bnRpbWVfaWQYASABKAkiKAoUU3BhY2VSdW50aW1lc1JlcXVlc3QSEAoIc3BhY2VfaWQYASABKAkiKgoZQ291bnRMaXZlUnVudGltZXNSZXNwb25zZRINCgVjb3VudBgBIAEoBSIsChlTdG9wU3BhY2VSdW50aW1lc1Jlc3BvbnNlEg8KB3N0b3BwZWQYASABKAUiPAoWUnVudGltZUVuZHBvaW50UmVxdWVzdBISCgpydW50aW1lX2lkGAEgASgJEg4KBnJ1bl9pZBgCIAEoCSJPCg9SdW50aW1lRW5kcG9pbnQSKwoHcnVudGltZRgBIAEoCzIaLmJjdHJsLnJ1bnRpbWVzLnYxLlJ1bnRpbWUSDwoHY2RwX3VybBgCIAEoCSIrChRUb3VjaFJ1bnRpbWVzUmVxdWVzdBITCgtydW50aW1lX2lkcxgBIAMoCSIoChVUb3VjaFJ1bnRpbWVzUmVzcG9uc2USDwoHdG91Y2hlZBgBIAEoBSJSChBTdGFnZUZpbGVSZXF1ZXN0EhIKCnJ1bnRpbWVfaWQYASABKAkSFAoMc3RvcmFnZV9wYXRoGAIgASgJEhQKDHJ1bnRpbWVfcGF0aBgDIAEoCSJHChFTdGFnZUZpbGVSZXNwb25zZRIUCgxydW50aW1lX3BhdGgYASABKAkSDAoEc2l6ZRgCIAEoAxIOCgZzaGEyNTYYAyABKAkibwoSQ29sbGVjdEZpbGVSZXF1ZXN0EhIKCnJ1bnRpbWVfaWQYASABKAkSFAoMcnVudGltZV9wYXRoGAIgASgJEhQKDHN0b3JhZ2VfcGF0aBgDIAEoCRIZChFyZWdpc3Rlcl9hcnRpZmFjdBgEIAEoCCJeChNDb2xsZWN0RmlsZVJlc3BvbnNlEhQKDHN0b3JhZ2VfcGF0aBgBIAEoCRIMCgRzaXplGAIgASgDEg4KBnNoYTI1NhgDIAEoCRITCgthcnRpZmFjdF9pZBgEIAEoCSI6ChdMaXN0UnVudGltZUZpbGVzUmVxdWVzdBISCgpydW50aW1lX2lkGAEgASgJEgsKA2RpchgCIAEoCSI+CgtSdW50aW1lRmlsZRIMCgRwYXRoGAEgASgJEgwKBHNpemUYAiABKAMSEwoLbW9kaWZpZWRfYXQYAyABKAkiWwoYTGlzdFJ1bnRpbWVGaWxlc1Jlc3BvbnNlEiwKBGRhdGEYASADKAsyHi5iY3RybC5ydW50aW1lcy52MS5SdW50aW1lRmlsZRIRCgl0cnVuY2F0ZWQYAiABKAhiBnByb3RvMw", [file_bctrl_common_v1_common]);
 
 /**
  * @generated from message bctrl.runtimes.v1.Viewport
@@ -470,4 +470,211 @@ export type TouchRuntimesResponse = Message<"bctrl.runtimes.v1.TouchRuntimesResp
  */
 export const TouchRuntimesResponseSchema: GenMessage<TouchRuntimesResponse> = /*@__PURE__*/
   messageDesc(file_bctrl_runtimes_v1_runtimes, 15);
+
+/**
+ * Runtime files: space storage in and out of a ready runtime's work area (`files/`, `downloads/`).
+ *
+ * @generated from message bctrl.runtimes.v1.StageFileRequest
+ */
+export type StageFileRequest = Message<"bctrl.runtimes.v1.StageFileRequest"> & {
+  /**
+   * @generated from field: string runtime_id = 1;
+   */
+  runtimeId: string;
+
+  /**
+   * A space-storage path of the runtime's space.
+   *
+   * @generated from field: string storage_path = 2;
+   */
+  storagePath: string;
+
+  /**
+   * Work-area-relative (`files/…`); empty: `files/<storage_path>`.
+   *
+   * @generated from field: string runtime_path = 3;
+   */
+  runtimePath: string;
+};
+
+/**
+ * Describes the message bctrl.runtimes.v1.StageFileRequest.
+ * Use `create(StageFileRequestSchema)` to create a new message.
+ */
+export const StageFileRequestSchema: GenMessage<StageFileRequest> = /*@__PURE__*/
+  messageDesc(file_bctrl_runtimes_v1_runtimes, 16);
+
+/**
+ * @generated from message bctrl.runtimes.v1.StageFileResponse
+ */
+export type StageFileResponse = Message<"bctrl.runtimes.v1.StageFileResponse"> & {
+  /**
+   * Absolute inside the runtime: what Playwright's setInputFiles and DOM.setFileInputFiles take.
+   *
+   * @generated from field: string runtime_path = 1;
+   */
+  runtimePath: string;
+
+  /**
+   * @generated from field: int64 size = 2;
+   */
+  size: bigint;
+
+  /**
+   * @generated from field: string sha256 = 3;
+   */
+  sha256: string;
+};
+
+/**
+ * Describes the message bctrl.runtimes.v1.StageFileResponse.
+ * Use `create(StageFileResponseSchema)` to create a new message.
+ */
+export const StageFileResponseSchema: GenMessage<StageFileResponse> = /*@__PURE__*/
+  messageDesc(file_bctrl_runtimes_v1_runtimes, 17);
+
+/**
+ * @generated from message bctrl.runtimes.v1.CollectFileRequest
+ */
+export type CollectFileRequest = Message<"bctrl.runtimes.v1.CollectFileRequest"> & {
+  /**
+   * @generated from field: string runtime_id = 1;
+   */
+  runtimeId: string;
+
+  /**
+   * Work-area-relative (`files/…`, `downloads/…`) or an absolute runtime_path a stage returned.
+   *
+   * @generated from field: string runtime_path = 2;
+   */
+  runtimePath: string;
+
+  /**
+   * @generated from field: string storage_path = 3;
+   */
+  storagePath: string;
+
+  /**
+   * Also keep it as a `file` artifact of the runtime's run.
+   *
+   * @generated from field: bool register_artifact = 4;
+   */
+  registerArtifact: boolean;
+};
+
+/**
+ * Describes the message bctrl.runtimes.v1.CollectFileRequest.
+ * Use `create(CollectFileRequestSchema)` to create a new message.
+ */
+export const CollectFileRequestSchema: GenMessage<CollectFileRequest> = /*@__PURE__*/
+  messageDesc(file_bctrl_runtimes_v1_runtimes, 18);
+
+/**
+ * @generated from message bctrl.runtimes.v1.CollectFileResponse
+ */
+export type CollectFileResponse = Message<"bctrl.runtimes.v1.CollectFileResponse"> & {
+  /**
+   * @generated from field: string storage_path = 1;
+   */
+  storagePath: string;
+
+  /**
+   * @generated from field: int64 size = 2;
+   */
+  size: bigint;
+
+  /**
+   * @generated from field: string sha256 = 3;
+   */
+  sha256: string;
+
+  /**
+   * Empty unless register_artifact.
+   *
+   * @generated from field: string artifact_id = 4;
+   */
+  artifactId: string;
+};
+
+/**
+ * Describes the message bctrl.runtimes.v1.CollectFileResponse.
+ * Use `create(CollectFileResponseSchema)` to create a new message.
+ */
+export const CollectFileResponseSchema: GenMessage<CollectFileResponse> = /*@__PURE__*/
+  messageDesc(file_bctrl_runtimes_v1_runtimes, 19);
+
+/**
+ * @generated from message bctrl.runtimes.v1.ListRuntimeFilesRequest
+ */
+export type ListRuntimeFilesRequest = Message<"bctrl.runtimes.v1.ListRuntimeFilesRequest"> & {
+  /**
+   * @generated from field: string runtime_id = 1;
+   */
+  runtimeId: string;
+
+  /**
+   * `files`, `downloads`, a folder inside them, or empty for both.
+   *
+   * @generated from field: string dir = 2;
+   */
+  dir: string;
+};
+
+/**
+ * Describes the message bctrl.runtimes.v1.ListRuntimeFilesRequest.
+ * Use `create(ListRuntimeFilesRequestSchema)` to create a new message.
+ */
+export const ListRuntimeFilesRequestSchema: GenMessage<ListRuntimeFilesRequest> = /*@__PURE__*/
+  messageDesc(file_bctrl_runtimes_v1_runtimes, 20);
+
+/**
+ * @generated from message bctrl.runtimes.v1.RuntimeFile
+ */
+export type RuntimeFile = Message<"bctrl.runtimes.v1.RuntimeFile"> & {
+  /**
+   * @generated from field: string path = 1;
+   */
+  path: string;
+
+  /**
+   * @generated from field: int64 size = 2;
+   */
+  size: bigint;
+
+  /**
+   * @generated from field: string modified_at = 3;
+   */
+  modifiedAt: string;
+};
+
+/**
+ * Describes the message bctrl.runtimes.v1.RuntimeFile.
+ * Use `create(RuntimeFileSchema)` to create a new message.
+ */
+export const RuntimeFileSchema: GenMessage<RuntimeFile> = /*@__PURE__*/
+  messageDesc(file_bctrl_runtimes_v1_runtimes, 21);
+
+/**
+ * @generated from message bctrl.runtimes.v1.ListRuntimeFilesResponse
+ */
+export type ListRuntimeFilesResponse = Message<"bctrl.runtimes.v1.ListRuntimeFilesResponse"> & {
+  /**
+   * @generated from field: repeated bctrl.runtimes.v1.RuntimeFile data = 1;
+   */
+  data: RuntimeFile[];
+
+  /**
+   * The listing stopped at the agent's limit.
+   *
+   * @generated from field: bool truncated = 2;
+   */
+  truncated: boolean;
+};
+
+/**
+ * Describes the message bctrl.runtimes.v1.ListRuntimeFilesResponse.
+ * Use `create(ListRuntimeFilesResponseSchema)` to create a new message.
+ */
+export const ListRuntimeFilesResponseSchema: GenMessage<ListRuntimeFilesResponse> = /*@__PURE__*/
+  messageDesc(file_bctrl_runtimes_v1_runtimes, 22);
 

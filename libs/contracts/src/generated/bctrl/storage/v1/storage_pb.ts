@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file bctrl/storage/v1/storage.proto.
  */
 export const file_bctrl_storage_v1_storage: GenFile = /*@__PURE__*/
-  fileDesc("Ch5iY3RybC9zdG9yYWdlL3YxL3N0b3JhZ2UucHJvdG8SEGJjdHJsLnN0b3JhZ2UudjEidQoLU3BhY2VPYmplY3QSEAoIc3BhY2VfaWQYASABKAkSDAoEcGF0aBgCIAEoCRIMCgRzaXplGAMgASgDEg4KBnNoYTI1NhgEIAEoCRIUCgxjb250ZW50X3R5cGUYBSABKAkSEgoKdXBkYXRlZF9hdBgGIAEoCSIzChFTdGF0T2JqZWN0UmVxdWVzdBIQCghzcGFjZV9pZBgBIAEoCRIMCgRwYXRoGAIgASgJIlUKEkxpc3RPYmplY3RzUmVxdWVzdBIQCghzcGFjZV9pZBgBIAEoCRIOCgZwcmVmaXgYAiABKAkSDQoFbGltaXQYAyABKAUSDgoGY3Vyc29yGAQgASgJIlcKE0xpc3RPYmplY3RzUmVzcG9uc2USKwoEZGF0YRgBIAMoCzIdLmJjdHJsLnN0b3JhZ2UudjEuU3BhY2VPYmplY3QSEwoLbmV4dF9jdXJzb3IYAiABKAkiNQoTRGVsZXRlT2JqZWN0UmVxdWVzdBIQCghzcGFjZV9pZBgBIAEoCRIMCgRwYXRoGAIgASgJIhYKFERlbGV0ZU9iamVjdFJlc3BvbnNlItsBCghBcnRpZmFjdBIKCgJpZBgBIAEoCRIOCgZydW5faWQYAiABKAkSEgoKcnVudGltZV9pZBgDIAEoCRIQCghzcGFjZV9pZBgEIAEoCRISCgphY2NvdW50X2lkGAUgASgJEhUKDXN1YmFjY291bnRfaWQYBiABKAkSDAoEa2luZBgHIAEoCRIMCgRuYW1lGAggASgJEhQKDGNvbnRlbnRfdHlwZRgJIAEoCRIMCgRzaXplGAogASgDEg4KBnNoYTI1NhgLIAEoCRISCgpjcmVhdGVkX2F0GAwgASgJIikKEkdldEFydGlmYWN0UmVxdWVzdBITCgthcnRpZmFjdF9pZBgBIAEoCSJFChRMaXN0QXJ0aWZhY3RzUmVxdWVzdBIOCgZydW5faWQYASABKAkSDQoFbGltaXQYAiABKAUSDgoGY3Vyc29yGAMgASgJIlYKFUxpc3RBcnRpZmFjdHNSZXNwb25zZRIoCgRkYXRhGAEgAygLMhouYmN0cmwuc3RvcmFnZS52MS5BcnRpZmFjdBITCgtuZXh0X2N1cnNvchgCIAEoCSItChZQcmVzaWduQXJ0aWZhY3RSZXF1ZXN0EhMKC2FydGlmYWN0X2lkGAEgASgJIjoKF1ByZXNpZ25BcnRpZmFjdFJlc3BvbnNlEgsKA3VybBgBIAEoCRISCgpleHBpcmVzX2F0GAIgASgJIo0BCg5BcnRpZmFjdFNvdXJjZRILCgN1cmwYASABKAkSPgoHaGVhZGVycxgCIAMoCzItLmJjdHJsLnN0b3JhZ2UudjEuQXJ0aWZhY3RTb3VyY2UuSGVhZGVyc0VudHJ5Gi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBItwBChVJbXBvcnRBcnRpZmFjdFJlcXVlc3QSDgoGcnVuX2lkGAEgASgJEhAKCHNwYWNlX2lkGAIgASgJEhIKCmFjY291bnRfaWQYAyABKAkSFQoNc3ViYWNjb3VudF9pZBgEIAEoCRIMCgRraW5kGAUgASgJEgwKBG5hbWUYBiABKAkSFAoMY29udGVudF90eXBlGAcgASgJEjAKBnNvdXJjZRgIIAEoCzIgLmJjdHJsLnN0b3JhZ2UudjEuQXJ0aWZhY3RTb3VyY2USEgoKcnVudGltZV9pZBgJIAEoCWIGcHJvdG8z");
+  fileDesc("Ch5iY3RybC9zdG9yYWdlL3YxL3N0b3JhZ2UucHJvdG8SEGJjdHJsLnN0b3JhZ2UudjEidQoLU3BhY2VPYmplY3QSEAoIc3BhY2VfaWQYASABKAkSDAoEcGF0aBgCIAEoCRIMCgRzaXplGAMgASgDEg4KBnNoYTI1NhgEIAEoCRIUCgxjb250ZW50X3R5cGUYBSABKAkSEgoKdXBkYXRlZF9hdBgGIAEoCSIzChFTdGF0T2JqZWN0UmVxdWVzdBIQCghzcGFjZV9pZBgBIAEoCRIMCgRwYXRoGAIgASgJIlUKEkxpc3RPYmplY3RzUmVxdWVzdBIQCghzcGFjZV9pZBgBIAEoCRIOCgZwcmVmaXgYAiABKAkSDQoFbGltaXQYAyABKAUSDgoGY3Vyc29yGAQgASgJIlcKE0xpc3RPYmplY3RzUmVzcG9uc2USKwoEZGF0YRgBIAMoCzIdLmJjdHJsLnN0b3JhZ2UudjEuU3BhY2VPYmplY3QSEwoLbmV4dF9jdXJzb3IYAiABKAkiNQoTRGVsZXRlT2JqZWN0UmVxdWVzdBIQCghzcGFjZV9pZBgBIAEoCRIMCgRwYXRoGAIgASgJIhYKFERlbGV0ZU9iamVjdFJlc3BvbnNlItsBCghBcnRpZmFjdBIKCgJpZBgBIAEoCRIOCgZydW5faWQYAiABKAkSEgoKcnVudGltZV9pZBgDIAEoCRIQCghzcGFjZV9pZBgEIAEoCRISCgphY2NvdW50X2lkGAUgASgJEhUKDXN1YmFjY291bnRfaWQYBiABKAkSDAoEa2luZBgHIAEoCRIMCgRuYW1lGAggASgJEhQKDGNvbnRlbnRfdHlwZRgJIAEoCRIMCgRzaXplGAogASgDEg4KBnNoYTI1NhgLIAEoCRISCgpjcmVhdGVkX2F0GAwgASgJIikKEkdldEFydGlmYWN0UmVxdWVzdBITCgthcnRpZmFjdF9pZBgBIAEoCSJFChRMaXN0QXJ0aWZhY3RzUmVxdWVzdBIOCgZydW5faWQYASABKAkSDQoFbGltaXQYAiABKAUSDgoGY3Vyc29yGAMgASgJIlYKFUxpc3RBcnRpZmFjdHNSZXNwb25zZRIoCgRkYXRhGAEgAygLMhouYmN0cmwuc3RvcmFnZS52MS5BcnRpZmFjdBITCgtuZXh0X2N1cnNvchgCIAEoCSItChZQcmVzaWduQXJ0aWZhY3RSZXF1ZXN0EhMKC2FydGlmYWN0X2lkGAEgASgJIjoKF1ByZXNpZ25BcnRpZmFjdFJlc3BvbnNlEgsKA3VybBgBIAEoCRISCgpleHBpcmVzX2F0GAIgASgJIo0BCg5BcnRpZmFjdFNvdXJjZRILCgN1cmwYASABKAkSPgoHaGVhZGVycxgCIAMoCzItLmJjdHJsLnN0b3JhZ2UudjEuQXJ0aWZhY3RTb3VyY2UuSGVhZGVyc0VudHJ5Gi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBItwBChVJbXBvcnRBcnRpZmFjdFJlcXVlc3QSDgoGcnVuX2lkGAEgASgJEhAKCHNwYWNlX2lkGAIgASgJEhIKCmFjY291bnRfaWQYAyABKAkSFQoNc3ViYWNjb3VudF9pZBgEIAEoCRIMCgRraW5kGAUgASgJEgwKBG5hbWUYBiABKAkSFAoMY29udGVudF90eXBlGAcgASgJEjAKBnNvdXJjZRgIIAEoCzIgLmJjdHJsLnN0b3JhZ2UudjEuQXJ0aWZhY3RTb3VyY2USEgoKcnVudGltZV9pZBgJIAEoCSJnChNFeHBvcnRPYmplY3RSZXF1ZXN0EhAKCHNwYWNlX2lkGAEgASgJEgwKBHBhdGgYAiABKAkSMAoGdGFyZ2V0GAMgASgLMiAuYmN0cmwuc3RvcmFnZS52MS5BcnRpZmFjdFNvdXJjZSJNChRFeHBvcnRPYmplY3RSZXNwb25zZRIMCgRzaXplGAEgASgDEg4KBnNoYTI1NhgCIAEoCRIXCg90YXJnZXRfcmVzcG9uc2UYAyABKAkieQoMQXJ0aWZhY3RTcGVjEg4KBnJ1bl9pZBgBIAEoCRISCgpydW50aW1lX2lkGAIgASgJEhIKCmFjY291bnRfaWQYAyABKAkSFQoNc3ViYWNjb3VudF9pZBgEIAEoCRIMCgRraW5kGAUgASgJEgwKBG5hbWUYBiABKAkimQEKE0ltcG9ydE9iamVjdFJlcXVlc3QSEAoIc3BhY2VfaWQYASABKAkSDAoEcGF0aBgCIAEoCRIwCgZzb3VyY2UYAyABKAsyIC5iY3RybC5zdG9yYWdlLnYxLkFydGlmYWN0U291cmNlEjAKCGFydGlmYWN0GAQgASgLMh4uYmN0cmwuc3RvcmFnZS52MS5BcnRpZmFjdFNwZWMicwoUSW1wb3J0T2JqZWN0UmVzcG9uc2USLQoGb2JqZWN0GAEgASgLMh0uYmN0cmwuc3RvcmFnZS52MS5TcGFjZU9iamVjdBIsCghhcnRpZmFjdBgCIAEoCzIaLmJjdHJsLnN0b3JhZ2UudjEuQXJ0aWZhY3RiBnByb3RvMw");
 
 /**
  * One object of a space's storage, at `spaces/<space_id>/storage/<path>` in the object store.
@@ -453,4 +453,166 @@ export type ImportArtifactRequest = Message<"bctrl.storage.v1.ImportArtifactRequ
  */
 export const ImportArtifactRequestSchema: GenMessage<ImportArtifactRequest> = /*@__PURE__*/
   messageDesc(file_bctrl_storage_v1_storage, 13);
+
+/**
+ * Platform-internal (runtime files): storage streams a space object to `target` with a PUT (a runtime agent's file
+ * API) and hands back what the target answered. The caller's key must be able to read the space.
+ *
+ * @generated from message bctrl.storage.v1.ExportObjectRequest
+ */
+export type ExportObjectRequest = Message<"bctrl.storage.v1.ExportObjectRequest"> & {
+  /**
+   * @generated from field: string space_id = 1;
+   */
+  spaceId: string;
+
+  /**
+   * @generated from field: string path = 2;
+   */
+  path: string;
+
+  /**
+   * @generated from field: bctrl.storage.v1.ArtifactSource target = 3;
+   */
+  target?: ArtifactSource | undefined;
+};
+
+/**
+ * Describes the message bctrl.storage.v1.ExportObjectRequest.
+ * Use `create(ExportObjectRequestSchema)` to create a new message.
+ */
+export const ExportObjectRequestSchema: GenMessage<ExportObjectRequest> = /*@__PURE__*/
+  messageDesc(file_bctrl_storage_v1_storage, 14);
+
+/**
+ * @generated from message bctrl.storage.v1.ExportObjectResponse
+ */
+export type ExportObjectResponse = Message<"bctrl.storage.v1.ExportObjectResponse"> & {
+  /**
+   * @generated from field: int64 size = 1;
+   */
+  size: bigint;
+
+  /**
+   * @generated from field: string sha256 = 2;
+   */
+  sha256: string;
+
+  /**
+   * The target's answer body (JSON from an agent), at most 64 KiB.
+   *
+   * @generated from field: string target_response = 3;
+   */
+  targetResponse: string;
+};
+
+/**
+ * Describes the message bctrl.storage.v1.ExportObjectResponse.
+ * Use `create(ExportObjectResponseSchema)` to create a new message.
+ */
+export const ExportObjectResponseSchema: GenMessage<ExportObjectResponse> = /*@__PURE__*/
+  messageDesc(file_bctrl_storage_v1_storage, 15);
+
+/**
+ * What an imported object is also kept as (runtime files collected with registerArtifact).
+ *
+ * @generated from message bctrl.storage.v1.ArtifactSpec
+ */
+export type ArtifactSpec = Message<"bctrl.storage.v1.ArtifactSpec"> & {
+  /**
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * @generated from field: string runtime_id = 2;
+   */
+  runtimeId: string;
+
+  /**
+   * @generated from field: string account_id = 3;
+   */
+  accountId: string;
+
+  /**
+   * @generated from field: string subaccount_id = 4;
+   */
+  subaccountId: string;
+
+  /**
+   * @generated from field: string kind = 5;
+   */
+  kind: string;
+
+  /**
+   * @generated from field: string name = 6;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message bctrl.storage.v1.ArtifactSpec.
+ * Use `create(ArtifactSpecSchema)` to create a new message.
+ */
+export const ArtifactSpecSchema: GenMessage<ArtifactSpec> = /*@__PURE__*/
+  messageDesc(file_bctrl_storage_v1_storage, 16);
+
+/**
+ * Platform-internal (runtime files): storage GETs `source` into the space object at `path`, with the caller's key
+ * (which must be able to write the space), and optionally keeps a copy as an artifact of a run.
+ *
+ * @generated from message bctrl.storage.v1.ImportObjectRequest
+ */
+export type ImportObjectRequest = Message<"bctrl.storage.v1.ImportObjectRequest"> & {
+  /**
+   * @generated from field: string space_id = 1;
+   */
+  spaceId: string;
+
+  /**
+   * @generated from field: string path = 2;
+   */
+  path: string;
+
+  /**
+   * @generated from field: bctrl.storage.v1.ArtifactSource source = 3;
+   */
+  source?: ArtifactSource | undefined;
+
+  /**
+   * @generated from field: bctrl.storage.v1.ArtifactSpec artifact = 4;
+   */
+  artifact?: ArtifactSpec | undefined;
+};
+
+/**
+ * Describes the message bctrl.storage.v1.ImportObjectRequest.
+ * Use `create(ImportObjectRequestSchema)` to create a new message.
+ */
+export const ImportObjectRequestSchema: GenMessage<ImportObjectRequest> = /*@__PURE__*/
+  messageDesc(file_bctrl_storage_v1_storage, 17);
+
+/**
+ * @generated from message bctrl.storage.v1.ImportObjectResponse
+ */
+export type ImportObjectResponse = Message<"bctrl.storage.v1.ImportObjectResponse"> & {
+  /**
+   * @generated from field: bctrl.storage.v1.SpaceObject object = 1;
+   */
+  object?: SpaceObject | undefined;
+
+  /**
+   * Set when `artifact` was asked for.
+   *
+   * @generated from field: bctrl.storage.v1.Artifact artifact = 2;
+   */
+  artifact?: Artifact | undefined;
+};
+
+/**
+ * Describes the message bctrl.storage.v1.ImportObjectResponse.
+ * Use `create(ImportObjectResponseSchema)` to create a new message.
+ */
+export const ImportObjectResponseSchema: GenMessage<ImportObjectResponse> = /*@__PURE__*/
+  messageDesc(file_bctrl_storage_v1_storage, 18);
 
