@@ -7,6 +7,7 @@ import { defineConnectionSuite } from './connections.suite';
 import { defineRunSuite } from './runs.suite';
 import { defineStorageSuite } from './storage.suite';
 import { defineLiveViewSuite } from './live-view.suite';
+import { defineFilesSuite } from './files.suite';
 import { chromiumsOf } from './browsers';
 import { readRunEvents } from './run-events';
 
@@ -17,6 +18,7 @@ describe('public API in local mode (one process, embedded Postgres, in-process t
   defineRunSuite(platform);
   defineStorageSuite(platform);
   defineLiveViewSuite(platform);
+  defineFilesSuite(platform);
 });
 
 describe('rate limits (local mode, 5 requests per second per key)', () => {

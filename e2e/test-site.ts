@@ -1,9 +1,14 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** A small site on 127.0.0.1 for the browsers under test to visit: a page with a button, and a second page. */
 export interface TestSite {
   url: string;
+  /** What `/file.bin` serves (as a download) and its sha256. */
+  download: { bytes: Buffer; sha256: string };
+  /** The sha256 and size of each body POSTed to `/upload`, in order. */
+  uploads: Array<{ name: string; size: number; sha256: string }>;
   close(): Promise<void>;
 }
 
@@ -23,12 +28,50 @@ const PAGES: Record<string, string> = {
 <div id="tick" style="position:absolute;left:40px;top:220px">0</div>
 <script>window.presses = 0; let n = 0; setInterval(() => { document.getElementById('tick').textContent = String(++n); }, 50);</script>
 </body></html>`,
+  // A file input whose file the page sends back to this server as it is.
+  '/upload-page': `<!doctype html><html><head><title>Upload</title></head><body>
+<input type="file" id="file"><div id="sent"></div>
+<script>document.getElementById('file').addEventListener('change', async (event) => {
+  const file = event.target.files[0];
+  const res = await fetch('/upload?name=' + encodeURIComponent(file.name), { method: 'POST', body: file });
+  document.getElementById('sent').textContent = await res.text();
+});</script></body></html>`,
+  '/download-page': `<!doctype html><html><head><title>Download</title></head><body>
+<a id="get" href="/file.bin">get the file</a></body></html>`,
   '/second': `<!doctype html><html><head><title>Second page</title></head><body><p id="second">second page</p></body></html>`,
 };
 
 export async function startTestSite(): Promise<TestSite> {
+  const bytes = randomBytes(300 * 1024);
+  const download = { bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
+  const uploads: TestSite['uploads'] = [];
   const server: Server = createServer((req, res) => {
-    const page = PAGES[(req.url ?? '/').split('?')[0] as string];
+    const path = (req.url ?? '/').split('?')[0] as string;
+    if (path === '/file.bin') {
+      res.writeHead(200, {
+        'content-type': 'application/octet-stream',
+        'content-disposition': 'attachment; filename="quarterly report.bin"',
+        'content-length': bytes.length,
+      });
+      res.end(bytes);
+      return;
+    }
+    if (path === '/upload' && req.method === 'POST') {
+      const hash = createHash('sha256');
+      let size = 0;
+      req.on('data', (chunk: Buffer) => {
+        hash.update(chunk);
+        size += chunk.length;
+      });
+      req.on('end', () => {
+        const name = new URL(req.url ?? '', 'http://site').searchParams.get('name') ?? '';
+        uploads.push({ name, size, sha256: hash.digest('hex') });
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end(`received ${size}`);
+      });
+      return;
+    }
+    const page = PAGES[path];
     if (!page) {
       res.writeHead(404, { 'content-type': 'text/plain' });
       res.end('not found');
@@ -41,6 +84,8 @@ export async function startTestSite(): Promise<TestSite> {
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
+    download,
+    uploads,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

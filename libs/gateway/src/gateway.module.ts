@@ -20,6 +20,7 @@ import { StorageController } from './storage/storage.controller';
 import { STORAGE_DATA_PLANE_PORT, StorageDataPlanePort } from './storage/storage-data-plane';
 import { SubaccountsController } from './subaccounts/subaccounts.controller';
 import { ViewsController } from './views/views.controller';
+import { RuntimeFilesController } from './runtime-files/runtime-files.controller';
 
 export interface GatewayModuleOptions {
   idempotencyStore: IdempotencyStore;
@@ -75,6 +76,7 @@ export class GatewayModule {
         ArtifactsController,
         RunsController,
         ViewsController,
+        RuntimeFilesController,
       ],
       providers: [
         { provide: IDEMPOTENCY_STORE, useValue: options.idempotencyStore },

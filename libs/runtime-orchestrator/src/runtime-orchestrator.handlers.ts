@@ -2,6 +2,7 @@ import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@ne
 import { RuntimesV1 } from '@bctrl/contracts';
 import { bindHandlers, handle } from '@bctrl/service';
 import { Closable, Transport, TRANSPORT } from '@bctrl/transport';
+import { RuntimeFiles } from './runtimes/runtime-files';
 import { RuntimesService } from './runtimes/runtimes.service';
 
 @Injectable()
@@ -11,6 +12,7 @@ export class RuntimeOrchestratorHandlers implements OnApplicationBootstrap, OnMo
   constructor(
     @Inject(TRANSPORT) private readonly transport: Transport,
     private readonly runtimes: RuntimesService,
+    private readonly files: RuntimeFiles,
   ) {}
 
   onApplicationBootstrap() {
@@ -24,6 +26,9 @@ export class RuntimeOrchestratorHandlers implements OnApplicationBootstrap, OnMo
       handle(RuntimesV1.stopSpace, (req, ctx) => this.runtimes.stopSpace(ctx.principal, req.spaceId)),
       handle(RuntimesV1.endpoint, (req, ctx) => this.runtimes.endpoint(ctx.principal, req.runtimeId, req.runId)),
       handle(RuntimesV1.touch, (req, ctx) => this.runtimes.touch(ctx.principal, req.runtimeIds)),
+      handle(RuntimesV1.stageFile, (req, ctx) => this.files.stage(ctx.principal, req)),
+      handle(RuntimesV1.collectFile, (req, ctx) => this.files.collect(ctx.principal, req)),
+      handle(RuntimesV1.listFiles, (req, ctx) => this.files.list(ctx.principal, req)),
     ]);
   }
 

@@ -5,6 +5,8 @@ import { Supervisor } from './lifecycle/supervisor';
 import { WarmPool } from './pool/warm-pool';
 import { RuntimeOrchestratorHandlers } from './runtime-orchestrator.handlers';
 import { AgentEventRelay } from './runtimes/agent-event-relay';
+import { RuntimeArtifacts } from './runtimes/runtime-artifacts';
+import { RuntimeFiles } from './runtimes/runtime-files';
 import { RunEvents } from './runtimes/run-events';
 import {
   BROWSER_DRIVER,
@@ -45,6 +47,8 @@ export class RuntimeOrchestratorModule {
         RuntimesRepository,
         RunEvents,
         AgentEventRelay,
+        RuntimeArtifacts,
+        RuntimeFiles,
         RuntimesService,
         Supervisor,
         RuntimeOrchestratorHandlers,

@@ -45,7 +45,12 @@ describe('runtime-orchestrator warm pool', () => {
     const create = (config: ConfigInit = {}) =>
       orchestrator.call(
         RuntimesV1.create,
-        { spaceId: tenant.spaceId, config: { type: 'browser', timeoutSeconds: 300, ...config }, wait: true },
+        // recording: true as the gateway sends it by default (a proto bool left out reads false).
+        {
+          spaceId: tenant.spaceId,
+          config: { type: 'browser', timeoutSeconds: 300, recording: true, ...config },
+          wait: true,
+        },
         tenant.key,
       );
     await waitFor('the pool to fill', () => (pooledRunning() === 2 ? true : undefined));

@@ -1,9 +1,13 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { ConnectionsV1 } from '@bctrl/contracts';
+import { ConnectionsV1, type connectionsV1, StorageV1 } from '@bctrl/contracts';
+import { BctrlError, type KeyPrincipal } from '@bctrl/core';
 import { type Transport, TRANSPORT } from '@bctrl/transport';
 import type { FastifyReply } from 'fastify';
 import { LIVE_VIEW_CSS, LIVE_VIEW_SCRIPT, liveViewHtml } from './live-view-page';
-import { LIVE_VIEW_PAGE_PREFIX } from './views.controller';
+import { sendBytes } from '../storage/send-bytes';
+import { STORAGE_DATA_PLANE_PORT, type StorageDataPlane } from '../storage/storage-data-plane';
+import { RECORDING_VIEW_CSP, recordingViewAssets, recordingViewHtml } from './recording-view';
+import { LIVE_VIEW_PAGE_PREFIX, RECORDING_VIEW_PAGE_PREFIX } from './views.controller';
 
 const TOKEN = /^[A-Za-z0-9_-]{16,128}$/;
 
@@ -20,11 +24,30 @@ const PAGE_HEADERS = {
   'cache-control': 'no-store',
 };
 
-function sendPage(reply: FastifyReply, status: number, html: string): void {
+function sendPage(reply: FastifyReply, status: number, html: string, csp?: string): void {
   void reply
     .code(status)
-    .headers({ ...PAGE_HEADERS, 'content-type': 'text/html; charset=utf-8' })
+    .headers({
+      ...PAGE_HEADERS,
+      ...(csp ? { 'content-security-policy': csp } : {}),
+      'content-type': 'text/html; charset=utf-8',
+    })
     .send(html);
+}
+
+/**
+ * What a view token's lease may read, as a key principal: a viewer of that one space of that account. The
+ * storage service applies its usual scope rules to it, so a view link can never reach another space's objects.
+ */
+function leasePrincipal(lease: connectionsV1.ViewLease): KeyPrincipal {
+  return {
+    kind: 'key',
+    accountId: lease.accountId,
+    subaccountId: lease.subaccountId || null,
+    spaceIds: [lease.spaceId],
+    role: 'viewer',
+    keyId: lease.id,
+  };
 }
 
 function sendAsset(reply: FastifyReply, contentType: string, body: string | Buffer): void {
@@ -42,10 +65,83 @@ export function endedPage(title: string, message: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escape(title)}</title></head><body data-state="ended"><h1>${escape(title)}</h1><p>${escape(message)}</p></body></html>`;
 }
 
-/** Installs the live-view page and its assets on the gateway's server (both modes: the gateway serves pages). */
+/** Installs the view pages and their assets on the gateway's server (both modes: the gateway serves pages). */
 export function installViewPages(app: NestFastifyApplication): void {
   const transport = app.get<Transport>(TRANSPORT);
+  const dataPlane = app.get<StorageDataPlane>(STORAGE_DATA_PLANE_PORT);
   const fastify = app.getHttpAdapter().getInstance();
+  const resolve = async (token: string, kind: 'live' | 'recording') =>
+    TOKEN.test(token)
+      ? (await transport.request(ConnectionsV1.resolveView, { token, kind }, { principal: { kind: 'operator' } })).lease
+      : undefined;
+
+  fastify.get(`${RECORDING_VIEW_PAGE_PREFIX}recording-view.js`, (_request, reply) =>
+    sendAsset(reply, 'text/javascript; charset=utf-8', recordingViewAssets().script),
+  );
+  fastify.get(`${RECORDING_VIEW_PAGE_PREFIX}recording-view.css`, (_request, reply) =>
+    sendAsset(reply, 'text/css; charset=utf-8', recordingViewAssets().style),
+  );
+  fastify.get<{ Params: { token: string } }>(`${RECORDING_VIEW_PAGE_PREFIX}:token`, async (request, reply) => {
+    let lease;
+    try {
+      lease = await resolve(request.params.token, 'recording');
+    } catch {
+      sendPage(reply, 503, endedPage('Recording unavailable', 'The platform could not be reached; try again.'));
+      return;
+    }
+    if (!lease) {
+      sendPage(
+        reply,
+        404,
+        endedPage('Recording unavailable', 'This recording link is invalid, has expired or was revoked.'),
+      );
+      return;
+    }
+    const base = `${RECORDING_VIEW_PAGE_PREFIX}${request.params.token}`;
+    const html = recordingViewHtml({
+      recordingUrl: `${base}/recording`,
+      rrwebScriptUrl: `${RECORDING_VIEW_PAGE_PREFIX}recording-view.js`,
+      styleUrl: `${RECORDING_VIEW_PAGE_PREFIX}recording-view.css`,
+      title: `Recording of ${lease.runId}`,
+    });
+    sendPage(reply, 200, html, RECORDING_VIEW_CSP);
+  });
+  // The recording itself, streamed from the object store through the gateway (the page's connect-src is 'self').
+  fastify.get<{ Params: { token: string } }>(
+    `${RECORDING_VIEW_PAGE_PREFIX}:token/recording`,
+    async (request, reply) => {
+      const fail = (status: number, code: string, message: string) =>
+        reply.code(status).header('cache-control', 'no-store').send({ error: { code, message } });
+      try {
+        const lease = await resolve(request.params.token, 'recording');
+        if (!lease) return fail(404, 'not_found', 'This recording link is invalid, has expired or was revoked.');
+        const principal = leasePrincipal(lease);
+        let cursor = '';
+        for (;;) {
+          const page = await transport.request(
+            StorageV1.listArtifacts,
+            { runId: lease.runId, limit: 100, cursor },
+            { principal },
+          );
+          const recording = page.data.find((artifact) => artifact.kind === 'recording');
+          if (recording) {
+            const read = await dataPlane.readArtifact(principal, { artifactId: recording.id });
+            return sendBytes(reply.header('cache-control', 'no-store'), {
+              ...read,
+              meta: { ...read.meta, fileName: null },
+            });
+          }
+          if (!page.nextCursor) break;
+          cursor = page.nextCursor;
+        }
+        return fail(404, 'not_found', 'This run has no recording (yet: it is stored when the runtime stops).');
+      } catch (error) {
+        if (error instanceof BctrlError && error.code === 'not_found') return fail(404, 'not_found', error.message);
+        return fail(503, 'unavailable', 'The recording could not be read; try again.');
+      }
+    },
+  );
+
   fastify.get(`${LIVE_VIEW_PAGE_PREFIX}live-view.js`, (_request, reply) =>
     sendAsset(reply, 'text/javascript; charset=utf-8', LIVE_VIEW_SCRIPT),
   );

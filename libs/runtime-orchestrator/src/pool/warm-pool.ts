@@ -6,7 +6,8 @@ import type { BrowserDriver, BrowserHandle, BrowserSpec } from '../drivers/brows
 const REFILL_DELAY_MS = 200;
 
 export function poolCanServe(config: BrowserLaunchConfig): boolean {
-  return !config.viewport && !config.userAgent && !config.locale && !config.timezone;
+  // Pooled browsers record (the default); a runtime that asked not to be recorded starts its own.
+  return !config.viewport && !config.userAgent && !config.locale && !config.timezone && config.recording !== false;
 }
 
 /**

@@ -1,7 +1,8 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
-import { AGENT_PATHS, type AgentEvent } from '@bctrl/contracts';
+import { AGENT_PATHS, type AgentDownloadCompleted, type AgentEvent } from '@bctrl/contracts';
 import { agentRequest } from '../drivers/agent-client';
 import { RunEvents } from './run-events';
+import { RuntimeArtifacts } from './runtime-artifacts';
 import type { RuntimeRow } from './runtimes.repository';
 
 const LONG_POLL_MS = 10_000;
@@ -17,7 +18,10 @@ export class AgentEventRelay implements OnApplicationShutdown {
   private readonly logger = new Logger('AgentEventRelay');
   private readonly loops = new Map<string, AbortController>();
 
-  constructor(private readonly events: RunEvents) {}
+  constructor(
+    private readonly events: RunEvents,
+    private readonly artifacts: RuntimeArtifacts,
+  ) {}
 
   isRelaying(runtimeId: string): boolean {
     return this.loops.has(runtimeId);
@@ -52,7 +56,8 @@ export class AgentEventRelay implements OnApplicationShutdown {
         for (const event of events) {
           // Stopped meanwhile: what the browser did while it was being shut down is not the run's any more.
           if (signal.aborted) return;
-          await this.events.publish(row, event.type, event.data, { eventId: `${row.id}:${event.seq}`, at: event.at });
+          const data = event.type === 'download.completed' ? await this.storeDownload(row, event) : event.data;
+          await this.events.publish(row, event.type, data, { eventId: `${row.id}:${event.seq}`, at: event.at });
           after = event.seq;
         }
       } catch (error) {
@@ -61,6 +66,22 @@ export class AgentEventRelay implements OnApplicationShutdown {
         if (++failures % 30 === 1) this.logger.warn(`events of ${row.id}: ${String(error)}`);
         await new Promise((resolve) => setTimeout(resolve, RETRY_MS).unref());
       }
+    }
+  }
+
+  /**
+   * A finished download becomes a `download` artifact before its event is published, so the event names the
+   * artifact. In the loop, so events stay in order; a download storage could not take is still reported, with why.
+   */
+  private async storeDownload(row: RuntimeRow, event: AgentEvent): Promise<Record<string, unknown>> {
+    const download = event.data as unknown as AgentDownloadCompleted;
+    const { path: _path, ...shown } = download;
+    try {
+      const artifact = await this.artifacts.importDownload(row, download);
+      return { ...shown, artifactId: artifact.id, size: Number(artifact.size), sha256: artifact.sha256 };
+    } catch (error) {
+      this.logger.error(`could not store download ${download.guid} of ${row.id}: ${String(error)}`);
+      return { ...shown, artifactId: null, error: 'the download could not be stored' };
     }
   }
 }

@@ -10,6 +10,7 @@ import { AgentEventRelay } from './agent-event-relay';
 import { RunEvents } from './run-events';
 import { checkRuntimeConfig, launchConfigOf } from './runtime-config';
 import { BROWSER_DRIVER, ORCHESTRATOR_OPTIONS, RuntimeOrchestratorOptions, WARM_POOL } from './runtime-options';
+import { RuntimeArtifacts } from './runtime-artifacts';
 import { renderRuntime } from './runtime-view';
 import { RuntimeRow, RuntimesRepository } from './runtimes.repository';
 
@@ -40,6 +41,7 @@ export class RuntimesService implements BeforeApplicationShutdown {
     @Inject(WARM_POOL) private readonly pool: WarmPool,
     @Inject(ORCHESTRATOR_OPTIONS) private readonly options: RuntimeOrchestratorOptions,
     private readonly relay: AgentEventRelay,
+    private readonly artifacts: RuntimeArtifacts,
   ) {
     driver.onExit((exit) => void this.onBrowserExit(exit));
   }
@@ -192,6 +194,8 @@ export class RuntimesService implements BeforeApplicationShutdown {
 
   /** Destroys the browser of a stopping runtime and closes its run. Reconcile calls it again if this fails. */
   async finishStopping(row: RuntimeRow): Promise<RuntimeRow> {
+    // The recording lives in the agent's work dir, which goes with the browser: it is taken first.
+    await this.artifacts.collectRecording(row);
     try {
       if (row.driverRef) await this.driver.destroy(row.driverRef);
     } catch (error) {

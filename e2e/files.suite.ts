@@ -1,0 +1,273 @@
+/// <reference lib="dom" />
+// The page.evaluate and waitForFunction callbacks below run in browsers: they are typed against the DOM.
+import { createHash, randomBytes } from 'node:crypto';
+import { type Browser, chromium } from 'playwright-core';
+import request from 'supertest';
+import { startTestSite, type TestSite } from './test-site';
+import type { Platform } from './platform';
+
+const CHROME = process.env['CHROME_PATH'] ?? '/usr/lib/chromium/chromium';
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
+
+interface RunEvent {
+  type: string;
+  data: Record<string, unknown>;
+}
+
+/**
+ * Files in and out of runtimes through the public API, with real Chromium and Playwright: staging from space
+ * storage into a file input, downloads becoming artifacts, collecting back into storage, the run's recording
+ * and its replay page. Written once, run in each mode.
+ */
+export function defineFilesSuite(platform: () => Platform) {
+  const http = () => request(platform().url);
+  const auth = (key = platform().adminKey) => ({ Authorization: `Bearer ${key}` });
+  let site: TestSite;
+  let spaceId: string;
+  const runtimes: string[] = [];
+  const drivers: Browser[] = [];
+
+  async function drivenRuntime(body: object = {}) {
+    const rt = await http()
+      .post(`/v1/spaces/${spaceId}/runtimes?wait=true`)
+      .set(auth())
+      .send({ type: 'browser', timeoutSeconds: 300, ...body });
+    expect(rt.body.status).toBe('ready');
+    runtimes.push(rt.body.id);
+    const connection = await http().post(`/v1/runtimes/${rt.body.id}/connections`).set(auth()).send({});
+    const driver = await chromium.connectOverCDP(connection.body.wsUrl);
+    drivers.push(driver);
+    const context = driver.contexts()[0] ?? (await driver.newContext());
+    const page = context.pages()[0] ?? (await context.newPage());
+    return { id: rt.body.id as string, runId: rt.body.activeRunId as string, page };
+  }
+
+  async function events(runId: string, until: (all: RunEvent[]) => boolean): Promise<RunEvent[]> {
+    return eventually(async () => {
+      const res = await http().get(`/v1/runs/${runId}/events?limit=1000`).set(auth());
+      const all = res.body.data as RunEvent[];
+      return until(all) ? all : undefined;
+    });
+  }
+
+  async function upload(path: string, bytes: Buffer) {
+    const res = await http()
+      .put(`/v1/spaces/${spaceId}/storage/${path}`)
+      .set(auth())
+      .set('content-type', 'application/octet-stream')
+      .send(bytes);
+    expect(res.status).toBe(200);
+  }
+
+  describe('runtime files, downloads and recordings', () => {
+    beforeAll(async () => {
+      site = await startTestSite();
+      spaceId = (await http().post('/v1/spaces').set(auth()).send({ name: 'files' })).body.id;
+    });
+
+    afterAll(async () => {
+      await Promise.all(drivers.map((driver) => driver.close().catch(() => undefined)));
+      await Promise.all(runtimes.map((id) => http().post(`/v1/runtimes/${id}/stop`).set(auth())));
+      await site?.close();
+    });
+
+    it("stages a storage file into the runtime, where Playwright's setInputFiles sends identical bytes to a page", async () => {
+      const bytes = randomBytes(200 * 1024);
+      await upload('inputs/report.bin', bytes);
+      const rt = await drivenRuntime();
+      const staged = await http()
+        .post(`/v1/runtimes/${rt.id}/files/stage`)
+        .set(auth())
+        .send({ storagePath: 'inputs/report.bin' });
+      expect(staged.status).toBe(200);
+      expect(staged.body.runtimePath).toMatch(/^\/.+\/files\/inputs\/report\.bin$/);
+
+      await rt.page.goto(`${site.url}/upload-page`);
+      await rt.page.setInputFiles('#file', staged.body.runtimePath as string);
+      await rt.page.waitForFunction(() => document.getElementById('sent')?.textContent === 'received 204800');
+      expect(site.uploads.at(-1)).toEqual({ name: 'report.bin', size: bytes.length, sha256: sha256(bytes) });
+
+      const listed = await http().get(`/v1/runtimes/${rt.id}/files?dir=files`).set(auth());
+      expect(listed.status).toBe(200);
+      expect(listed.body.data).toEqual([
+        expect.objectContaining({ path: 'files/inputs/report.bin', size: bytes.length }),
+      ]);
+      const all = await events(rt.runId, (seen) => seen.some((e) => e.type === 'file.staged'));
+      expect(all.find((e) => e.type === 'file.staged')?.data).toMatchObject({
+        storagePath: 'inputs/report.bin',
+        size: bytes.length,
+        sha256: sha256(bytes),
+      });
+    });
+
+    it('a download on a page becomes a download artifact with the same sha256 and a download.completed event', async () => {
+      const rt = await drivenRuntime();
+      await rt.page.goto(`${site.url}/download-page`);
+      const [download] = await Promise.all([rt.page.waitForEvent('download'), rt.page.click('#get')]);
+      expect(download.suggestedFilename()).toBe('quarterly report.bin');
+
+      const all = await events(rt.runId, (seen) => seen.some((e) => e.type === 'download.completed'));
+      const completed = all.find((e) => e.type === 'download.completed') as RunEvent;
+      expect(completed.data).toMatchObject({
+        suggestedFilename: 'quarterly report.bin',
+        size: site.download.bytes.length,
+        sha256: site.download.sha256,
+        url: `${site.url}/file.bin`,
+        artifactId: expect.stringMatching(/^art_/),
+      });
+      expect(completed.data['path']).toBeUndefined();
+      const artifactId = completed.data['artifactId'] as string;
+      const artifact = await http().get(`/v1/artifacts/${artifactId}`).set(auth());
+      expect(artifact.body).toMatchObject({
+        id: artifactId,
+        runId: rt.runId,
+        spaceId,
+        kind: 'download',
+        name: 'quarterly report.bin',
+        size: site.download.bytes.length,
+        sha256: site.download.sha256,
+      });
+      const content = await fetch(`${platform().url}/v1/artifacts/${artifactId}/content`, { headers: auth() });
+      expect(content.status).toBe(200);
+      expect(sha256(Buffer.from(await content.arrayBuffer()))).toBe(site.download.sha256);
+      const listed = await http().get(`/v1/runs/${rt.runId}/artifacts`).set(auth());
+      expect(listed.body.data.map((a: { id: string }) => a.id)).toContain(artifactId);
+      expect(all.some((e) => e.type === 'artifact.created' && e.data['artifactId'] === artifactId)).toBe(true);
+    });
+
+    it('collects a runtime file into storage, optionally as an artifact', async () => {
+      const bytes = randomBytes(64 * 1024);
+      await upload('round/trip.bin', bytes);
+      const rt = await drivenRuntime();
+      const staged = await http()
+        .post(`/v1/runtimes/${rt.id}/files/stage`)
+        .set(auth())
+        .send({ storagePath: 'round/trip.bin', runtimePath: 'files/work/in.bin' });
+      expect(staged.status).toBe(200);
+      const collected = await http()
+        .post(`/v1/runtimes/${rt.id}/files/collect`)
+        .set(auth())
+        .send({ runtimePath: staged.body.runtimePath, storagePath: 'round/back.bin', registerArtifact: true });
+      expect(collected.status).toBe(200);
+      expect(collected.body).toMatchObject({
+        storagePath: 'round/back.bin',
+        size: bytes.length,
+        artifactId: expect.stringMatching(/^art_/),
+      });
+      const back = await http().get(`/v1/spaces/${spaceId}/storage/round/back.bin`).set(auth()).buffer(true);
+      expect(sha256(back.body as Buffer)).toBe(sha256(bytes));
+      const artifact = await http().get(`/v1/artifacts/${collected.body.artifactId}`).set(auth());
+      expect(artifact.body).toMatchObject({ kind: 'file', name: 'in.bin', sha256: sha256(bytes), runId: rt.runId });
+      const plain = await http()
+        .post(`/v1/runtimes/${rt.id}/files/collect`)
+        .set(auth())
+        .send({ runtimePath: 'files/work/in.bin', storagePath: 'round/plain.bin' });
+      expect(plain.status).toBe(200);
+      expect(plain.body.artifactId).toBeUndefined();
+      const all = await events(rt.runId, (seen) => seen.filter((e) => e.type === 'file.collected').length === 2);
+      expect(all.filter((e) => e.type === 'file.collected').map((e) => e.data['storagePath'])).toEqual([
+        'round/back.bin',
+        'round/plain.bin',
+      ]);
+    });
+
+    it('refuses paths that leave the work area or storage, and hides other spaces’ runtimes', async () => {
+      await upload('safe.bin', randomBytes(16));
+      const rt = await drivenRuntime();
+      const cases: Array<[string, object]> = [
+        ['stage', { storagePath: '../escape.bin' }],
+        ['stage', { storagePath: '/etc/passwd' }],
+        ['stage', { storagePath: 'safe.bin', runtimePath: '../../etc/passwd' }],
+        ['stage', { storagePath: 'safe.bin', runtimePath: '/etc/cron.d/x' }],
+        ['stage', { storagePath: 'safe.bin', runtimePath: 'files/a\u0000b' }],
+        ['collect', { runtimePath: '/etc/passwd', storagePath: 'stolen.txt' }],
+        ['collect', { runtimePath: 'files/../../agent.json', storagePath: 'stolen.txt' }],
+        ['collect', { runtimePath: 'user-data/Default/Cookies', storagePath: 'stolen.txt' }],
+        ['collect', { runtimePath: 'files/x', storagePath: '../../other/x' }],
+      ];
+      for (const [action, body] of cases) {
+        const res = await http().post(`/v1/runtimes/${rt.id}/files/${action}`).set(auth()).send(body);
+        expect({ action, body, status: res.status, code: res.body.error?.code }).toEqual({
+          action,
+          body,
+          status: 400,
+          code: 'validation_failed',
+        });
+      }
+      expect((await http().get(`/v1/runtimes/${rt.id}/files?dir=../..`).set(auth())).status).toBe(400);
+      const missing = await http()
+        .post(`/v1/runtimes/${rt.id}/files/stage`)
+        .set(auth())
+        .send({ storagePath: 'nope.bin' });
+      expect(missing.status).toBe(404);
+
+      const other = await http().post('/v1/spaces').set(auth()).send({ name: 'files-other' });
+      const limited = await http()
+        .post('/v1/api-keys')
+        .set(auth())
+        .send({ name: 'files-other-member', role: 'member', spaceIds: [other.body.id] });
+      const stranger = limited.body.secret as string;
+      const stage = await http()
+        .post(`/v1/runtimes/${rt.id}/files/stage`)
+        .set(auth(stranger))
+        .send({ storagePath: 'safe.bin' });
+      expect(stage.status).toBe(404);
+      expect((await http().get(`/v1/runtimes/${rt.id}/files`).set(auth(stranger))).status).toBe(404);
+    });
+
+    it('a run yields a recording artifact, and its recording view replays it with a timeline in a real browser', async () => {
+      const rt = await drivenRuntime();
+      await rt.page.goto(site.url);
+      await rt.page.click('#go');
+      await rt.page.goto(`${site.url}/second`);
+      await drivers.pop()?.close();
+      expect((await http().post(`/v1/runtimes/${rt.id}/stop`).set(auth())).body.status).toBe('stopped');
+
+      const artifacts = await eventually(async () => {
+        const res = await http().get(`/v1/runs/${rt.runId}/artifacts`).set(auth());
+        return res.body.data?.length ? (res.body.data as Array<Record<string, unknown>>) : undefined;
+      });
+      const recording = artifacts.find((a) => a['kind'] === 'recording') as Record<string, unknown>;
+      expect(recording).toMatchObject({ name: 'recording.ndjson', contentType: 'application/x-ndjson' });
+      expect(recording['size']).toBeGreaterThan(1000);
+      const run = await eventually(async () => {
+        const res = await http().get(`/v1/runs/${rt.runId}`).set(auth());
+        return res.body.status === 'ended' ? res.body : undefined;
+      });
+      // The recording is stored before the browser goes, so the ended run already counts it.
+      expect(run.counts.artifacts).toBe(1);
+
+      const view = await http().post(`/v1/runs/${rt.runId}/recording-view`).set(auth()).send({});
+      expect(view.status).toBe(201);
+      expect(view.body.url).toMatch(new RegExp(`^${platform().url}/v1/recording-view/[A-Za-z0-9_-]{43}$`));
+      const browser = await chromium.launch({ executablePath: CHROME, args: ['--no-sandbox', '--headless=new'] });
+      try {
+        const viewer = await browser.newPage();
+        await viewer.goto(view.body.url);
+        await viewer.waitForSelector('body[data-state="ready"]', { timeout: 20_000 });
+        // One timeline mark per document the tab showed: about:blank, the test site, its second page. Seeking to
+        // each, the replayer rebuilds that document in its iframe.
+        const marks = viewer.locator('#marks button');
+        expect(await marks.count()).toBe(3);
+        const replay = viewer.frameLocator('#stage iframe');
+        await marks.nth(1).click();
+        await replay.locator('#title', { hasText: 'Hello from the test site' }).waitFor();
+        await marks.nth(2).click();
+        await replay.locator('#second', { hasText: 'second page' }).waitFor();
+      } finally {
+        await browser.close();
+      }
+      expect((await fetch(`${platform().url}/v1/recording-view/${'A'.repeat(43)}`)).status).toBe(404);
+    });
+  });
+}
