@@ -205,6 +205,14 @@ export function defineStorageSuite(platform: () => Platform) {
       }
     });
 
+    it('answers a path that is not valid percent-encoding with 400 in the envelope', async () => {
+      const answer = await raw(platform().url, 'PUT', `${base()}/a%zzb`, auth(), Buffer.from('x'));
+      expect(answer.status).toBe(400);
+      const body = envelope(answer) as { error: { code: string; requestId?: string } };
+      expect(body.error.code).toBe('validation_failed');
+      expect(body.error.requestId).toBe(answer.headers['x-request-id']);
+    });
+
     it("answers 404 to another space's key for objects, their list and uploads into them", async () => {
       await raw(platform().url, 'PUT', `${base()}/private.txt`, auth(), Buffer.from('secret bytes'));
       for (const method of ['GET', 'HEAD', 'DELETE']) {

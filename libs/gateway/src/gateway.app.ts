@@ -1,6 +1,10 @@
 import type { DynamicModule, LoggerService, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { randomBytes } from 'node:crypto';
+import { BctrlError } from '@bctrl/core';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { envelope } from './http/error.filter';
 import { createValidationPipe, JsonObjectBodyPipe } from './http/validation';
 import { installRequestContext } from './http/request-context';
 import { buildOpenApiDocument, serveOpenApi } from './openapi/openapi';
@@ -32,6 +36,15 @@ export async function createGatewayApp(
     trustProxy: true,
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: true },
+    // A URL that cannot be decoded (`%zz` in a storage path, say) fails in the router, before any hook: answer it
+    // in the error envelope like every other bad request.
+    frameworkErrors: (error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
+      const failure = new BctrlError('validation_failed', 'The URL is not valid.', [
+        { field: 'url', issue: error.code === 'FST_ERR_BAD_URL' ? 'has an invalid percent-encoding' : error.message },
+      ]);
+      const requestId = randomBytes(16).toString('hex');
+      void reply.status(failure.status).header('x-request-id', requestId).send(envelope(failure, requestId));
+    },
   });
   installRequestContext(adapter.getInstance());
   // JSON in and out (API.md): Fastify's default text/plain parser would let a form-encoded body through to
