@@ -281,6 +281,22 @@ export function defineStorageSuite(platform: () => Platform) {
         expect(artifact).toMatchObject({ kind: 'download', name: 'invoice.pdf', contentType: 'application/pdf' });
         expect(artifact.sha256).toBe(sha256(content));
 
+        // A retried import with a caller-chosen id stores and announces nothing twice.
+        const chosen = 'art_' + 'R'.repeat(24);
+        const spec = {
+          runId,
+          runtimeId,
+          spaceId: spaceA,
+          accountId,
+          kind: 'file',
+          name: 'retried.pdf',
+          artifactId: chosen,
+          source: { url: sourceUrl, headers: { authorization: 'Bearer agent-token' } },
+        };
+        const once = await platform().operator(StorageV1.importArtifact, spec);
+        const twice = await platform().operator(StorageV1.importArtifact, spec);
+        expect([once.id, twice.id, twice.createdAt]).toEqual([chosen, chosen, once.createdAt]);
+
         const got = await http().get(`/v1/artifacts/${artifactId}`).set(auth());
         expect(got.status).toBe(200);
         expect(got.body).toEqual({
@@ -296,14 +312,19 @@ export function defineStorageSuite(platform: () => Platform) {
         });
         const list = await http().get(`/v1/runs/${runId}/artifacts`).set(auth());
         expect(list.status).toBe(200);
-        expect(list.body.data.map((a: { id: string }) => a.id)).toEqual([artifactId]);
+        expect(list.body.data.map((a: { id: string }) => a.id)).toEqual([chosen, artifactId]);
 
         const deadline = Date.now() + 15_000;
         for (;;) {
           const events = await http().get(`/v1/runs/${runId}/events?limit=1000`).set(auth());
-          const created = events.body.data.find((e: { type: string }) => e.type === 'artifact.created');
-          if (created) {
-            expect(created.data).toMatchObject({ artifactId, kind: 'download', sha256: sha256(content) });
+          const created = events.body.data.filter((e: { type: string }) => e.type === 'artifact.created');
+          if (created.length >= 2) {
+            expect(created.map((e: { data: { artifactId: string } }) => e.data.artifactId)).toEqual([
+              artifactId,
+              chosen,
+            ]);
+            expect(created[0].data).toMatchObject({ artifactId, kind: 'download', sha256: sha256(content) });
+            expect((await http().get(`/v1/runs/${runId}`).set(auth())).body.counts.artifacts).toBe(2);
             break;
           }
           if (Date.now() > deadline) throw new Error('no artifact.created event');

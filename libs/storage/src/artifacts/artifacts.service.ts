@@ -112,20 +112,38 @@ export class ArtifactsService {
     requireOperator(principal);
     const details = checkImport(request);
     if (details.length > 0) throw BctrlError.validation(details, 'The artifact import is not valid.');
+    if (request.artifactId) {
+      // A retry (the caller timed out waiting, say) of an import that went through: nothing is fetched or told twice.
+      const existing = await this.db.artifact.findUnique({ where: { id: request.artifactId } });
+      if (existing) {
+        if (existing.runId !== request.runId)
+          throw new BctrlError('conflict', 'That artifact id belongs to another run.');
+        return renderArtifact(existing);
+      }
+    }
     const source = await openSource(request.source as storageV1.ArtifactSource, 'artifact source');
     if (source.contentLength !== null && source.contentLength > this.options.maxObjectBytes) {
       source.body.destroy();
       throw tooLarge(this.options.maxObjectBytes);
     }
-    return this.record(request, source.body, request.contentType || source.contentType || 'application/octet-stream');
+    return this.record(
+      request,
+      source.body,
+      request.contentType || source.contentType || 'application/octet-stream',
+      request.artifactId || undefined,
+    );
   }
 
   /**
    * Stores a stream as an artifact of a run: the bytes into the object store, then its row, then `artifact.created`
    * on the run. The row is written only once the bytes are whole, so a failed import leaves nothing to see.
    */
-  async record(spec: ArtifactSpecInput, body: Readable, contentType: string): Promise<ArtifactMessage> {
-    const id = newId('artifact');
+  async record(
+    spec: ArtifactSpecInput,
+    body: Readable,
+    contentType: string,
+    id = newId('artifact'),
+  ): Promise<ArtifactMessage> {
     const name = safeArtifactName(spec.name);
     const objectKey = artifactKey(spec.spaceId, id, name);
     const max = this.options.maxObjectBytes;
@@ -214,6 +232,9 @@ export function checkArtifactSpec(request: ArtifactSpecInput): ErrorDetail[] {
 function checkImport(request: storageV1.ImportArtifactRequest): ErrorDetail[] {
   const details = checkArtifactSpec(request);
   if (request.contentType.length > 255) details.push({ field: 'contentType', issue: 'must be at most 255 characters' });
+  if (request.artifactId && !isId('artifact', request.artifactId)) {
+    details.push({ field: 'artifactId', issue: 'must be an artifact id or empty' });
+  }
   let url: URL | null = null;
   try {
     url = new URL(request.source?.url ?? '');
