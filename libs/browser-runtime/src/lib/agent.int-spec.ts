@@ -1,70 +1,14 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
 import WebSocket from 'ws';
 import { AGENT_ENV, AGENT_PATHS, type AgentHealth, type BrowserLaunchConfig } from '@bctrl/contracts';
+import { AgentProcesses, pidAlive, waitHealthy, type StartedAgent } from '../testing/agent-process';
 
 jest.setTimeout(60_000);
 
-const repoRoot = resolve(__dirname, '../../../..');
-const instance = `agent-spec-${randomBytes(4).toString('hex')}`;
-const scratch = mkdtempSync(join(tmpdir(), 'bctrl-agent-spec-'));
-const running = new Set<ChildProcess>();
+const agents = new AgentProcesses('agent');
 
-interface StartedAgent {
-  child: ChildProcess;
-  token: string;
-  workDir: string;
-  url: string;
-  lines: Record<string, unknown>[];
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-/** Starts the agent from source (these specs test the code, not a build), stopped-or-killed by afterAll at worst. */
-async function startAgent(config: BrowserLaunchConfig = {}, runtimeId = ''): Promise<StartedAgent> {
-  const token = randomBytes(24).toString('hex');
-  const workDir = join(scratch, randomBytes(4).toString('hex'));
-  const child = spawn(
-    process.execPath,
-    ['-r', '@swc-node/register', join(repoRoot, 'apps/browser-runtime/src/main.ts'), `--bctrl-instance=${instance}`],
-    {
-      cwd: repoRoot,
-      env: {
-        ...process.env,
-        [AGENT_ENV.token]: token,
-        [AGENT_ENV.runtimeId]: runtimeId,
-        [AGENT_ENV.launchConfig]: JSON.stringify(config),
-        [AGENT_ENV.workDir]: workDir,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  running.add(child);
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
-    child.once('exit', (code, signal) => {
-      running.delete(child);
-      done({ code, signal });
-    }),
-  );
-  const lines: Record<string, unknown>[] = [];
-  const port = await new Promise<number>((done, fail) => {
-    let buffered = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const parts = buffered.split('\n');
-      buffered = parts.pop() ?? '';
-      for (const line of parts) {
-        const event = JSON.parse(line) as Record<string, unknown>;
-        lines.push(event);
-        if (event['event'] === 'listening') done(event['port'] as number);
-      }
-    });
-    child.stderr?.resume();
-    void exit.then(() => fail(new Error('agent exited before listening')));
-  });
-  return { child, token, workDir, url: `http://127.0.0.1:${port}`, lines, exit };
+function startAgent(config: BrowserLaunchConfig = {}, runtimeId = ''): Promise<StartedAgent> {
+  return agents.start({ config, runtimeId, stderr: 'ignore' });
 }
 
 function call(agent: StartedAgent, method: string, path: string, body?: unknown, token: string | null = agent.token) {
@@ -76,15 +20,6 @@ function call(agent: StartedAgent, method: string, path: string, body?: unknown,
     },
     body: body ? JSON.stringify(body) : undefined,
   });
-}
-
-async function waitHealthy(agent: StartedAgent): Promise<AgentHealth> {
-  for (let i = 0; i < 300; i++) {
-    const response = await call(agent, 'GET', AGENT_PATHS.health);
-    if (response.status === 200) return (await response.json()) as AgentHealth;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('agent never became ready');
 }
 
 /** A minimal CDP client: browser-level commands, and page commands through flattened sessions. */
@@ -108,40 +43,8 @@ async function cdp(url: string) {
   return { send, close: () => socket.close() };
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-/** Live (non-zombie) processes carrying this spec's marker or a user-data-dir under its scratch dir. */
-function leftovers(): string[] {
-  return readdirSync('/proc')
-    .filter((entry) => /^\d+$/.test(entry) && Number(entry) !== process.pid && pidAlive(Number(entry)))
-    .map((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
-      } catch {
-        return '';
-      }
-    })
-    .filter((cmd) => cmd.includes(instance) || cmd.includes(`--user-data-dir=${scratch}`));
-}
-
 afterAll(async () => {
-  // Only after a failed test: SIGTERM lets the agent take its Chromium down with it.
-  for (const child of running) child.kill('SIGTERM');
-  await Promise.race([
-    Promise.all([...running].map((c) => new Promise((r) => c.once('exit', r)))),
-    new Promise((r) => setTimeout(r, 5000)),
-  ]);
-  await new Promise((r) => setTimeout(r, 300));
-  const left = leftovers();
-  rmSync(scratch, { recursive: true, force: true });
-  expect(left).toEqual([]);
+  expect(await agents.tearDown()).toEqual([]);
 });
 
 describe('browser-runtime agent', () => {
@@ -177,7 +80,7 @@ describe('browser-runtime agent', () => {
     expect(pidAlive(chromiumPid)).toBe(false);
     expect(existsSync(agent.workDir)).toBe(false);
     expect(agent.lines.some((line) => line['event'] === 'browser-exited')).toBe(false);
-    expect(leftovers()).toEqual([]);
+    expect(agents.leftovers()).toEqual([]);
   });
 
   it('applies viewport, user agent, locale and timezone', async () => {
@@ -230,19 +133,11 @@ describe('browser-runtime agent', () => {
     expect(agent.lines).toContainEqual({ event: 'browser-exited', code: null, signal: 'SIGKILL' });
     expect(existsSync(agent.workDir)).toBe(false);
     await new Promise((r) => setTimeout(r, 200));
-    expect(leftovers()).toEqual([]);
+    expect(agents.leftovers()).toEqual([]);
   });
 
   it('refuses to start without a token', async () => {
-    const child = spawn(
-      process.execPath,
-      ['-r', '@swc-node/register', join(repoRoot, 'apps/browser-runtime/src/main.ts')],
-      {
-        cwd: repoRoot,
-        env: { ...process.env, [AGENT_ENV.token]: '' },
-        stdio: 'ignore',
-      },
-    );
+    const child = agents.spawn({ [AGENT_ENV.token]: '' }, 'ignore');
     const code = await new Promise((done) => child.once('exit', done));
     expect(code).toBe(2);
   });

@@ -1,10 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import WebSocket from 'ws';
 import {
@@ -14,76 +12,28 @@ import {
   type AgentEvent,
   type AgentFileList,
   type AgentFileWritten,
-  type AgentHealth,
 } from '@bctrl/contracts';
+import { AgentProcesses, shutdown, waitHealthy, type StartedAgent } from '../testing/agent-process';
 
 jest.setTimeout(60_000);
 
-const repoRoot = resolve(__dirname, '../../../..');
-const instance = `files-spec-${randomBytes(4).toString('hex')}`;
-const scratch = mkdtempSync(join(tmpdir(), 'bctrl-files-spec-'));
-const running = new Set<ChildProcess>();
+const agents = new AgentProcesses('files');
 const browsers = new Set<Browser>();
 /** The agent's size limit in these specs: small enough to exceed cheaply. */
 const MAX_FILE_BYTES = 1024 * 1024;
 
-interface Agent {
-  child: ChildProcess;
-  token: string;
-  workDir: string;
-  url: string;
+interface Agent extends StartedAgent {
   cdpUrl: string;
-  exit: Promise<unknown>;
 }
 
+/** An agent whose browser is ready. */
 async function startAgent(): Promise<Agent> {
-  const token = randomBytes(24).toString('hex');
-  const workDir = join(scratch, randomBytes(4).toString('hex'));
-  const child = spawn(
-    process.execPath,
-    ['-r', '@swc-node/register', join(repoRoot, 'apps/browser-runtime/src/main.ts'), `--bctrl-instance=${instance}`],
-    {
-      cwd: repoRoot,
-      env: {
-        ...process.env,
-        [AGENT_ENV.token]: token,
-        [AGENT_ENV.runtimeId]: 'rt_files',
-        [AGENT_ENV.workDir]: workDir,
-        [AGENT_ENV.maxFileBytes]: String(MAX_FILE_BYTES),
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  running.add(child);
-  const exit = new Promise((done) => child.once('exit', () => done(running.delete(child))));
-  const port = await new Promise<number>((done, fail) => {
-    let buffered = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop() ?? '';
-      for (const line of lines) {
-        const event = JSON.parse(line) as { event: string; port?: number };
-        if (event.event === 'listening') done(event.port ?? 0);
-      }
-    });
-    void exit.then(() => fail(new Error('agent exited before listening')));
+  const agent = await agents.start({
+    runtimeId: 'rt_files',
+    env: { [AGENT_ENV.maxFileBytes]: String(MAX_FILE_BYTES) },
   });
-  const agent = { child, token, workDir, url: `http://127.0.0.1:${port}`, cdpUrl: '', exit };
-  for (let i = 0; i < 300; i++) {
-    const response = await call(agent, 'GET', AGENT_PATHS.health);
-    if (response.status === 200) {
-      agent.cdpUrl = ((await response.json()) as AgentHealth).browser?.cdpUrl ?? '';
-      return agent;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('agent never became ready');
-}
-
-async function stopAgent(agent: Agent): Promise<void> {
-  await call(agent, 'POST', AGENT_PATHS.shutdown);
-  await agent.exit;
+  const health = await waitHealthy(agent);
+  return { ...agent, cdpUrl: health.browser?.cdpUrl ?? '' };
 }
 
 function call(
@@ -206,22 +156,6 @@ async function disconnect(browser: Browser): Promise<void> {
   await browser.close();
 }
 
-/** Live processes carrying this spec's marker: what the agents must not leave behind. */
-function leftovers(): string[] {
-  return readdirSync('/proc')
-    .filter((entry) => /^\d+$/.test(entry) && Number(entry) !== process.pid)
-    .map((pid) => {
-      try {
-        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-        if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') return '';
-        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
-      } catch {
-        return '';
-      }
-    })
-    .filter((cmd) => cmd.includes(instance) || cmd.includes(`--user-data-dir=${scratch}`));
-}
-
 let site: Site;
 
 beforeAll(async () => {
@@ -230,15 +164,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const browser of browsers) await browser.close().catch(() => undefined);
-  for (const child of running) child.kill('SIGTERM');
-  await Promise.race([
-    Promise.all([...running].map((c) => new Promise((r) => c.once('exit', r)))),
-    new Promise((r) => setTimeout(r, 5000).unref()),
-  ]);
+  const left = await agents.tearDown();
   await site.close();
-  await new Promise((r) => setTimeout(r, 300));
-  const left = leftovers();
-  rmSync(scratch, { recursive: true, force: true });
   expect(left).toEqual([]);
 });
 
@@ -248,7 +175,7 @@ describe('browser-runtime file API', () => {
     agent = await startAgent();
   });
   afterAll(async () => {
-    await stopAgent(agent);
+    await shutdown(agent);
   });
 
   it('stages a file that a page then gets through setInputFiles, byte for byte', async () => {
@@ -390,7 +317,7 @@ describe('browser-runtime downloads', () => {
     agent = await startAgent();
   });
   afterAll(async () => {
-    await stopAgent(agent);
+    await shutdown(agent);
   });
 
   async function expectKept(event: AgentEvent): Promise<AgentDownloadCompleted> {

@@ -1,12 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type CDPSession, type Page } from 'playwright-core';
-import { AGENT_ENV, AGENT_PATHS, type AgentHealth, type AgentRecordingLine } from '@bctrl/contracts';
+import { AGENT_PATHS, type AgentRecordingLine, type BrowserLaunchConfig } from '@bctrl/contracts';
+import { AgentProcesses, shutdown, waitHealthy, type StartedAgent } from '../testing/agent-process';
 import { DEFAULT_CHROME_PATH } from './agent-env';
 import { launchChromium, type ChromiumProcess } from './chromium';
 import { PageRecorder } from './recording';
@@ -14,77 +13,21 @@ import { PageRecorder } from './recording';
 jest.setTimeout(90_000);
 
 const repoRoot = resolve(__dirname, '../../../..');
-const scratch = mkdtempSync(join(tmpdir(), 'bctrl-recording-spec-'));
+const agents = new AgentProcesses('recording');
 /** Where the replay page's spec (libs/gateway) finds a recording made by this spec: `BCTRL_UPDATE_FIXTURES=1`. */
 const FIXTURE = join(repoRoot, 'libs/gateway/src/views/fixtures/recording.ndjson');
 const PASSWORD = 'correct-horse-battery-staple-42';
-const running = new Set<ChildProcess>();
 
-interface StartedAgent {
-  child: ChildProcess;
-  token: string;
-  url: string;
-  exit: Promise<number | null>;
-}
-
-async function startAgent(launchConfig: Record<string, unknown>): Promise<StartedAgent> {
-  const token = randomBytes(24).toString('hex');
-  const child = spawn(
-    process.execPath,
-    ['-r', '@swc-node/register', join(repoRoot, 'apps/browser-runtime/src/main.ts')],
-    {
-      cwd: repoRoot,
-      env: {
-        ...process.env,
-        [AGENT_ENV.token]: token,
-        [AGENT_ENV.launchConfig]: JSON.stringify(launchConfig),
-        [AGENT_ENV.workDir]: join(scratch, randomBytes(4).toString('hex')),
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  running.add(child);
-  const exit = new Promise<number | null>((done) =>
-    child.once('exit', (code) => {
-      running.delete(child);
-      done(code);
-    }),
-  );
-  const port = await new Promise<number>((done, fail) => {
-    let buffered = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const parts = buffered.split('\n');
-      buffered = parts.pop() ?? '';
-      for (const line of parts) {
-        const event = JSON.parse(line) as { event: string; port?: number };
-        if (event.event === 'listening') done(event.port ?? 0);
-      }
-    });
-    void exit.then(() => fail(new Error('agent exited before listening')));
-  });
-  return { child, token, url: `http://127.0.0.1:${port}`, exit };
+function startAgent(config: BrowserLaunchConfig): Promise<StartedAgent> {
+  return agents.start({ config });
 }
 
 function get(agent: StartedAgent, path: string, token: string | null = agent.token) {
   return fetch(`${agent.url}${path}`, { headers: token === null ? {} : { authorization: `Bearer ${token}` } });
 }
 
-async function waitHealthy(agent: StartedAgent): Promise<AgentHealth> {
-  for (let i = 0; i < 300; i++) {
-    const response = await get(agent, AGENT_PATHS.health);
-    if (response.status === 200) return (await response.json()) as AgentHealth;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('agent never became ready');
-}
-
 async function stopAgent(agent: StartedAgent): Promise<void> {
-  await fetch(`${agent.url}${AGENT_PATHS.shutdown}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${agent.token}` },
-  });
-  expect(await agent.exit).toBe(0);
+  expect((await shutdown(agent)).code).toBe(0);
 }
 
 /**
@@ -148,14 +91,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close().catch(() => undefined);
-  for (const child of running) child.kill('SIGTERM');
-  await Promise.race([
-    Promise.all([...running].map((child) => new Promise((done) => child.once('exit', done)))),
-    new Promise((done) => setTimeout(done, 5000)),
-  ]);
+  await agents.tearDown();
   site.closeAllConnections();
   await new Promise((done) => site.close(done));
-  rmSync(scratch, { recursive: true, force: true });
 });
 
 /** The names of the isolated worlds a CDP client sees in the page (the recorder's is `bctrl-recorder-…`). */
@@ -285,7 +223,7 @@ describe('PageRecorder', () => {
   });
 
   async function record(maxBytes?: number) {
-    const workDir = join(scratch, randomBytes(4).toString('hex'));
+    const workDir = join(agents.scratch, randomBytes(4).toString('hex'));
     mkdirSync(workDir, { recursive: true });
     launched = launchChromium({
       chromePath: DEFAULT_CHROME_PATH,
