@@ -112,7 +112,9 @@ export class HttpStorageDataPlane implements StorageDataPlane {
       const outgoing = httpRequest({
         host: this.host,
         port: this.port,
-        agent: this.agent,
+        // A fresh connection: a kept-alive one the storage side is just closing would fail the upload, and a
+        // streamed body cannot be sent again. Reads reuse connections and retry that case instead.
+        agent: false,
         method: 'PUT',
         path: `${STORAGE_DATA_PLANE.objectsPath}?${query}`,
         timeout: IDLE_TIMEOUT_MS,
@@ -150,7 +152,7 @@ export class HttpStorageDataPlane implements StorageDataPlane {
     return this.read(principal, `${STORAGE_DATA_PLANE.artifactContentPath}?${query}`, request.range, request.head);
   }
 
-  private read(principal: Principal, path: string, range?: string, head?: boolean): Promise<ByteRead> {
+  private read(principal: Principal, path: string, range?: string, head?: boolean, retried = false): Promise<ByteRead> {
     return new Promise((resolve, reject) => {
       const outgoing = httpRequest({
         host: this.host,
@@ -161,7 +163,9 @@ export class HttpStorageDataPlane implements StorageDataPlane {
         timeout: IDLE_TIMEOUT_MS,
         headers: { ...this.headers(principal), ...(range ? { range } : {}) },
       });
+      let answered = false;
       outgoing.on('response', (answer) => {
+        answered = true;
         const status = answer.statusCode ?? 502;
         if (status !== 200 && status !== 206) {
           // A HEAD answer has no body to carry the envelope: its status says enough.
@@ -185,7 +189,13 @@ export class HttpStorageDataPlane implements StorageDataPlane {
         });
       });
       outgoing.on('timeout', () => outgoing.destroy(new Error('storage timed out')));
-      outgoing.on('error', () => reject(unreachable()));
+      outgoing.on('error', (error: NodeJS.ErrnoException) => {
+        // The storage side closed an idle kept-alive connection as this request went out on it: nothing was read,
+        // so the read is sent once more on a new connection (Node's documented pattern for reusedSocket).
+        if (!answered && outgoing.reusedSocket && error.code === 'ECONNRESET' && !retried) {
+          resolve(this.read(principal, path, range, head, true));
+        } else reject(unreachable());
+      });
       outgoing.end();
     });
   }
