@@ -1,4 +1,4 @@
-import { ID_PREFIX, IdKind, isId, newId, randomBase62 } from './ids';
+import { ID_PREFIX, idFor, IdKind, isId, newId, randomBase62 } from './ids';
 
 const BASE62 = /^[0-9A-Za-z]+$/;
 
@@ -66,5 +66,15 @@ describe('isId', () => {
 
   it('rejects values that are not strings', () => {
     for (const value of [undefined, null, 42, {}, [good]]) expect(isId('space', value)).toBe(false);
+  });
+});
+
+describe('idFor', () => {
+  it('gives the same valid id for the same seed and different ids for different seeds or kinds', () => {
+    const id = idFor('artifact', 'run_1:download:guid-1');
+    expect(isId('artifact', id)).toBe(true);
+    expect(idFor('artifact', 'run_1:download:guid-1')).toBe(id);
+    expect(idFor('artifact', 'run_1:download:guid-2')).not.toBe(id);
+    expect(idFor('run', 'run_1:download:guid-1').slice(4)).not.toBe(id.slice(4));
   });
 });

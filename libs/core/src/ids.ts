@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 /** Every public ID is `<prefix>_<24 base62 chars>`; the prefix tells a reader what it names. */
 export const ID_PREFIX = {
@@ -42,6 +42,18 @@ export function randomBase62(length: number): string {
 
 export function newId(kind: IdKind): string {
   return `${ID_PREFIX[kind]}_${randomBase62(ID_BODY_LENGTH)}`;
+}
+
+/**
+ * The same id for the same `seed`, every time: for things whose creation may be retried by a caller that cannot
+ * know whether its first try landed (an artifact of one download of one runtime, say). Base62 from a SHA-256 of
+ * the seed, so ids made this way look and validate like any other.
+ */
+export function idFor(kind: IdKind, seed: string): string {
+  const digest = createHash('sha256').update(`${kind}:${seed}`).digest();
+  let body = '';
+  for (let i = 0; body.length < ID_BODY_LENGTH; i++) body += ALPHABET[(digest[i % digest.length] as number) % 62];
+  return `${ID_PREFIX[kind]}_${body}`;
 }
 
 const ID_BODY = new RegExp(`^[0-9A-Za-z]{${ID_BODY_LENGTH}}$`);

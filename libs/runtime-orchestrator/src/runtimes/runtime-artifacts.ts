@@ -6,6 +6,7 @@ import {
   StorageV1,
   type storageV1,
 } from '@bctrl/contracts';
+import { idFor } from '@bctrl/core';
 import { Transport, TRANSPORT } from '@bctrl/transport';
 import type { RuntimeRow } from './runtimes.repository';
 
@@ -30,6 +31,8 @@ export class RuntimeArtifacts {
     try {
       return await this.import(row, {
         kind: 'recording',
+        // One recording per run: a stop retried after a timeout gets the same artifact, not a second one.
+        artifactId: idFor('artifact', `${row.runId}:recording`),
         name: 'recording.ndjson',
         contentType: 'application/x-ndjson',
         agentPath: AGENT_PATHS.recording,
@@ -46,6 +49,8 @@ export class RuntimeArtifacts {
   importDownload(row: RuntimeRow, download: AgentDownloadCompleted): Promise<storageV1.Artifact> {
     return this.import(row, {
       kind: 'download',
+      // A relay restarted mid-download republishes its event: the import it repeats finds the same artifact.
+      artifactId: idFor('artifact', `${row.runId}:download:${download.guid}`),
       name: download.suggestedFilename || 'download',
       contentType: '',
       agentPath: `${AGENT_PATHS.files}?path=${encodeURIComponent(download.path)}`,
@@ -55,7 +60,14 @@ export class RuntimeArtifacts {
 
   private import(
     row: RuntimeRow,
-    file: { kind: ArtifactKind; name: string; contentType: string; agentPath: string; timeoutMs: number },
+    file: {
+      kind: ArtifactKind;
+      artifactId: string;
+      name: string;
+      contentType: string;
+      agentPath: string;
+      timeoutMs: number;
+    },
   ): Promise<storageV1.Artifact> {
     if (!row.agentUrl || !row.agentToken) throw new Error('the runtime has no agent to read from');
     return this.transport.request(
@@ -67,6 +79,7 @@ export class RuntimeArtifacts {
         accountId: row.accountId,
         subaccountId: row.subaccountId ?? '',
         kind: file.kind,
+        artifactId: file.artifactId,
         name: file.name,
         contentType: file.contentType,
         source: { url: `${row.agentUrl}${file.agentPath}`, headers: { authorization: `Bearer ${row.agentToken}` } },
