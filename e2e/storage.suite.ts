@@ -281,7 +281,7 @@ export function defineStorageSuite(platform: () => Platform) {
         expect(artifact).toMatchObject({ kind: 'download', name: 'invoice.pdf', contentType: 'application/pdf' });
         expect(artifact.sha256).toBe(sha256(content));
 
-        // A retried import with a caller-chosen id stores and announces nothing twice.
+        // Imports with one caller-chosen id, racing or retried, store and announce it once.
         const chosen = 'art_' + 'R'.repeat(24);
         const spec = {
           runId,
@@ -293,9 +293,13 @@ export function defineStorageSuite(platform: () => Platform) {
           artifactId: chosen,
           source: { url: sourceUrl, headers: { authorization: 'Bearer agent-token' } },
         };
-        const once = await platform().operator(StorageV1.importArtifact, spec);
+        const [once, raced] = await Promise.all([
+          platform().operator(StorageV1.importArtifact, spec),
+          platform().operator(StorageV1.importArtifact, spec),
+        ]);
         const twice = await platform().operator(StorageV1.importArtifact, spec);
-        expect([once.id, twice.id, twice.createdAt]).toEqual([chosen, chosen, once.createdAt]);
+        expect([once.id, raced.id, twice.id]).toEqual([chosen, chosen, chosen]);
+        expect([raced.createdAt, twice.createdAt]).toEqual([once.createdAt, once.createdAt]);
 
         const got = await http().get(`/v1/artifacts/${artifactId}`).set(auth());
         expect(got.status).toBe(200);

@@ -155,22 +155,30 @@ export class ArtifactsService {
       if (error instanceof ObjectTooLargeError) throw tooLarge(max);
       throw uploadFailure(error);
     }
-    const row = await this.db.artifact.create({
-      data: {
-        id,
-        runId: spec.runId,
-        runtimeId: spec.runtimeId,
-        spaceId: spec.spaceId,
-        accountId: spec.accountId,
-        subaccountId: spec.subaccountId || null,
-        kind: spec.kind,
-        name,
-        contentType,
-        size: BigInt(stored.size),
-        sha256: stored.sha256,
-        objectKey,
-      },
-    });
+    const created = await this.db.artifact
+      .create({
+        data: {
+          id,
+          runId: spec.runId,
+          runtimeId: spec.runtimeId,
+          spaceId: spec.spaceId,
+          accountId: spec.accountId,
+          subaccountId: spec.subaccountId || null,
+          kind: spec.kind,
+          name,
+          contentType,
+          size: BigInt(stored.size),
+          sha256: stored.sha256,
+          objectKey,
+        },
+      })
+      .catch(async (error: unknown) => {
+        // Two imports of one caller-chosen id raced (replicas, a retry): the first row stands, and is the answer.
+        if ((error as { code?: string }).code !== 'P2002') throw error;
+        return { existing: await this.db.artifact.findUniqueOrThrow({ where: { id } }) };
+      });
+    if ('existing' in created) return renderArtifact(created.existing);
+    const row = created;
     await publishRunEvent(
       this.transport,
       {
