@@ -71,6 +71,11 @@ export const AGENT_ENV = {
    * local driver keeps one such agent ready so that Node's boot is not on a cold start's path).
    */
   standby: 'BCTRL_AGENT_STANDBY',
+  /**
+   * When set: a port on the agent's host that forwards to Chromium's DevTools endpoint, which listens on loopback
+   * only. A pod's loopback is its own, so this is how the platform reaches a browser in a pod (kubernetes driver).
+   */
+  cdpPort: 'BCTRL_AGENT_CDP_PORT',
   /** Largest file the file API accepts and the largest download kept, in bytes (default 2 GiB). */
   maxFileBytes: 'BCTRL_AGENT_MAX_FILE_BYTES',
 } as const;

@@ -15,3 +15,15 @@ describe('readAgentConfig launch config', () => {
     );
   });
 });
+
+describe('readAgentConfig CDP forward', () => {
+  it('forwards CDP only when a port is given, and refuses one that is not a port', () => {
+    expect(readAgentConfig({ ...base }).cdpPort).toBeUndefined();
+    expect(readAgentConfig({ ...base, [ENV.cdpPort]: '9222' }).cdpPort).toBe(9222);
+    for (const bad of ['0', '70000', 'x', '92.5']) {
+      expect(() => readAgentConfig({ ...base, [ENV.cdpPort]: bad })).toThrow(
+        new AgentConfigError(`${ENV.cdpPort} must be a port number, got ${JSON.stringify(bad)}`),
+      );
+    }
+  });
+});

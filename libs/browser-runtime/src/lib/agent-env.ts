@@ -14,6 +14,7 @@ export const ENV: typeof AGENT_ENV = {
   chromePath: 'CHROME_PATH',
   workDir: 'BCTRL_WORK_DIR',
   standby: 'BCTRL_AGENT_STANDBY',
+  cdpPort: 'BCTRL_AGENT_CDP_PORT',
   maxFileBytes: 'BCTRL_AGENT_MAX_FILE_BYTES',
 };
 
@@ -43,6 +44,8 @@ export interface AgentConfig {
   workDir: string | undefined;
   /** Largest file staged through the file API, and largest download kept. */
   maxFileBytes: number;
+  /** Port on `host` forwarding to Chromium's loopback-only DevTools endpoint; undefined: none. */
+  cdpPort: number | undefined;
 }
 
 export class AgentConfigError extends Error {}
@@ -55,6 +58,11 @@ export function readAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
   const port = Number(portText);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new AgentConfigError(`${ENV.port} must be a port number, got ${JSON.stringify(portText)}`);
+  }
+  const cdpPortText = env[ENV.cdpPort] ?? '';
+  const cdpPort = cdpPortText === '' ? undefined : Number(cdpPortText);
+  if (cdpPort !== undefined && (!Number.isInteger(cdpPort) || cdpPort < 1 || cdpPort > 65535)) {
+    throw new AgentConfigError(`${ENV.cdpPort} must be a port number, got ${JSON.stringify(cdpPortText)}`);
   }
   const maxText = env[ENV.maxFileBytes] || String(DEFAULT_MAX_FILE_BYTES);
   const maxFileBytes = Number(maxText);
@@ -70,6 +78,7 @@ export function readAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
     chromePath: env[ENV.chromePath] || DEFAULT_CHROME_PATH,
     workDir: env[ENV.workDir] || undefined,
     maxFileBytes,
+    cdpPort,
   };
 }
 

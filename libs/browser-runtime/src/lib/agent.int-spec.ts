@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import WebSocket from 'ws';
 import { AGENT_ENV, AGENT_PATHS, type AgentHealth, type BrowserLaunchConfig } from '@bctrl/contracts';
-import { AgentProcesses, pidAlive, waitHealthy, type StartedAgent } from '../testing/agent-process';
+import { AgentProcesses, pidAlive, shutdown, waitHealthy, type StartedAgent } from '../testing/agent-process';
 
 jest.setTimeout(60_000);
 
@@ -134,6 +135,25 @@ describe('browser-runtime agent', () => {
     expect(existsSync(agent.workDir)).toBe(false);
     await new Promise((r) => setTimeout(r, 200));
     expect(agents.leftovers()).toEqual([]);
+  });
+
+  it('forwards its CDP port to Chromium, whose own endpoint listens on loopback only (a pod reaches it so)', async () => {
+    const port = await new Promise<number>((done) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port: free } = probe.address() as AddressInfo;
+        probe.close(() => done(free));
+      });
+    });
+    const agent = await agents.start({ env: { [AGENT_ENV.cdpPort]: String(port) }, stderr: 'ignore' });
+    const health = await waitHealthy(agent);
+    const own = new URL(health.browser?.cdpUrl ?? '');
+    expect(own.hostname).toBe('127.0.0.1');
+    const version = (await (await fetch(`http://127.0.0.1:${port}/json/version`)).json()) as { Browser: string };
+    expect(version.Browser).toBe(health.browser?.product);
+    const client = await cdp(`ws://127.0.0.1:${port}${own.pathname}`);
+    expect((await client.send<{ product: string }>('Browser.getVersion')).product).toBe(health.browser?.product);
+    client.close();
+    expect(await shutdown(agent)).toEqual({ code: 0, signal: null });
   });
 
   it('refuses to start without a token', async () => {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { AgentHealth } from '@bctrl/contracts';
 import { AgentConfigError, ENV, PATHS, readAgentConfig, type AgentConfig } from './agent-env';
 import { cdpCall, loadWebSocket } from './cdp';
+import { forwardCdp } from './cdp-forward';
 import { PageEventFeed } from './page-events';
 import { launchChromium, type ChromiumProcess } from './chromium';
 import { PageRecorder, RECORDING_FILE } from './recording';
@@ -167,6 +168,11 @@ class Agent {
       this.writeState();
       emit({ event: 'listening', port: this.port });
     });
+    if (this.config.cdpPort !== undefined) {
+      forwardCdp(this.config.host, this.config.cdpPort, this.chromium.devtoolsUrl).once('error', (error) =>
+        this.fail(`cannot forward CDP on port ${this.config.cdpPort}: ${error.message}`),
+      );
+    }
     void this.waitReady();
   }
 
