@@ -150,7 +150,8 @@ describe('KubernetesDriver (against the fake Kubernetes API server)', () => {
     agent.ready = true;
     const handle = await launching;
     expect(handle).toMatchObject({ runtimeId: spec.runtimeId, driver: 'kubernetes', ref: name, agentUrl: agent.url });
-    expect(handle.cdpUrl).toBe(agent.cdpUrl);
+    // Chromium's loopback URL, moved to the pod's address and the agent's CDP forward (agentUrlFor: the stub's host).
+    expect(handle.cdpUrl).toBe('ws://127.0.0.1:9222/devtools/browser/stub');
     expect(agent.requests.every((r) => r.authorized)).toBe(true);
 
     const sent = fake.createdBodies[0] as unknown as PodJson;
@@ -205,6 +206,7 @@ describe('KubernetesDriver (against the fake Kubernetes API server)', () => {
     expect(JSON.parse(env[AGENT_ENV.launchConfig] ?? '')).toEqual(spec.config);
     expect(env[AGENT_ENV.port]).toBe('9223');
     expect(env[AGENT_ENV.workDir]).toBe('/work');
+    expect(env[AGENT_ENV.cdpPort]).toBe('9222');
     expect(container.volumeMounts.map((m) => m.mountPath).sort()).toEqual(['/dev/shm', '/tmp', '/work']);
     expect(sent.spec.volumes.find((v) => v.name === 'dshm')?.emptyDir?.medium).toBe('Memory');
     expect(sent.spec.volumes.every((v) => v.emptyDir !== undefined)).toBe(true);

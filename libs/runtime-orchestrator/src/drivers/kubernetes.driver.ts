@@ -40,6 +40,8 @@ export interface KubernetesDriverOptions {
   installationId: string;
   /** Port the agent listens on inside the pod (default 9223). */
   agentPort?: number;
+  /** Port on which the agent forwards to Chromium's loopback-only DevTools endpoint (default 9222). */
+  cdpPort?: number;
   /** How long a launch may take from create to agent ready (default 120 s: image pulls, scheduling). */
   launchTimeoutMs?: number;
   serviceAccountName?: string;
@@ -116,6 +118,7 @@ export class KubernetesDriver implements BrowserDriver {
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly selector: string;
   private readonly agentPort: number;
+  private readonly cdpPort: number;
   private watchStarted: Promise<void> | undefined;
   private watchAbort: AbortController | undefined;
   /** Bumped for every watch opened or stopped: callbacks of an older watch are ignored. */
@@ -131,6 +134,7 @@ export class KubernetesDriver implements BrowserDriver {
     this.watcher = new Watch(options.kubeConfig);
     this.selector = `${KUBERNETES_LABELS.component}=browser-runtime,${KUBERNETES_LABELS.instance}=${options.installationId}`;
     this.agentPort = options.agentPort ?? 9223;
+    this.cdpPort = options.cdpPort ?? 9222;
     this.retryMs = options.watchRetryMs ?? 200;
     this.tokenInSecret = (options.tokenDelivery ?? 'secret') === 'secret';
   }
@@ -325,7 +329,7 @@ export class KubernetesDriver implements BrowserDriver {
         ref: name,
         agentUrl,
         agentToken: token,
-        cdpUrl: health.browser?.cdpUrl ?? '',
+        cdpUrl: this.podCdpUrl(agentUrl, health.browser?.cdpUrl ?? ''),
       };
     } catch (err) {
       // A launch that fails leaves nothing running and reports through its rejection, not through onExit.
@@ -435,9 +439,13 @@ export class KubernetesDriver implements BrowserDriver {
               { name: AGENT_ENV.launchConfig, value: JSON.stringify(config) },
               { name: AGENT_ENV.port, value: String(port) },
               { name: AGENT_ENV.host, value: '0.0.0.0' },
+              { name: AGENT_ENV.cdpPort, value: String(this.cdpPort) },
               { name: AGENT_ENV.workDir, value: '/work' },
             ],
-            ports: [{ name: 'agent', containerPort: port, protocol: 'TCP' }],
+            ports: [
+              { name: 'agent', containerPort: port, protocol: 'TCP' },
+              { name: 'cdp', containerPort: this.cdpPort, protocol: 'TCP' },
+            ],
             readinessProbe: { tcpSocket: { port }, periodSeconds: 2 },
             resources,
             securityContext: {
@@ -462,6 +470,20 @@ export class KubernetesDriver implements BrowserDriver {
         ],
       },
     };
+  }
+
+  /**
+   * Where the platform reaches the browser's CDP. The URL the agent reports is Chromium's own, on 127.0.0.1: in a
+   * pod that is the pod's loopback, so cdp-proxy dialing it would reach its own loopback instead (connections failed
+   * on a real cluster; found when the e2e ran the driver against real agents, each on a pod IP of its own). The
+   * agent forwards `cdpPort` on the pod's address to it: same path, the pod's host, that port.
+   */
+  private podCdpUrl(agentUrl: string, chromiumUrl: string): string {
+    if (!chromiumUrl) return '';
+    const url = new URL(chromiumUrl);
+    url.hostname = new URL(agentUrl).hostname;
+    url.port = String(this.cdpPort);
+    return url.href;
   }
 
   private defaultAgentUrl(pod: V1Pod): string {
