@@ -18,7 +18,7 @@ import { Pod, Secret } from 'kubernetes-models/v1';
  * - secrets: create (validated the same way), GET, DELETE, and the garbage collector's part that matters to us —
  *   a secret whose ownerReferences name a pod (by uid) is deleted with that pod.
  *
- * Not implemented: scheduling, kubelet, defaulting of pod spec fields, field selectors, JSON patch and
+ * Not implemented: scheduling, the kubelet (fake-kubelet.ts plays it with real agents), defaulting of pod spec fields, field selectors, JSON patch and
  * server-side apply (415), LIST/watch/PATCH of secrets, graceful deletion (pods vanish at once; the DELETED object carries a
  * deletionTimestamp), bookmarks, pagination, other resource kinds. Tests drive pod status with the controls
  * below (`setPhase`, `deletePod`, `dropWatches`, `compactHistory`).

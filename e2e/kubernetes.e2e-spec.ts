@@ -1,0 +1,182 @@
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import request from 'supertest';
+import { FakeKubelet } from '../libs/runtime-orchestrator/src/testing/fake-kubelet';
+import { FakeKubernetesApiServer } from '../libs/runtime-orchestrator/src/testing/fake-kubernetes-api.server';
+import { bctrlChromiums } from './browsers';
+import { defineConnectionSuite } from './connections.suite';
+import { defineFilesSuite } from './files.suite';
+import { type Platform, REPO_ROOT, startLocalPlatform } from './platform';
+import { startTestSite, type TestSite } from './test-site';
+
+const NAMESPACE = 'bctrl-runtimes';
+const podName = (runtimeId: string) => `bctrl-rt-${runtimeId.toLowerCase().replace(/_/g, '-')}`;
+
+/** The Chromium of a runtime's pod: its user-data-dir is in the pod's work volume. */
+const chromiumOf = (runtimeId: string) =>
+  bctrlChromiums().find((p) => p.argv.some((arg) => arg.includes(`/${podName(runtimeId)}-`)));
+
+/**
+ * The remote ends (`ip:port`) of the TCP connections this process has established: the platform runs in it (local
+ * mode), so these are where it dialed. Sockets are matched to /proc/net/tcp rows by inode.
+ */
+function dialedByThisProcess(): string[] {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const link = readlinkSync(`/proc/self/fd/${fd}`);
+      if (link.startsWith('socket:[')) inodes.add(link.slice('socket:['.length, -1));
+    } catch {
+      // closed meanwhile
+    }
+  }
+  const hexAddress = (hex: string) => {
+    const [ip, port] = hex.split(':');
+    const bytes = (ip.match(/../g) ?? []).map((b) => parseInt(b, 16)).reverse();
+    return `${bytes.join('.')}:${parseInt(port, 16)}`;
+  };
+  return readFileSync('/proc/self/net/tcp', 'utf8')
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((fields) => fields.length > 9 && fields[3] === '01' && inodes.has(fields[9]))
+    .map((fields) => hexAddress(fields[2]));
+}
+
+async function eventually<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * The Kubernetes driver end to end: local mode with BCTRL_BROWSER_DRIVER=kubernetes, pointed by KUBECONFIG at the
+ * FAKE API server, whose pods the FAKE kubelet runs as real browser-runtime agents with real Chromium, each on a
+ * pod IP of its own. Everything between the driver and the browser is what runs on a cluster: the pod spec, the
+ * Secret with the agent token, the watch, `http://<podIP>:<agentPort>` for the agent and its file API.
+ */
+describe('Kubernetes driver end to end (fake API server and kubelet, real agents and Chromium)', () => {
+  let api: FakeKubernetesApiServer;
+  let kubelet: FakeKubelet;
+  let platform: Platform;
+  let site: TestSite;
+  const dir = mkdtempSync(join(tmpdir(), 'bctrl-e2e-k8s-'));
+  const savedKubeconfig = process.env['KUBECONFIG'];
+  const http = () => request(platform.url);
+  const auth = () => ({ Authorization: `Bearer ${platform.adminKey}` });
+
+  beforeAll(async () => {
+    api = await FakeKubernetesApiServer.start();
+    // The driver loads its cluster as any client off-cluster does: the kubeconfig file KUBECONFIG names.
+    const kubeconfig = join(dir, 'kubeconfig');
+    writeFileSync(kubeconfig, api.kubeConfig(NAMESPACE).exportConfig());
+    process.env['KUBECONFIG'] = kubeconfig;
+    platform = await startLocalPlatform({
+      BCTRL_BROWSER_DRIVER: 'kubernetes',
+      BCTRL_RUNTIME_NAMESPACE: NAMESPACE,
+      BCTRL_RUNTIME_IMAGE: 'bctrl/browser-runtime:e2e',
+    });
+    kubelet = await FakeKubelet.start({
+      api,
+      namespace: NAMESPACE,
+      repoRoot: REPO_ROOT,
+      imageEnv: { CHROME_PATH: process.env['CHROME_PATH'] ?? '/usr/lib/chromium/chromium' },
+      // Under the installation's browser dir and marked with it: the run's leak check finds what a pod left.
+      volumeRoot: join(tmpdir(), 'bctrl-browsers', platform.installationId),
+      extraArgs: [`--bctrl-instance=${platform.installationId}`],
+    });
+    site = await startTestSite();
+  }, 120_000);
+
+  afterAll(async () => {
+    await platform?.stop();
+    await kubelet?.close();
+    await api?.close();
+    await site?.close();
+    if (savedKubeconfig === undefined) delete process.env['KUBECONFIG'];
+    else process.env['KUBECONFIG'] = savedKubeconfig;
+    rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  it('runs a runtime as a pod: ready on its pod IP, driven by Playwright through a connection, deleted on stop', async () => {
+    const spaceId = (await http().post('/v1/spaces').set(auth()).send({ name: 'k8s' })).body.id as string;
+    const created = await http()
+      .post(`/v1/spaces/${spaceId}/runtimes?wait=true`)
+      .set(auth())
+      .send({ type: 'browser', timeoutSeconds: 300, viewport: { width: 1024, height: 700 } });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ status: 'ready', activeRunId: expect.stringMatching(/^run_/) });
+    const id = created.body.id as string;
+    const name = podName(id);
+
+    const pod = api.getPod(name, NAMESPACE) as {
+      metadata: { labels: Record<string, string> };
+      status: { phase: string; podIP: string };
+      spec: { containers: { env: { name: string; value?: string; valueFrom?: unknown }[] }[] };
+    };
+    expect(pod.metadata.labels).toMatchObject({ 'bctrl.dev/runtime-id': id, 'bctrl.dev/space-id': spaceId });
+    expect(pod.status).toMatchObject({ phase: 'Running', podIP: kubelet.podIPs()[name] });
+    // The agent token is in the pod's Secret, never in the pod spec.
+    const tokenVar = pod.spec.containers[0].env.find((v) => v.name === 'BCTRL_AGENT_TOKEN');
+    expect(tokenVar).toEqual({ name: 'BCTRL_AGENT_TOKEN', valueFrom: { secretKeyRef: expect.any(Object) } });
+    expect(api.secretNames(NAMESPACE)).toContain(name);
+    expect(chromiumOf(id)).toBeDefined();
+
+    const connection = await http().post(`/v1/runtimes/${id}/connections`).set(auth()).send({});
+    expect(connection.status).toBe(201);
+    const browser = await chromium.connectOverCDP(connection.body.wsUrl as string);
+    try {
+      // On a cluster the pod's 127.0.0.1 is its own: the platform must reach Chromium through the agent's CDP forward
+      // on the pod IP, never at the loopback address Chromium itself listens on (here the machine's, so reachable).
+      const userDataDir = (chromiumOf(id)?.argv.find((arg) => arg.startsWith('--user-data-dir=')) ?? '').slice(16);
+      const chromiumPort = readFileSync(join(userDataDir, 'DevToolsActivePort'), 'utf8').split('\n')[0];
+      const dialed = dialedByThisProcess();
+      expect(dialed).toContain(`${pod.status.podIP}:9222`);
+      expect(dialed).not.toContain(`127.0.0.1:${chromiumPort}`);
+
+      const context = browser.contexts()[0] ?? (await browser.newContext());
+      const page = context.pages()[0] ?? (await context.newPage());
+      await page.goto(site.url);
+      await page.click('#go');
+      expect(await page.textContent('#out')).toBe('clicked 1');
+      // The launch config reached the agent through the pod's env (Chromium's headless default is 800 wide).
+      expect(await page.evaluate(() => window.innerWidth)).toBe(1024);
+    } finally {
+      await browser.close();
+    }
+
+    const stopped = await http().post(`/v1/runtimes/${id}/stop`).set(auth());
+    expect(stopped.body).toMatchObject({ status: 'stopped', stopReason: 'requested' });
+    expect(api.podNames(NAMESPACE)).not.toContain(name);
+    expect(api.secretNames(NAMESPACE)).not.toContain(name); // the garbage collector took it with its pod
+    await eventually('the pod’s processes to end', () => (kubelet.runningPods().includes(name) ? undefined : true));
+    await eventually('its Chromium to exit', () => (chromiumOf(id) ? undefined : true));
+  });
+
+  it('a pod whose container dies fails its runtime with crashed', async () => {
+    const spaceId = (await http().post('/v1/spaces').set(auth()).send({ name: 'k8s-crash' })).body.id as string;
+    const created = await http()
+      .post(`/v1/spaces/${spaceId}/runtimes?wait=true`)
+      .set(auth())
+      .send({ type: 'browser', timeoutSeconds: 300 });
+    expect(created.body.status).toBe('ready');
+    const id = created.body.id as string;
+    kubelet.killContainer(podName(id));
+    const failed = await eventually('the runtime to fail', async () => {
+      const res = await http().get(`/v1/runtimes/${id}`).set(auth());
+      return res.body.status === 'failed' ? res.body : undefined;
+    });
+    expect(failed).toMatchObject({ status: 'failed', stopReason: 'crashed' });
+    await eventually('its Chromium to exit', () => (chromiumOf(id) ? undefined : true));
+  });
+
+  // CDP through the pod's forward: Playwright, Puppeteer, chrome-remote-interface, discovery and page endpoints.
+  defineConnectionSuite(() => platform);
+  defineFilesSuite(() => platform);
+});
