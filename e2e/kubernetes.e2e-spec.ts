@@ -61,47 +61,70 @@ async function eventually<T>(what: string, probe: () => T | undefined | Promise<
  * pod IP of its own. Everything between the driver and the browser is what runs on a cluster: the pod spec, the
  * Secret with the agent token, the watch, `http://<podIP>:<agentPort>` for the agent and its file API.
  */
+interface Cluster {
+  api: FakeKubernetesApiServer;
+  kubelet: FakeKubelet;
+  platform: Platform;
+  stop(): Promise<void>;
+}
+
+/** The fake API server and kubelet, and local mode on the kubernetes driver pointed at them. */
+async function startCluster(env: NodeJS.ProcessEnv = {}): Promise<Cluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'bctrl-e2e-k8s-'));
+  const savedKubeconfig = process.env['KUBECONFIG'];
+  const api = await FakeKubernetesApiServer.start();
+  // The driver loads its cluster as any client off-cluster does: the kubeconfig file KUBECONFIG names.
+  const kubeconfig = join(dir, 'kubeconfig');
+  writeFileSync(kubeconfig, api.kubeConfig(NAMESPACE).exportConfig());
+  process.env['KUBECONFIG'] = kubeconfig;
+  const platform = await startLocalPlatform({
+    BCTRL_BROWSER_DRIVER: 'kubernetes',
+    BCTRL_RUNTIME_NAMESPACE: NAMESPACE,
+    BCTRL_RUNTIME_IMAGE: 'bctrl/browser-runtime:e2e',
+    ...env,
+  });
+  const kubelet = await FakeKubelet.start({
+    api,
+    namespace: NAMESPACE,
+    repoRoot: REPO_ROOT,
+    imageEnv: { CHROME_PATH: process.env['CHROME_PATH'] ?? '/usr/lib/chromium/chromium' },
+    // Under the installation's browser dir and marked with it: the run's leak check finds what a pod left.
+    volumeRoot: join(tmpdir(), 'bctrl-browsers', platform.installationId),
+    extraArgs: [`--bctrl-instance=${platform.installationId}`],
+  });
+  return {
+    api,
+    kubelet,
+    platform,
+    stop: async () => {
+      await platform.stop();
+      await kubelet.close();
+      await api.close();
+      if (savedKubeconfig === undefined) delete process.env['KUBECONFIG'];
+      else process.env['KUBECONFIG'] = savedKubeconfig;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 describe('Kubernetes driver end to end (fake API server and kubelet, real agents and Chromium)', () => {
+  let cluster: Cluster;
   let api: FakeKubernetesApiServer;
   let kubelet: FakeKubelet;
   let platform: Platform;
   let site: TestSite;
-  const dir = mkdtempSync(join(tmpdir(), 'bctrl-e2e-k8s-'));
-  const savedKubeconfig = process.env['KUBECONFIG'];
   const http = () => request(platform.url);
   const auth = () => ({ Authorization: `Bearer ${platform.adminKey}` });
 
   beforeAll(async () => {
-    api = await FakeKubernetesApiServer.start();
-    // The driver loads its cluster as any client off-cluster does: the kubeconfig file KUBECONFIG names.
-    const kubeconfig = join(dir, 'kubeconfig');
-    writeFileSync(kubeconfig, api.kubeConfig(NAMESPACE).exportConfig());
-    process.env['KUBECONFIG'] = kubeconfig;
-    platform = await startLocalPlatform({
-      BCTRL_BROWSER_DRIVER: 'kubernetes',
-      BCTRL_RUNTIME_NAMESPACE: NAMESPACE,
-      BCTRL_RUNTIME_IMAGE: 'bctrl/browser-runtime:e2e',
-    });
-    kubelet = await FakeKubelet.start({
-      api,
-      namespace: NAMESPACE,
-      repoRoot: REPO_ROOT,
-      imageEnv: { CHROME_PATH: process.env['CHROME_PATH'] ?? '/usr/lib/chromium/chromium' },
-      // Under the installation's browser dir and marked with it: the run's leak check finds what a pod left.
-      volumeRoot: join(tmpdir(), 'bctrl-browsers', platform.installationId),
-      extraArgs: [`--bctrl-instance=${platform.installationId}`],
-    });
+    cluster = await startCluster();
+    ({ api, kubelet, platform } = cluster);
     site = await startTestSite();
   }, 120_000);
 
   afterAll(async () => {
-    await platform?.stop();
-    await kubelet?.close();
-    await api?.close();
+    await cluster?.stop();
     await site?.close();
-    if (savedKubeconfig === undefined) delete process.env['KUBECONFIG'];
-    else process.env['KUBECONFIG'] = savedKubeconfig;
-    rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
   it('runs a runtime as a pod: ready on its pod IP, driven by Playwright through a connection, deleted on stop', async () => {
@@ -179,4 +202,68 @@ describe('Kubernetes driver end to end (fake API server and kubelet, real agents
   // CDP through the pod's forward: Playwright, Puppeteer, chrome-remote-interface, discovery and page endpoints.
   defineConnectionSuite(() => platform);
   defineFilesSuite(() => platform);
+});
+
+describe('Kubernetes driver with a warm pool (fake API server and kubelet, real agents and Chromium)', () => {
+  let cluster: Cluster;
+  let site: TestSite;
+  const auth = () => ({ Authorization: `Bearer ${cluster.platform.adminKey}` });
+  const poolPods = () => cluster.api.podNames(NAMESPACE).filter((name) => name.startsWith('bctrl-pool-'));
+
+  beforeAll(async () => {
+    cluster = await startCluster({ BCTRL_WARM_POOL_SIZE: '1' });
+    site = await startTestSite();
+  }, 120_000);
+
+  afterAll(async () => {
+    await cluster?.stop();
+    await site?.close();
+  }, 60_000);
+
+  it('serves a runtime from a pooled pod (relabelled, deadline shortened), drives it, and refills with a new pod', async () => {
+    const { api, platform } = cluster;
+    const http = () => request(platform.url);
+    const spaceId = (await http().post('/v1/spaces').set(auth()).send({ name: 'k8s-warm' })).body.id as string;
+    const [pooled] = await eventually('a pooled pod', () =>
+      (platform.pooledBrowsers?.() ?? 0) >= 1 && poolPods().length === 1 ? poolPods() : undefined,
+    );
+    const before = api.getPod(pooled, NAMESPACE) as { spec: { activeDeadlineSeconds: number } };
+
+    const created = await http()
+      .post(`/v1/spaces/${spaceId}/runtimes?wait=true`)
+      .set(auth())
+      .send({ type: 'browser', timeoutSeconds: 120 });
+    expect(created.body.status).toBe('ready');
+    const id = created.body.id as string;
+    expect(api.podNames(NAMESPACE)).not.toContain(podName(id)); // no cold pod: the pooled one serves it
+    // The runtime is answered ready first; the driver binds the pod to it (labels, deadline) right after.
+    const adopted = await eventually('the pooled pod to be bound', () => {
+      const pod = api.getPod(pooled, NAMESPACE) as {
+        metadata: { labels: Record<string, string> };
+        spec: { activeDeadlineSeconds: number };
+      };
+      return pod.metadata.labels['bctrl.dev/runtime-id'] === id ? pod : undefined;
+    });
+    expect(adopted.metadata.labels).toMatchObject({ 'bctrl.dev/space-id': spaceId });
+    expect(adopted.spec.activeDeadlineSeconds).toBeLessThan(before.spec.activeDeadlineSeconds);
+
+    const connection = await http().post(`/v1/runtimes/${id}/connections`).set(auth()).send({});
+    const browser = await chromium.connectOverCDP(connection.body.wsUrl as string);
+    try {
+      const context = browser.contexts()[0] ?? (await browser.newContext());
+      const page = context.pages()[0] ?? (await context.newPage());
+      await page.goto(site.url);
+      await page.click('#go');
+      expect(await page.textContent('#out')).toBe('clicked 1');
+    } finally {
+      await browser.close();
+    }
+    // The file API of the adopted pod's agent answers too.
+    expect((await http().get(`/v1/runtimes/${id}/files`).set(auth())).status).toBe(200);
+
+    expect((await http().post(`/v1/runtimes/${id}/stop`).set(auth())).body.status).toBe('stopped');
+    expect(api.podNames(NAMESPACE)).not.toContain(pooled);
+    const [refill] = await eventually('the pool to refill', () => (poolPods().length === 1 ? poolPods() : undefined));
+    expect(refill).not.toBe(pooled);
+  });
 });
