@@ -34,14 +34,19 @@ export interface S3ObjectStoreOptions {
   accessKeyId: string;
   secretAccessKey: string;
   /**
-   * Multipart part size and parts in flight: an upload holds at most about partSize × (queueSize + 1) bytes, however
-   * large the object. Defaults 8 MiB × 2, so under 32 MiB per upload.
+   * Multipart part size and parts in flight: an upload holds about partSize × (queueSize + 1) bytes, however large
+   * the object. Defaults 5 MiB (S3's minimum) × 2, so about 15 MiB per upload; a part grows only as far as S3's
+   * 10,000-part limit needs for the largest object allowed.
    */
   partSize?: number;
   queueSize?: number;
 }
 
 const MIB = 1024 * 1024;
+/** S3's smallest part but the last. */
+const MIN_PART = 5 * MIB;
+/** S3's most parts in one upload. */
+const MAX_PARTS = 10_000;
 
 /** Distributed mode's object store: any S3-compatible service, one bucket. */
 export class S3ObjectStore implements ObjectStore {
@@ -53,8 +58,7 @@ export class S3ObjectStore implements ObjectStore {
 
   constructor(options: S3ObjectStoreOptions) {
     this.bucket = options.bucket;
-    // S3's minimum part size is 5 MiB.
-    this.partSize = Math.max(options.partSize ?? 8 * MIB, 5 * MIB);
+    this.partSize = Math.max(options.partSize ?? MIN_PART, MIN_PART);
     this.queueSize = Math.max(options.queueSize ?? 2, 1);
     this.client = new S3Client({
       region: options.region,
@@ -80,7 +84,7 @@ export class S3ObjectStore implements ObjectStore {
         Body: metered,
         ContentType: options.contentType || 'application/octet-stream',
       },
-      partSize: this.partSize,
+      partSize: Math.max(this.partSize, Math.ceil((options.maxBytes ?? 0) / MAX_PARTS)),
       queueSize: this.queueSize,
       // A failed multipart upload is aborted, so no orphaned parts are left behind to pay for.
       leavePartsOnError: false,
