@@ -12,6 +12,7 @@ import { type Platform, REPO_ROOT, startLocalPlatform } from './platform';
 import { startTestSite, type TestSite } from './test-site';
 
 const NAMESPACE = 'bctrl-runtimes';
+const CDP_PORT = 9333;
 const podName = (runtimeId: string) => `bctrl-rt-${runtimeId.toLowerCase().replace(/_/g, '-')}`;
 
 /** The Chromium of a runtime's pod: its user-data-dir is in the pod's work volume. */
@@ -117,7 +118,8 @@ describe('Kubernetes driver end to end (fake API server and kubelet, real agents
   const auth = () => ({ Authorization: `Bearer ${platform.adminKey}` });
 
   beforeAll(async () => {
-    cluster = await startCluster();
+    // Not the default 9222: the chart's browserRuntime.cdpPort reaches the pod and the URL cdp-proxy dials.
+    cluster = await startCluster({ BCTRL_RUNTIME_CDP_PORT: String(CDP_PORT) });
     ({ api, kubelet, platform } = cluster);
     site = await startTestSite();
   }, 120_000);
@@ -160,7 +162,7 @@ describe('Kubernetes driver end to end (fake API server and kubelet, real agents
       const userDataDir = (chromiumOf(id)?.argv.find((arg) => arg.startsWith('--user-data-dir=')) ?? '').slice(16);
       const chromiumPort = readFileSync(join(userDataDir, 'DevToolsActivePort'), 'utf8').split('\n')[0];
       const dialed = dialedByThisProcess();
-      expect(dialed).toContain(`${pod.status.podIP}:9222`);
+      expect(dialed).toContain(`${pod.status.podIP}:${CDP_PORT}`);
       expect(dialed).not.toContain(`127.0.0.1:${chromiumPort}`);
 
       const context = browser.contexts()[0] ?? (await browser.newContext());

@@ -360,6 +360,16 @@ const runtimeServiceAccount = defineSetting({
   sensitive: false,
 });
 
+const runtimeCdpPort = defineSetting({
+  env: 'BCTRL_RUNTIME_CDP_PORT',
+  schema: envPort(),
+  default: 9222,
+  group: 'Runtimes',
+  description:
+    "Port of a browser pod on which its agent forwards to Chromium's DevTools endpoint (loopback-only inside the pod); cdp-proxy dials it (kubernetes driver).",
+  sensitive: false,
+});
+
 const logLevel = defineSetting({
   env: 'LOG_LEVEL',
   schema: envEnum(['debug', 'info', 'warn', 'error'] as const),
@@ -436,6 +446,7 @@ export const platformSettings = {
   runtimeNamespace,
   runtimeImage,
   runtimeServiceAccount,
+  runtimeCdpPort,
 } as const;
 
 export type PlatformSettings = typeof platformSettings;

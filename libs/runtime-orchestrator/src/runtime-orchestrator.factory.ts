@@ -28,6 +28,7 @@ export function createBrowserDriver(config: PlatformConfig, setup: OrchestratorS
         namespace: config.runtimeNamespace,
         image: config.runtimeImage,
         installationId,
+        cdpPort: config.runtimeCdpPort,
         ...(config.runtimeServiceAccount ? { serviceAccountName: config.runtimeServiceAccount } : {}),
       });
     }
