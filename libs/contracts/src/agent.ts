@@ -76,6 +76,13 @@ export const AGENT_ENV = {
    * only. A pod's loopback is its own, so this is how the platform reaches a browser in a pod (kubernetes driver).
    */
   cdpPort: 'BCTRL_AGENT_CDP_PORT',
+  /**
+   * `off`: Chromium runs without its own sandbox. The Kubernetes driver sets it: a non-root pod under seccomp
+   * RuntimeDefault with every capability dropped cannot create the namespaces Chromium's sandbox needs, and the pod
+   * (its own user, seccomp, NetworkPolicy, one runtime per pod) is the isolation boundary there. Absent: the sandbox
+   * stays on, except as root, where Chromium refuses to start with it.
+   */
+  chromiumSandbox: 'BCTRL_CHROMIUM_SANDBOX',
   /** Largest file the file API accepts and the largest download kept, in bytes (default 2 GiB). */
   maxFileBytes: 'BCTRL_AGENT_MAX_FILE_BYTES',
 } as const;

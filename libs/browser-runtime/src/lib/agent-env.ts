@@ -15,6 +15,7 @@ export const ENV: typeof AGENT_ENV = {
   workDir: 'BCTRL_WORK_DIR',
   standby: 'BCTRL_AGENT_STANDBY',
   cdpPort: 'BCTRL_AGENT_CDP_PORT',
+  chromiumSandbox: 'BCTRL_CHROMIUM_SANDBOX',
   maxFileBytes: 'BCTRL_AGENT_MAX_FILE_BYTES',
 };
 

@@ -107,7 +107,7 @@ export function runAgent(argv: string[] = process.argv, env: NodeJS.ProcessEnv =
     config: config.launch,
     workDir,
     markerArgs: argv.filter((arg) => arg.startsWith('--bctrl-')),
-    isRoot: process.getuid?.() === 0,
+    noSandbox: process.getuid?.() === 0 || env[ENV.chromiumSandbox] === 'off',
   });
   // Load the CDP client while Chromium boots, so it is ready the moment DevTools listens.
   void loadWebSocket();

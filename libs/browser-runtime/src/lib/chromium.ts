@@ -9,7 +9,8 @@ export interface ChromiumOptions {
   workDir: string;
   /** Passed through verbatim (the driver's `--bctrl-*` markers), so leftovers can be found by command line. */
   markerArgs: string[];
-  isRoot: boolean;
+  /** Start Chromium with --no-sandbox (as root, or where the container is the sandbox). */
+  noSandbox: boolean;
 }
 
 export interface ChromiumProcess {
@@ -48,8 +49,8 @@ export function chromiumArgs(options: ChromiumOptions, userDataDir: string): str
     '--remote-debugging-address=127.0.0.1',
     '--remote-debugging-port=0',
   ];
-  // Chromium refuses to start as root with its sandbox on; as any other user the sandbox stays.
-  if (options.isRoot) args.push('--no-sandbox');
+  // Chromium refuses to start as root with its sandbox on; elsewhere the sandbox stays unless the pod is the sandbox.
+  if (options.noSandbox) args.push('--no-sandbox');
   if (config.viewport) {
     // The runtime's viewport is the page's: headless=new still reserves its (invisible) browser UI inside the
     // window, so the window is made that much taller. Screen size follows, or pages would see a window wider

@@ -230,7 +230,7 @@ describe('PageRecorder', () => {
       config: {},
       workDir,
       markerArgs: [],
-      isRoot: process.getuid?.() === 0,
+      noSandbox: process.getuid?.() === 0,
     });
     const cdpUrl = await launched.devtoolsUrl;
     const recorder = new PageRecorder(join(workDir, 'recording.ndjson'), maxBytes);

@@ -189,6 +189,8 @@ describe('KubernetesDriver (against the fake Kubernetes API server)', () => {
       },
     });
     const env = Object.fromEntries(container.env.map((e) => [e.name, e.value]));
+    // Non-root under seccomp with no capabilities, Chromium cannot build its own sandbox: the pod is the sandbox.
+    expect(env[AGENT_ENV.chromiumSandbox]).toBe('off');
     // The token is not in the pod: it comes from a Secret of the pod's name, owned by the pod.
     expect(env[AGENT_ENV.token]).toBeUndefined();
     const tokenRef = container.env.find((e) => e.name === AGENT_ENV.token)?.valueFrom?.secretKeyRef;

@@ -440,6 +440,8 @@ export class KubernetesDriver implements BrowserDriver {
               { name: AGENT_ENV.port, value: String(port) },
               { name: AGENT_ENV.host, value: '0.0.0.0' },
               { name: AGENT_ENV.cdpPort, value: String(this.cdpPort) },
+              // The pod is the sandbox: see AGENT_ENV.chromiumSandbox.
+              { name: AGENT_ENV.chromiumSandbox, value: 'off' },
               { name: AGENT_ENV.workDir, value: '/work' },
             ],
             ports: [
