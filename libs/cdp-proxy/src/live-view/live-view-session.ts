@@ -61,18 +61,23 @@ export class LiveViewSession {
   /** Frames forwarded and input events passed through, reported when the viewer leaves. */
   readonly stats = { frames: 0, framesDropped: 0, inputs: 0 };
 
+  /**
+   * Listens on both sockets at once: a viewer may send as soon as its socket opened, and a message nobody listens
+   * for is gone.
+   */
   constructor(
     private readonly viewer: WebSocket,
     private readonly browser: WebSocket,
     private readonly interactive: boolean,
-  ) {}
-
-  /** Wires both sockets; resolves once the first page is being screencast (or there is none yet). */
-  async start(): Promise<void> {
+  ) {
     this.browser.on('message', (data) => this.onBrowserMessage(String(data)));
     this.viewer.on('message', (data, isBinary) => {
       if (!isBinary) this.onViewerMessage(String(data));
     });
+  }
+
+  /** Follows the targets; resolves once the first page is being screencast (or there is none yet). */
+  async start(): Promise<void> {
     this.send({ type: 'hello', interactive: this.interactive });
     await this.call('Target.setDiscoverTargets', { discover: true });
     const { targetInfos } = (await this.call('Target.getTargets')) as {
