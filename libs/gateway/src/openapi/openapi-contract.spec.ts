@@ -40,6 +40,9 @@ const BUILT_PATHS = [
   /^\/v1\/spaces\/\{spaceId\}\/storage(\/\{path\})?$/,
   /^\/v1\/artifacts\/\{artifactId\}(\/content)?$/,
   /^\/v1\/runs\/\{runId\}\/artifacts$/,
+  /^\/v1\/spaces\/\{spaceId\}\/runs$/,
+  /^\/v1\/runs\/\{runId\}(\/events|\/commands|\/live-view|\/recording-view)?$/,
+  /^\/v1\/runtimes\/\{runtimeId\}\/files(\/stage|\/collect)?$/,
 ];
 const OPERATIONS: Route[] = ['GET /healthz', 'GET /readyz', 'GET /docs', 'GET /openapi.json'];
 

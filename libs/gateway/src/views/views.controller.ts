@@ -69,6 +69,7 @@ export class ViewsController {
   @ApiRoute({
     status: 201,
     type: LiveViewLinkDto,
+    creates: true,
     description:
       "A link to a page showing the run's browser live (its tabs, screencast frames while pages change). The run must be its runtime's active run; the link stops working when it expires or the runtime stops.",
   })
@@ -89,6 +90,7 @@ export class ViewsController {
   @ApiRoute({
     status: 201,
     type: ViewLinkDto,
+    creates: true,
     description: "A link to a page that replays the run's recording, with a timeline.",
   })
   async recording(
