@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import type { RpcMethod } from '@bctrl/contracts';
 import { generateApiKey } from '@bctrl/core';
 import { startLocal } from '@bctrl/local';
+import { createObjectStore, type ObjectStore, S3ObjectStore } from '@bctrl/storage';
 import { WARM_POOL, type WarmPool } from '@bctrl/runtime-orchestrator';
 import { createTestDatabase, freePort, OtlpReceiver, startOtlpReceiver, startS3 } from '@bctrl/testing';
 import { testInstallationId } from './browsers';
@@ -42,6 +43,8 @@ export interface Platform {
   pidOf?: (app: (typeof DISTRIBUTED_APPS)[number]) => number | undefined;
   /** Distributed mode: the platform's database, for tests that must reach under the API. */
   databaseUrl?: string;
+  /** The platform's object store (its fs root or its S3 bucket), for tests that look under the API. */
+  objectStore: ObjectStore;
   stop(): Promise<void>;
 }
 
@@ -72,6 +75,7 @@ export async function startLocalPlatform(env: NodeJS.ProcessEnv = {}): Promise<P
   return {
     mode: 'local',
     url: platform.url,
+    objectStore: createObjectStore(platform.config),
     adminKey,
     operator: operatorVia(platform.app.get<Transport>(TRANSPORT)),
     transport: platform.app.get<Transport>(TRANSPORT),
@@ -227,6 +231,14 @@ export async function startDistributedPlatform(env: NodeJS.ProcessEnv = {}): Pro
       transport,
       installationId,
       databaseUrl,
+      objectStore: new S3ObjectStore({
+        bucket: s3.bucket,
+        region: s3.region,
+        endpoint: s3.url,
+        forcePathStyle: true,
+        accessKeyId: s3.accessKeyId,
+        secretAccessKey: s3.secretAccessKey,
+      }),
       pidOf: (name) => apps.find((app) => app.name === name)?.child.pid,
       startReplica: async (name, env = {}) => {
         const original = apps.find((app) => app.name === name);

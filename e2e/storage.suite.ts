@@ -385,6 +385,36 @@ export function defineStorageSuite(platform: () => Platform) {
         expect(sha256(body)).toBe(sha256(content));
       });
 
+      it('deleting a space purges its objects and artifacts, rows and bytes', async () => {
+        const doomed = (await http().post('/v1/spaces').set(auth()).send({ name: 'doomed' })).body.id as string;
+        const put = await http()
+          .put(`/v1/spaces/${doomed}/storage/keep/me.bin`)
+          .set(auth())
+          .set('content-type', 'application/octet-stream')
+          .send(randomBytes(4096));
+        expect(put.status).toBe(200);
+        const accountId = (
+          await platform().operator(SpacesV1.authenticate, { keyHash: hashApiKey(platform().adminKey) })
+        ).principal?.accountId as string;
+        const artifact = await platform().operator(StorageV1.importArtifact, {
+          runId,
+          runtimeId,
+          spaceId: doomed,
+          accountId,
+          kind: 'file',
+          name: 'doomed.pdf',
+          source: { url: sourceUrl, headers: { authorization: 'Bearer agent-token' } },
+        });
+        const keys = async () => (await platform().objectStore.list(`spaces/${doomed}/`)).objects.map((o) => o.key);
+        expect((await keys()).sort()).toEqual(
+          [`spaces/${doomed}/artifacts/${artifact.id}/doomed.pdf`, `spaces/${doomed}/storage/keep/me.bin`].sort(),
+        );
+
+        expect((await http().delete(`/v1/spaces/${doomed}`).set(auth())).status).toBe(200);
+        expect(await keys()).toEqual([]);
+        expect((await http().get(`/v1/artifacts/${artifact.id}`).set(auth())).status).toBe(404);
+      });
+
       it("answers 404 to another space's key for the artifact, its content and the run's list", async () => {
         expect((await http().get(`/v1/artifacts/${artifactId}`).set(auth(keyB))).status).toBe(404);
         expect((await raw(platform().url, 'GET', `/v1/artifacts/${artifactId}/content`, auth(keyB))).status).toBe(404);

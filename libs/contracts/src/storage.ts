@@ -34,6 +34,8 @@ export const StorageV1 = {
   /** Operator only. Streams a whole file from a URL: callers pass a timeout that fits the file (minutes for a recording). */
   importArtifact: defineMethod(SERVICE, 'storage.v1.importArtifact', pb.ImportArtifactRequestSchema, pb.ArtifactSchema),
   /** Platform-internal: a space object PUT to a URL (staging into a runtime). Called with the tenant's key. */
+  /** Operator only: removes a deleted space's objects and artifacts, rows and bytes. */
+  purgeSpace: defineMethod(SERVICE, 'storage.v1.purgeSpace', pb.PurgeSpaceRequestSchema, pb.PurgeSpaceResponseSchema),
   exportObject: defineMethod(
     SERVICE,
     'storage.v1.exportObject',

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { Client } from 'pg';
-import { RequestInitOf, RpcMethod, ResponseOf, RuntimesV1, SpacesV1 } from '@bctrl/contracts';
+import { RequestInitOf, RpcMethod, ResponseOf, RuntimesV1, SpacesV1, StorageV1 } from '@bctrl/contracts';
 import { BctrlError, ErrorCode, generateApiKey, hashApiKey, KeyPrincipal, newId, Principal, Role } from '@bctrl/core';
 import { migrateService } from '@bctrl/db';
 import { PlatformModule } from '@bctrl/service';
@@ -33,12 +33,20 @@ interface Harness {
   call<Req extends RpcMethod>(method: Req, request: RequestInitOf<Req>, principal: Principal): Promise<ResponseOf<Req>>;
 }
 
+/** Spaces whose files storage was asked to purge, in order. */
+const purgedSpaces: string[] = [];
+
 /** The spaces service as local mode composes it (libs/local/src/local.ts), reached only through the transport. */
 async function startSpaces(options: SpacesModuleOptions): Promise<Harness> {
   const transport = new InProcessTransport();
   // Deleting a space asks runtime-orchestrator about live runtimes. These tests are about the spaces service
   // alone, so the orchestrator's side of that contract answers "none live" here.
   transport.serve(RuntimesV1.countLive, async () => ({ count: 0 }));
+  // Storage's side of deleting a space: the purge of its files, noted so a test can see it was asked for.
+  transport.serve(StorageV1.purgeSpace, async (request) => {
+    purgedSpaces.push(request.spaceId);
+    return { objects: 0n, artifacts: 0n, keys: 0n };
+  });
   const moduleRef = await Test.createTestingModule({
     imports: [PlatformModule.forRoot({ services: ['spaces'], transport }), SpacesModule.forRoot(options)],
   }).compile();
@@ -300,8 +308,9 @@ describe('spaces service against Postgres', () => {
       // The subaccount's keys would go with it (ON DELETE CASCADE): they must still be there and working.
       expect((await authenticate(subKey.secret)).subaccountId).toBe(sub.id);
 
-      // Once empty, it can go, taking its keys with it.
+      // Once empty, it can go, taking its keys with it; the space's files went first.
       await spaces.call(SpacesV1.deleteSpace, { spaceId: space.id }, admin);
+      expect(purgedSpaces.at(-1)).toBe(space.id);
       expect(await spaces.call(SpacesV1.deleteSubaccount, { subaccountId: sub.id }, admin)).toMatchObject({
         id: sub.id,
         deleted: true,

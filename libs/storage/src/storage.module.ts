@@ -49,6 +49,7 @@ class StorageLifecycle implements OnApplicationBootstrap, OnModuleDestroy, OnApp
       handle(StorageV1.listArtifacts, (req, ctx) => this.artifacts.list(ctx.principal, req)),
       handle(StorageV1.presignArtifact, (req, ctx) => this.artifacts.presign(ctx.principal, req.artifactId)),
       handle(StorageV1.importArtifact, (req, ctx) => this.artifacts.import(ctx.principal, req)),
+      handle(StorageV1.purgeSpace, (req, ctx) => this.objects.purgeSpace(ctx.principal, req)),
       handle(StorageV1.exportObject, (req, ctx) => this.transfers.exportObject(ctx.principal, req)),
       handle(StorageV1.importObject, (req, ctx) => this.transfers.importObject(ctx.principal, req)),
     ]);

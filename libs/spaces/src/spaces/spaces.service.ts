@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Transport, TRANSPORT } from '@bctrl/transport';
 import { MessageInitShape } from '@bufbuild/protobuf';
-import { RuntimesV1, spacesV1 } from '@bctrl/contracts';
+import { RuntimesV1, spacesV1, StorageV1 } from '@bctrl/contracts';
 import {
   assertValid,
   BctrlError,
@@ -100,6 +100,13 @@ export class SpacesService {
         );
       }
     }
+    // The space's files go with it: purged first, so a failure leaves the space there to delete again.
+    await this.transport.request(
+      StorageV1.purgeSpace,
+      { spaceId: existing.id },
+      { principal: { kind: 'operator' } },
+      { timeoutMs: 120_000 },
+    );
     await this.spaces.delete(existing.id);
     return { id: existing.id, deleted: true };
   }

@@ -3,10 +3,12 @@ import type { MessageInitShape } from '@bufbuild/protobuf';
 import { SpacesV1, storageV1 } from '@bctrl/contracts';
 import {
   BctrlError,
+  isId,
   type KeyPrincipal,
   pageLimit,
   type Principal,
   requireKey,
+  requireOperator,
   requireStoragePath,
   spaceResourceScope,
 } from '@bctrl/core';
@@ -141,6 +143,28 @@ export class ObjectsService {
     await this.db.spaceObject.deleteMany({ where: { spaceId: row.spaceId, path: row.path } });
     await this.store.delete(spaceObjectKey(row.spaceId, row.path));
     return {};
+  }
+
+  /**
+   * A deleted space's storage: its rows first (objects and artifacts vanish for readers at once), then every key under
+   * `spaces/<id>/`, so bytes whose row never landed (an upload cut short) go too. Repeatable: a purge that failed half
+   * way is finished by the next.
+   */
+  async purgeSpace(principal: Principal, request: storageV1.PurgeSpaceRequest) {
+    requireOperator(principal);
+    if (!isId('space', request.spaceId))
+      throw BctrlError.validation([{ field: 'spaceId', issue: 'must be a space id' }]);
+    const objects = await this.db.spaceObject.deleteMany({ where: { spaceId: request.spaceId } });
+    const artifacts = await this.db.artifact.deleteMany({ where: { spaceId: request.spaceId } });
+    let keys = 0;
+    for (;;) {
+      // Always from the start: what was listed is deleted before the next page is asked for.
+      const page = await this.store.list(`spaces/${request.spaceId}/`, { limit: 500 });
+      for (const object of page.objects) await this.store.delete(object.key);
+      keys += page.objects.length;
+      if (page.objects.length === 0 || !page.nextStartAfter) break;
+    }
+    return { objects: BigInt(objects.count), artifacts: BigInt(artifacts.count), keys: BigInt(keys) };
   }
 
   private async findVisible(key: KeyPrincipal, spaceId: string, path: string): Promise<SpaceObject> {
