@@ -6,8 +6,7 @@ import WebSocket from 'ws';
 import { readCommandRecords, readRunEvents } from './run-events';
 import { startTestSite, type TestSite } from './test-site';
 import type { Platform } from './platform';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from './wait';
 
 interface Connection {
   id: string;

@@ -5,19 +5,10 @@ import { type Browser, chromium } from 'playwright-core';
 import request from 'supertest';
 import { startTestSite, type TestSite } from './test-site';
 import type { Platform } from './platform';
+import { waitFor } from './wait';
 
 const CHROME = process.env['CHROME_PATH'] ?? '/usr/lib/chromium/chromium';
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
-
-async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 150));
-  }
-}
 
 interface RunEvent {
   type: string;
@@ -53,7 +44,7 @@ export function defineFilesSuite(platform: () => Platform) {
   }
 
   async function events(runId: string, until: (all: RunEvent[]) => boolean): Promise<RunEvent[]> {
-    return eventually(async () => {
+    return waitFor('run events', async () => {
       const res = await http().get(`/v1/runs/${runId}/events?limit=1000`).set(auth());
       const all = res.body.data as RunEvent[];
       return until(all) ? all : undefined;
@@ -233,14 +224,14 @@ export function defineFilesSuite(platform: () => Platform) {
       await drivers.pop()?.close();
       expect((await http().post(`/v1/runtimes/${rt.id}/stop`).set(auth())).body.status).toBe('stopped');
 
-      const artifacts = await eventually(async () => {
+      const artifacts = await waitFor('the run’s artifacts', async () => {
         const res = await http().get(`/v1/runs/${rt.runId}/artifacts`).set(auth());
         return res.body.data?.length ? (res.body.data as Array<Record<string, unknown>>) : undefined;
       });
       const recording = artifacts.find((a) => a['kind'] === 'recording') as Record<string, unknown>;
       expect(recording).toMatchObject({ name: 'recording.ndjson', contentType: 'application/x-ndjson' });
       expect(recording['size']).toBeGreaterThan(1000);
-      const run = await eventually(async () => {
+      const run = await waitFor('the run to end', async () => {
         const res = await http().get(`/v1/runs/${rt.runId}`).set(auth());
         return res.body.status === 'ended' ? res.body : undefined;
       });

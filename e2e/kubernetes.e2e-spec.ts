@@ -10,6 +10,7 @@ import { defineConnectionSuite } from './connections.suite';
 import { defineFilesSuite } from './files.suite';
 import { type Platform, REPO_ROOT, startLocalPlatform } from './platform';
 import { startTestSite, type TestSite } from './test-site';
+import { waitFor } from './wait';
 
 const NAMESPACE = 'bctrl-runtimes';
 const CDP_PORT = 9333;
@@ -44,16 +45,6 @@ function dialedByThisProcess(): string[] {
     .map((line) => line.trim().split(/\s+/))
     .filter((fields) => fields.length > 9 && fields[3] === '01' && inodes.has(fields[9]))
     .map((fields) => hexAddress(fields[2]));
-}
-
-async function eventually<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /**
@@ -180,8 +171,8 @@ describe('Kubernetes driver end to end (fake API server and kubelet, real agents
     expect(stopped.body).toMatchObject({ status: 'stopped', stopReason: 'requested' });
     expect(api.podNames(NAMESPACE)).not.toContain(name);
     expect(api.secretNames(NAMESPACE)).not.toContain(name); // the garbage collector took it with its pod
-    await eventually('the pod’s processes to end', () => (kubelet.runningPods().includes(name) ? undefined : true));
-    await eventually('its Chromium to exit', () => (chromiumOf(id) ? undefined : true));
+    await waitFor('the pod’s processes to end', () => (kubelet.runningPods().includes(name) ? undefined : true));
+    await waitFor('its Chromium to exit', () => (chromiumOf(id) ? undefined : true));
   });
 
   it('a pod whose container dies fails its runtime with crashed', async () => {
@@ -193,12 +184,12 @@ describe('Kubernetes driver end to end (fake API server and kubelet, real agents
     expect(created.body.status).toBe('ready');
     const id = created.body.id as string;
     kubelet.killContainer(podName(id));
-    const failed = await eventually('the runtime to fail', async () => {
+    const failed = await waitFor('the runtime to fail', async () => {
       const res = await http().get(`/v1/runtimes/${id}`).set(auth());
       return res.body.status === 'failed' ? res.body : undefined;
     });
     expect(failed).toMatchObject({ status: 'failed', stopReason: 'crashed' });
-    await eventually('its Chromium to exit', () => (chromiumOf(id) ? undefined : true));
+    await waitFor('its Chromium to exit', () => (chromiumOf(id) ? undefined : true));
   });
 
   // CDP through the pod's forward: Playwright, Puppeteer, chrome-remote-interface, discovery and page endpoints.
@@ -226,7 +217,7 @@ describe('Kubernetes driver with a warm pool (fake API server and kubelet, real 
     const { api, platform } = cluster;
     const http = () => request(platform.url);
     const spaceId = (await http().post('/v1/spaces').set(auth()).send({ name: 'k8s-warm' })).body.id as string;
-    const [pooled] = await eventually('a pooled pod', () =>
+    const [pooled] = await waitFor('a pooled pod', () =>
       (platform.pooledBrowsers?.() ?? 0) >= 1 && poolPods().length === 1 ? poolPods() : undefined,
     );
     const before = api.getPod(pooled, NAMESPACE) as { spec: { activeDeadlineSeconds: number } };
@@ -239,7 +230,7 @@ describe('Kubernetes driver with a warm pool (fake API server and kubelet, real 
     const id = created.body.id as string;
     expect(api.podNames(NAMESPACE)).not.toContain(podName(id)); // no cold pod: the pooled one serves it
     // The runtime is answered ready first; the driver binds the pod to it (labels, deadline) right after.
-    const adopted = await eventually('the pooled pod to be bound', () => {
+    const adopted = await waitFor('the pooled pod to be bound', () => {
       const pod = api.getPod(pooled, NAMESPACE) as {
         metadata: { labels: Record<string, string> };
         spec: { activeDeadlineSeconds: number };
@@ -265,7 +256,7 @@ describe('Kubernetes driver with a warm pool (fake API server and kubelet, real 
 
     expect((await http().post(`/v1/runtimes/${id}/stop`).set(auth())).body.status).toBe('stopped');
     expect(api.podNames(NAMESPACE)).not.toContain(pooled);
-    const [refill] = await eventually('the pool to refill', () => (poolPods().length === 1 ? poolPods() : undefined));
+    const [refill] = await waitFor('the pool to refill', () => (poolPods().length === 1 ? poolPods() : undefined));
     expect(refill).not.toBe(pooled);
   });
 });

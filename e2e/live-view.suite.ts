@@ -5,18 +5,9 @@ import request from 'supertest';
 import WebSocket from 'ws';
 import { startTestSite, type TestSite } from './test-site';
 import type { Platform } from './platform';
+import { waitFor } from './wait';
 
 const CHROME = process.env['CHROME_PATH'] ?? '/usr/lib/chromium/chromium';
-
-async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /**
  * Live view with real browsers on both ends: the runtime's Chromium, driven by Playwright through a connection,
@@ -127,7 +118,7 @@ export function defineLiveViewSuite(platform: () => Platform) {
       await viewer.close();
 
       // The durable record, through the public API.
-      const events = await eventually(async () => {
+      const events = await waitFor('live_view.closed', async () => {
         const res = await http().get(`/v1/runs/${rt.runId}/events?limit=1000`).set(auth());
         const all = res.body.data as Array<{ type: string; data: Record<string, unknown> }>;
         return all.some((event) => event.type === 'live_view.closed') ? all : undefined;

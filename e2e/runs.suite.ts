@@ -5,8 +5,7 @@ import WebSocket from 'ws';
 import { runSubject, runsV1, SpacesV1 } from '@bctrl/contracts';
 import { hashApiKey } from '@bctrl/core';
 import type { Platform } from './platform';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep, waitFor } from './wait';
 
 interface RunEvent {
   seq: number;
@@ -57,16 +56,6 @@ export function readSse(url: string, headers: Record<string, string>) {
 export function defineRunSuite(platform: () => Platform) {
   const http = () => request(platform().url);
   const auth = (key = platform().adminKey) => ({ Authorization: `Bearer ${key}` });
-
-  async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await probe();
-      if (value !== undefined) return value;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await sleep(100);
-    }
-  }
 
   async function allEvents(runId: string): Promise<RunEvent[]> {
     const out: RunEvent[] = [];

@@ -3,8 +3,7 @@ import { SpacesV1 } from '@bctrl/contracts';
 import { chromiumOf } from './browsers';
 import { readRunEvents } from './run-events';
 import type { Platform } from './platform';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep, waitFor } from './wait';
 
 /**
  * Runtimes with real Chromium, through the public API, written once and run against each way of running.
@@ -21,16 +20,6 @@ export function defineRuntimeSuite(platform: () => Platform) {
       .send({ name });
     expect(res.status).toBe(201);
     return res.body.id as string;
-  }
-
-  async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await probe();
-      if (value !== undefined) return value;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await sleep(200);
-    }
   }
 
   async function statusOf(id: string) {

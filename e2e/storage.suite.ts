@@ -6,9 +6,9 @@ import request from 'supertest';
 import { StorageV1, SpacesV1 } from '@bctrl/contracts';
 import { hashApiKey } from '@bctrl/core';
 import type { Platform } from './platform';
+import { sleep } from './wait';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface RawAnswer {
   status: number;
