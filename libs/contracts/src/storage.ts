@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import * as pb from './generated/bctrl/storage/v1/storage_pb';
 import { defineMethod } from './method';
 
@@ -67,3 +68,36 @@ export const STORAGE_DATA_PLANE = {
   artifactContentPath: '/v1/artifacts/content',
   metadataHeader: 'bctrl-object',
 } as const;
+
+/*
+ * The byte data plane's shapes, shared by its two ends: the storage service (which implements it) and the gateway
+ * (which holds a port of it: the service itself in local mode, an HTTP client of the storage app in distributed mode).
+ */
+
+/** What a reader needs to answer with the bytes: headers, validators, a file name for downloads. */
+export interface ObjectMeta {
+  size: number;
+  sha256: string;
+  contentType: string;
+  /** RFC 3339: Last-Modified. */
+  modifiedAt: string;
+  /** For Content-Disposition (artifacts); null for space storage. */
+  fileName: string | null;
+}
+
+export interface ByteRead {
+  meta: ObjectMeta;
+  /** The part `body` carries (inclusive byte offsets); null for the whole object. */
+  range: { start: number; end: number } | null;
+  /** null for a HEAD. */
+  body: Readable | null;
+}
+
+export interface SpaceObjectView {
+  spaceId: string;
+  path: string;
+  size: number;
+  sha256: string;
+  contentType: string;
+  updatedAt: string;
+}

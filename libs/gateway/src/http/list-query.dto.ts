@@ -15,6 +15,7 @@ export class ListQueryDto {
   @ApiPropertyOptional({ description: 'The nextCursor of the previous page.' })
   @IsOptional()
   @IsString()
-  @Matches(/^[A-Za-z0-9_-]{1,512}$/, { message: 'cursor is not a cursor this API returned' })
+  // Long enough for cursors that carry a path (space storage lists: up to 1024 bytes, base64url).
+  @Matches(/^[A-Za-z0-9_-]{1,2048}$/, { message: 'cursor is not a cursor this API returned' })
   cursor?: string;
 }

@@ -2,7 +2,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { context, propagation } from '@opentelemetry/api';
 import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
-import { STORAGE_DATA_PLANE } from '@bctrl/contracts';
+import { type ByteRead, type ObjectMeta, type SpaceObjectView, STORAGE_DATA_PLANE } from '@bctrl/contracts';
 import { BctrlError, type ErrorCode, type ErrorDetail, ERROR_STATUS, type Principal } from '@bctrl/core';
 import { encodePrincipal, PRINCIPAL_HEADER } from '@bctrl/transport';
 
@@ -13,31 +13,9 @@ import { encodePrincipal, PRINCIPAL_HEADER } from '@bctrl/transport';
  * authenticated. Either way the body is a stream end to end, never buffered whole.
  */
 
+export type { ByteRead, ObjectMeta, SpaceObjectView };
+
 export const STORAGE_DATA_PLANE_PORT = Symbol.for('bctrl.gateway.storage-data-plane');
-
-export interface ObjectMeta {
-  size: number;
-  sha256: string;
-  contentType: string;
-  modifiedAt: string;
-  fileName: string | null;
-}
-
-export interface ByteRead {
-  meta: ObjectMeta;
-  range: { start: number; end: number } | null;
-  /** null for a HEAD. */
-  body: Readable | null;
-}
-
-export interface SpaceObjectView {
-  spaceId: string;
-  path: string;
-  size: number;
-  sha256: string;
-  contentType: string;
-  updatedAt: string;
-}
 
 export interface StorageDataPlane {
   putObject(

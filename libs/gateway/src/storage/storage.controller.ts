@@ -10,19 +10,13 @@ import {
   ApiResponse,
   ApiTags,
 } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { IsOptional, IsString, MaxLength } from 'class-validator';
 import { StorageV1, storageV1 } from '@bctrl/contracts';
-import {
-  BctrlError,
-  PAGE_LIMIT_MAX,
-  requireStoragePath,
-  STORAGE_PATH_MAX_BYTES,
-  STORAGE_SEGMENT_MAX_BYTES,
-} from '@bctrl/core';
+import { BctrlError, requireStoragePath, STORAGE_PATH_MAX_BYTES, STORAGE_SEGMENT_MAX_BYTES } from '@bctrl/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiRoute } from '../http/api-docs';
 import { nullable } from '../http/public-shapes';
+import { ListQueryDto } from '../http/list-query.dto';
 import { ServiceClient } from '../http/service-client';
 import { RAW_BODY, rawContentType } from './raw-body';
 import { sendBytes } from './send-bytes';
@@ -53,22 +47,8 @@ export class SpaceObjectListDto {
   nextCursor!: string | null;
 }
 
-/** Its own cursor rule: object cursors carry a path (up to 1024 bytes), longer than the API's usual cursors. */
-export class ListObjectsQueryDto {
-  @ApiPropertyOptional({ minimum: 1, maximum: PAGE_LIMIT_MAX, default: 20 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(PAGE_LIMIT_MAX)
-  limit?: number;
-
-  @ApiPropertyOptional({ description: 'The nextCursor of the previous page.' })
-  @IsOptional()
-  @IsString()
-  @Matches(/^[A-Za-z0-9_-]{1,2048}$/, { message: 'cursor is not a cursor this API returned' })
-  cursor?: string;
-
+/** The usual page query (whose cursors are long enough to carry a path), and a prefix. */
+export class ListObjectsQueryDto extends ListQueryDto {
   @ApiPropertyOptional({ description: 'Only paths starting with this (e.g. `inputs/`).' })
   @IsOptional()
   @IsString()
