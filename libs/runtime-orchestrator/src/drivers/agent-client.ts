@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { AGENT_PATHS } from '@bctrl/contracts';
 
 /**
  * One call to a browser-runtime agent's HTTP API (bearer token); the answer's status and body. `signal` aborts it
@@ -38,4 +39,17 @@ export function agentRequest(
     req.on('error', reject);
     req.end(payload);
   });
+}
+
+/**
+ * Where a service that moves bytes itself (storage) reaches one file of an agent's API: the URL and the bearer
+ * header, as a `storage.v1` ArtifactSource. The token travels in the header only, never in the URL.
+ */
+export function agentSource(agentUrl: string, token: string, path: string) {
+  return { url: `${agentUrl}${path}`, headers: { authorization: `Bearer ${token}` } };
+}
+
+/** One file of the agent's work area on its file API (GET reads it, PUT writes it). */
+export function agentFilePath(workAreaPath: string): string {
+  return `${AGENT_PATHS.files}?path=${encodeURIComponent(workAreaPath)}`;
 }

@@ -8,6 +8,7 @@ import {
 } from '@bctrl/contracts';
 import { idFor } from '@bctrl/core';
 import { Transport, TRANSPORT } from '@bctrl/transport';
+import { agentFilePath, agentSource } from '../drivers/agent-client';
 import type { RuntimeRow } from './runtimes.repository';
 
 /** A recording is read whole at stop: minutes for a large one, then the stop goes on without it. */
@@ -53,7 +54,7 @@ export class RuntimeArtifacts {
       artifactId: idFor('artifact', `${row.runId}:download:${download.guid}`),
       name: download.suggestedFilename || 'download',
       contentType: '',
-      agentPath: `${AGENT_PATHS.files}?path=${encodeURIComponent(download.path)}`,
+      agentPath: agentFilePath(download.path),
       timeoutMs: DOWNLOAD_IMPORT_TIMEOUT_MS,
     });
   }
@@ -82,7 +83,7 @@ export class RuntimeArtifacts {
         artifactId: file.artifactId,
         name: file.name,
         contentType: file.contentType,
-        source: { url: `${row.agentUrl}${file.agentPath}`, headers: { authorization: `Bearer ${row.agentToken}` } },
+        source: agentSource(row.agentUrl, row.agentToken, file.agentPath),
       },
       { principal: { kind: 'operator' } },
       { timeoutMs: file.timeoutMs },

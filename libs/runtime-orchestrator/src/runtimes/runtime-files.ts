@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { AGENT_PATHS, type AgentFileList, type AgentFileWritten, type runtimesV1, StorageV1 } from '@bctrl/contracts';
 import { BctrlError, isId, type Principal, requireKey, requireStoragePath } from '@bctrl/core';
 import { Transport, TRANSPORT } from '@bctrl/transport';
-import { agentRequest } from '../drivers/agent-client';
+import { agentFilePath, agentRequest, agentSource } from '../drivers/agent-client';
 import { RunEvents } from './run-events';
 import { type RuntimeRow, RuntimesRepository } from './runtimes.repository';
 
@@ -58,7 +58,7 @@ export class RuntimeFiles {
         {
           spaceId: row.spaceId,
           path: storagePath,
-          target: this.agentTarget(row, `${AGENT_PATHS.files}?path=${encodeURIComponent(runtimePath)}`),
+          target: agentSource(row.agentUrl, row.agentToken, agentFilePath(runtimePath)),
         },
         { principal },
         { timeoutMs: TRANSFER_TIMEOUT_MS },
@@ -86,7 +86,7 @@ export class RuntimeFiles {
         {
           spaceId: row.spaceId,
           path: storagePath,
-          source: this.agentTarget(row, `${AGENT_PATHS.files}?path=${encodeURIComponent(runtimePath)}`),
+          source: agentSource(row.agentUrl, row.agentToken, agentFilePath(runtimePath)),
           artifact: request.registerArtifact
             ? {
                 runId: row.runId,
@@ -119,8 +119,8 @@ export class RuntimeFiles {
     const dir = request.dir ? checkRuntimePath(`${request.dir.replace(/\/+$/, '')}/x`, 'dir').slice(0, -2) : '';
     const row = await this.readyRuntime(principal, request.runtimeId, 'viewer');
     const answer = await agentRequest(
-      row.agentUrl as string,
-      row.agentToken as string,
+      row.agentUrl,
+      row.agentToken,
       'GET',
       `${AGENT_PATHS.filesList}${dir ? `?dir=${encodeURIComponent(dir)}` : ''}`,
     );
@@ -135,7 +135,11 @@ export class RuntimeFiles {
     };
   }
 
-  private async readyRuntime(principal: Principal, runtimeId: string, role: 'viewer' | 'member' = 'member') {
+  private async readyRuntime(
+    principal: Principal,
+    runtimeId: string,
+    role: 'viewer' | 'member' = 'member',
+  ): Promise<RuntimeRow & { agentUrl: string; agentToken: string }> {
     const key = requireKey(principal, 'viewer');
     const row = isId('runtime', runtimeId) ? await this.runtimes.findVisible(key, runtimeId) : null;
     if (!row) throw BctrlError.notFound('runtime');
@@ -143,11 +147,7 @@ export class RuntimeFiles {
     if (row.status !== 'ready' || !row.agentUrl || !row.agentToken) {
       throw new BctrlError('invalid_state', `The runtime is ${row.status}; files move in and out of a ready runtime.`);
     }
-    return row;
-  }
-
-  private agentTarget(row: RuntimeRow, path: string) {
-    return { url: `${row.agentUrl}${path}`, headers: { authorization: `Bearer ${row.agentToken}` } };
+    return { ...row, agentUrl: row.agentUrl, agentToken: row.agentToken };
   }
 
   /** The agent's own refusals (a path outside the work area, a missing file) come back naming the tenant's field. */
