@@ -81,31 +81,45 @@ export function installViewPages(app: NestFastifyApplication): void {
   fastify.get(`${RECORDING_VIEW_PAGE_PREFIX}recording-view.css`, (_request, reply) =>
     sendAsset(reply, 'text/css; charset=utf-8', recordingViewAssets().style),
   );
-  fastify.get<{ Params: { token: string } }>(`${RECORDING_VIEW_PAGE_PREFIX}:token`, async (request, reply) => {
-    let lease;
-    try {
-      lease = await resolve(request.params.token, 'recording');
-    } catch {
-      sendPage(reply, 503, endedPage('Recording unavailable', 'The platform could not be reached; try again.'));
-      return;
-    }
-    if (!lease) {
-      sendPage(
-        reply,
-        404,
-        endedPage('Recording unavailable', 'This recording link is invalid, has expired or was revoked.'),
-      );
-      return;
-    }
-    const base = `${RECORDING_VIEW_PAGE_PREFIX}${request.params.token}`;
-    const html = recordingViewHtml({
-      recordingUrl: `${base}/recording`,
+  // A view link's page: its lease resolved first, so a dead link says so at once instead of opening a dead page.
+  const leasedPage = (
+    prefix: string,
+    kind: 'live' | 'recording',
+    title: string,
+    render: (lease: connectionsV1.ViewLease, token: string) => { html: string; csp?: string },
+  ) =>
+    fastify.get<{ Params: { token: string } }>(`${prefix}:token`, async (request, reply) => {
+      let lease;
+      try {
+        lease = await resolve(request.params.token, kind);
+      } catch {
+        sendPage(reply, 503, endedPage(title, 'The platform could not be reached; try again.'));
+        return;
+      }
+      if (!lease) {
+        sendPage(
+          reply,
+          404,
+          endedPage(
+            title,
+            `This ${kind === 'live' ? 'live-view' : 'recording'} link is invalid, has expired or was revoked.`,
+          ),
+        );
+        return;
+      }
+      const page = render(lease, request.params.token);
+      sendPage(reply, 200, page.html, page.csp);
+    });
+
+  leasedPage(RECORDING_VIEW_PAGE_PREFIX, 'recording', 'Recording unavailable', (lease, token) => ({
+    html: recordingViewHtml({
+      recordingUrl: `${RECORDING_VIEW_PAGE_PREFIX}${token}/recording`,
       rrwebScriptUrl: `${RECORDING_VIEW_PAGE_PREFIX}recording-view.js`,
       styleUrl: `${RECORDING_VIEW_PAGE_PREFIX}recording-view.css`,
       title: `Recording of ${lease.runId}`,
-    });
-    sendPage(reply, 200, html, RECORDING_VIEW_CSP);
-  });
+    }),
+    csp: RECORDING_VIEW_CSP,
+  }));
   // The recording itself, streamed from the object store through the gateway (the page's connect-src is 'self').
   fastify.get<{ Params: { token: string } }>(
     `${RECORDING_VIEW_PAGE_PREFIX}:token/recording`,
@@ -148,29 +162,5 @@ export function installViewPages(app: NestFastifyApplication): void {
   fastify.get(`${LIVE_VIEW_PAGE_PREFIX}live-view.css`, (_request, reply) =>
     sendAsset(reply, 'text/css; charset=utf-8', LIVE_VIEW_CSS),
   );
-  fastify.get<{ Params: { token: string } }>(`${LIVE_VIEW_PAGE_PREFIX}:token`, async (request, reply) => {
-    const token = request.params.token;
-    let resolved;
-    try {
-      resolved = TOKEN.test(token)
-        ? await transport.request(
-            ConnectionsV1.resolveView,
-            { token, kind: 'live' },
-            { principal: { kind: 'operator' } },
-          )
-        : { lease: undefined };
-    } catch {
-      sendPage(reply, 503, endedPage('Live view unavailable', 'The platform could not be reached; try again.'));
-      return;
-    }
-    if (!resolved.lease) {
-      sendPage(
-        reply,
-        404,
-        endedPage('Live view unavailable', 'This live-view link is invalid, has expired or was revoked.'),
-      );
-      return;
-    }
-    sendPage(reply, 200, liveViewHtml());
-  });
+  leasedPage(LIVE_VIEW_PAGE_PREFIX, 'live', 'Live view unavailable', () => ({ html: liveViewHtml() }));
 }

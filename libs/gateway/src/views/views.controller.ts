@@ -7,15 +7,7 @@ import { ApiRoute } from '../http/api-docs';
 import { ServiceClient } from '../http/service-client';
 import { PUBLIC_URL } from '../connections/cdp-route';
 
-export class CreateLiveViewDto {
-  @ApiPropertyOptional({
-    default: false,
-    description: "Pass the viewer's mouse, wheel and keyboard through to the browser (otherwise view only).",
-  })
-  @IsOptional()
-  @IsBoolean()
-  interactive?: boolean;
-
+export class CreateRecordingViewDto {
   @ApiPropertyOptional({
     minimum: 10,
     description: "The link's lifetime (default 900 s, at most the connection maximum).",
@@ -26,15 +18,15 @@ export class CreateLiveViewDto {
   ttlSeconds?: number;
 }
 
-export class CreateRecordingViewDto {
+/** A live-view link takes what a recording-view link does, and whether the viewer may drive. */
+export class CreateLiveViewDto extends CreateRecordingViewDto {
   @ApiPropertyOptional({
-    minimum: 10,
-    description: "The link's lifetime (default 900 s, at most the connection maximum).",
+    default: false,
+    description: "Pass the viewer's mouse, wheel and keyboard through to the browser (otherwise view only).",
   })
   @IsOptional()
-  @IsInt()
-  @Min(10)
-  ttlSeconds?: number;
+  @IsBoolean()
+  interactive?: boolean;
 }
 
 export class ViewLinkDto {
