@@ -1,13 +1,12 @@
 /// <reference lib="dom" />
 // The page.evaluate and waitForFunction callbacks below run in browsers: they are typed against the DOM.
 import { createHash, randomBytes } from 'node:crypto';
-import { type Browser, chromium } from 'playwright-core';
 import request from 'supertest';
+import { DrivenRuntimes, launchTestBrowser } from './driven-runtimes';
 import { startTestSite, type TestSite } from './test-site';
 import type { Platform } from './platform';
 import { waitFor } from './wait';
 
-const CHROME = process.env['CHROME_PATH'] ?? '/usr/lib/chromium/chromium';
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
 interface RunEvent {
@@ -25,23 +24,8 @@ export function defineFilesSuite(platform: () => Platform) {
   const auth = (key = platform().adminKey) => ({ Authorization: `Bearer ${key}` });
   let site: TestSite;
   let spaceId: string;
-  const runtimes: string[] = [];
-  const drivers: Browser[] = [];
-
-  async function drivenRuntime(body: object = {}) {
-    const rt = await http()
-      .post(`/v1/spaces/${spaceId}/runtimes?wait=true`)
-      .set(auth())
-      .send({ type: 'browser', timeoutSeconds: 300, ...body });
-    expect(rt.body.status).toBe('ready');
-    runtimes.push(rt.body.id);
-    const connection = await http().post(`/v1/runtimes/${rt.body.id}/connections`).set(auth()).send({});
-    const driver = await chromium.connectOverCDP(connection.body.wsUrl);
-    drivers.push(driver);
-    const context = driver.contexts()[0] ?? (await driver.newContext());
-    const page = context.pages()[0] ?? (await context.newPage());
-    return { id: rt.body.id as string, runId: rt.body.activeRunId as string, page };
-  }
+  const runtimes = new DrivenRuntimes(platform);
+  const drivenRuntime = () => runtimes.start(spaceId);
 
   async function events(runId: string, until: (all: RunEvent[]) => boolean): Promise<RunEvent[]> {
     return waitFor('run events', async () => {
@@ -67,8 +51,7 @@ export function defineFilesSuite(platform: () => Platform) {
     });
 
     afterAll(async () => {
-      await Promise.all(drivers.map((driver) => driver.close().catch(() => undefined)));
-      await Promise.all(runtimes.map((id) => http().post(`/v1/runtimes/${id}/stop`).set(auth())));
+      await runtimes.stopAll();
       await site?.close();
     });
 
@@ -221,7 +204,7 @@ export function defineFilesSuite(platform: () => Platform) {
       await rt.page.goto(site.url);
       await rt.page.click('#go');
       await rt.page.goto(`${site.url}/second`);
-      await drivers.pop()?.close();
+      await rt.client.close();
       expect((await http().post(`/v1/runtimes/${rt.id}/stop`).set(auth())).body.status).toBe('stopped');
 
       const artifacts = await waitFor('the run’s artifacts', async () => {
@@ -241,7 +224,7 @@ export function defineFilesSuite(platform: () => Platform) {
       const view = await http().post(`/v1/runs/${rt.runId}/recording-view`).set(auth()).send({});
       expect(view.status).toBe(201);
       expect(view.body.url).toMatch(new RegExp(`^${platform().url}/v1/recording-view/[A-Za-z0-9_-]{43}$`));
-      const browser = await chromium.launch({ executablePath: CHROME, args: ['--no-sandbox', '--headless=new'] });
+      const browser = await launchTestBrowser();
       try {
         const viewer = await browser.newPage();
         await viewer.goto(view.body.url);

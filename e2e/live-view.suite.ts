@@ -1,13 +1,12 @@
 /// <reference lib="dom" />
 // The page.evaluate and waitForFunction callbacks below run in browsers: they are typed against the DOM.
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import request from 'supertest';
 import WebSocket from 'ws';
+import { DrivenRuntimes, launchTestBrowser } from './driven-runtimes';
 import { startTestSite, type TestSite } from './test-site';
 import type { Platform } from './platform';
 import { waitFor } from './wait';
-
-const CHROME = process.env['CHROME_PATH'] ?? '/usr/lib/chromium/chromium';
 
 /**
  * Live view with real browsers on both ends: the runtime's Chromium, driven by Playwright through a connection,
@@ -19,25 +18,13 @@ export function defineLiveViewSuite(platform: () => Platform) {
   let site: TestSite;
   let spaceId: string;
   let viewerBrowser: Browser;
-  const runtimes: string[] = [];
-  const drivers: Browser[] = [];
+  const runtimes = new DrivenRuntimes(platform);
 
   /** A ready runtime with its first tab on the live test page, driven by Playwright through a connection. */
   async function drivenRuntime() {
-    const rt = await http()
-      .post(`/v1/spaces/${spaceId}/runtimes?wait=true`)
-      .set(auth())
-      .send({ type: 'browser', timeoutSeconds: 300, viewport: { width: 800, height: 600 } });
-    expect(rt.body.status).toBe('ready');
-    runtimes.push(rt.body.id);
-    const connection = await http().post(`/v1/runtimes/${rt.body.id}/connections`).set(auth()).send({});
-    expect(connection.status).toBe(201);
-    const driver = await chromium.connectOverCDP(connection.body.wsUrl);
-    drivers.push(driver);
-    const context = driver.contexts()[0] ?? (await driver.newContext());
-    const page = context.pages()[0] ?? (await context.newPage());
-    await page.goto(`${site.url}/live`);
-    return { id: rt.body.id as string, runId: rt.body.activeRunId as string, page, context };
+    const rt = await runtimes.start(spaceId, { viewport: { width: 800, height: 600 } });
+    await rt.page.goto(`${site.url}/live`);
+    return rt;
   }
 
   async function liveView(runId: string, body: object) {
@@ -69,13 +56,12 @@ export function defineLiveViewSuite(platform: () => Platform) {
     beforeAll(async () => {
       site = await startTestSite();
       spaceId = (await http().post('/v1/spaces').set(auth()).send({ name: 'live-view' })).body.id;
-      viewerBrowser = await chromium.launch({ executablePath: CHROME, args: ['--no-sandbox', '--headless=new'] });
+      viewerBrowser = await launchTestBrowser();
     });
 
     afterAll(async () => {
-      await Promise.all(drivers.map((driver) => driver.close().catch(() => undefined)));
       await viewerBrowser?.close();
-      await Promise.all(runtimes.map((id) => http().post(`/v1/runtimes/${id}/stop`).set(auth())));
+      await runtimes.stopAll();
       await site?.close();
     });
 
