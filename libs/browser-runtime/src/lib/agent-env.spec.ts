@@ -1,4 +1,5 @@
-import { AgentConfigError, ENV, readAgentConfig } from './agent-env';
+import { agentWebDriverToken } from '@bctrl/contracts';
+import { AgentConfigError, ENV, readAgentConfig, webDriverToken } from './agent-env';
 
 const base = { [ENV.token]: 'a'.repeat(32) };
 
@@ -25,5 +26,21 @@ describe('readAgentConfig CDP forward', () => {
         new AgentConfigError(`${ENV.cdpPort} must be a port number, got ${JSON.stringify(bad)}`),
       );
     }
+  });
+});
+
+describe('readAgentConfig chromedriver', () => {
+  it("uses Debian's chromedriver unless CHROMEDRIVER_PATH names another", () => {
+    expect(readAgentConfig({ ...base }).chromedriverPath).toBe('/usr/bin/chromedriver');
+    expect(readAgentConfig({ ...base, [ENV.chromedriverPath]: '/opt/cd' }).chromedriverPath).toBe('/opt/cd');
+  });
+});
+
+describe('webDriverToken', () => {
+  it('derives the same token as the contract, and not the agent token itself', () => {
+    const token = 'b'.repeat(32);
+    expect(webDriverToken(token)).toBe(agentWebDriverToken(token));
+    expect(webDriverToken(token)).not.toBe(token);
+    expect(webDriverToken(`${token}x`)).not.toBe(webDriverToken(token));
   });
 });

@@ -1,4 +1,11 @@
-import type { AGENT_ENV, AGENT_PATHS, BrowserLaunchConfig } from '@bctrl/contracts';
+import { createHmac } from 'node:crypto';
+import type {
+  AGENT_ENV,
+  AGENT_PATHS,
+  AGENT_WEBDRIVER_CONNECTION,
+  agentWebDriverToken,
+  BrowserLaunchConfig,
+} from '@bctrl/contracts';
 
 /*
  * The agent must not load @bctrl/contracts at run time: its index pulls in the generated protobuf code (~60 ms),
@@ -17,6 +24,7 @@ export const ENV: typeof AGENT_ENV = {
   cdpPort: 'BCTRL_AGENT_CDP_PORT',
   chromiumSandbox: 'BCTRL_CHROMIUM_SANDBOX',
   maxFileBytes: 'BCTRL_AGENT_MAX_FILE_BYTES',
+  chromedriverPath: 'CHROMEDRIVER_PATH',
 };
 
 export const PATHS: typeof AGENT_PATHS = {
@@ -27,9 +35,19 @@ export const PATHS: typeof AGENT_PATHS = {
   recording: '/agent/v1/recording',
   files: '/agent/v1/files',
   filesList: '/agent/v1/files/list',
+  webdriver: '/agent/v1/webdriver',
+  webdriverRelease: '/agent/v1/webdriver-release',
 };
 
+export const WEBDRIVER_CONNECTION_HEADER: typeof AGENT_WEBDRIVER_CONNECTION = 'x-bctrl-connection';
+
+export const webDriverToken: typeof agentWebDriverToken = (token) =>
+  createHmac('sha256', token).update('bctrl-agent-webdriver-v1').digest('base64url');
+
 export const DEFAULT_CHROME_PATH = '/usr/lib/chromium/chromium';
+
+/** Debian's package chromium-driver, built from the same sources as its chromium. */
+export const DEFAULT_CHROMEDRIVER_PATH = '/usr/bin/chromedriver';
 
 /** The file API's and the downloads' size limit when the driver sets none. */
 export const DEFAULT_MAX_FILE_BYTES = 2 * 1024 ** 3;
@@ -41,6 +59,8 @@ export interface AgentConfig {
   port: number;
   host: string;
   chromePath: string;
+  /** Started on the first WebDriver request only. */
+  chromedriverPath: string;
   /** Absent: the agent makes a fresh temp dir. Either way it is removed when the agent exits. */
   workDir: string | undefined;
   /** Largest file staged through the file API, and largest download kept. */
@@ -77,6 +97,7 @@ export function readAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
     port,
     host: env[ENV.host] || '127.0.0.1',
     chromePath: env[ENV.chromePath] || DEFAULT_CHROME_PATH,
+    chromedriverPath: env[ENV.chromedriverPath] || DEFAULT_CHROMEDRIVER_PATH,
     workDir: env[ENV.workDir] || undefined,
     maxFileBytes,
     cdpPort,

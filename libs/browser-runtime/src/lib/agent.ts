@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AgentHealth } from '@bctrl/contracts';
-import { AgentConfigError, ENV, PATHS, readAgentConfig, type AgentConfig } from './agent-env';
+import { AgentConfigError, ENV, PATHS, readAgentConfig, webDriverToken, type AgentConfig } from './agent-env';
 import { cdpCall, loadWebSocket } from './cdp';
 import { forwardCdp } from './cdp-forward';
 import { PageEventFeed } from './page-events';
@@ -13,6 +13,7 @@ import { launchChromium, type ChromiumProcess } from './chromium';
 import { PageRecorder, RECORDING_FILE } from './recording';
 import { DownloadWatcher } from './downloads';
 import { FileApi } from './files';
+import { WebDriverBridge } from './webdriver';
 import { WorkArea } from './work-area';
 
 /** Exit codes a supervisor can tell apart: 0 stop was asked for, 3 Chromium died on its own. */
@@ -125,11 +126,14 @@ class Agent {
   private readonly chromiumExit: Promise<void>;
   private readonly server: Server;
   private readonly tokenDigest: Buffer;
+  /** Of the token cdp-proxy keeps in WebDriver connections' leases: good for the WebDriver routes only. */
+  private readonly webDriverTokenDigest: Buffer;
   private readonly feed = new PageEventFeed();
   /** Null when the runtime's launch config turned recording off. */
   private readonly recorder: PageRecorder | null;
   private readonly files: FileApi;
   private readonly downloads: DownloadWatcher;
+  private readonly webdriver: WebDriverBridge;
 
   constructor(
     private readonly config: AgentConfig,
@@ -141,10 +145,15 @@ class Agent {
   ) {
     this.runtimeId = config.runtimeId;
     this.tokenDigest = digest(config.token);
+    this.webDriverTokenDigest = digest(webDriverToken(config.token));
     this.recorder = config.launch.recording === false ? null : new PageRecorder(join(workDir, RECORDING_FILE));
     const area = new WorkArea(workDir);
     this.files = new FileApi(area, config.maxFileBytes);
     this.downloads = new DownloadWatcher(area, config.maxFileBytes, (type, data) => this.feed.push(type, { ...data }));
+    this.webdriver = new WebDriverBridge({
+      chromedriverPath: config.chromedriverPath,
+      debuggerAddress: () => (this.status === 'ready' ? `127.0.0.1:${new URL(this.cdpUrl).port}` : null),
+    });
     this.server = createServer((req, res) => this.handle(req, res));
     this.chromiumExit = new Promise((resolve) => {
       chromium.child.once('exit', (code, signal) => {
@@ -231,11 +240,18 @@ class Agent {
       res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
       res.end(text);
     };
-    if (!this.authorized(req.headers.authorization)) {
+    const path = (req.url ?? '').split('?')[0];
+    const webdriver = path === PATHS.webdriver || path.startsWith(`${PATHS.webdriver}/`);
+    if (!this.authorized(req.headers.authorization, webdriver || path === PATHS.webdriverRelease)) {
       send(401, { error: 'unauthorized' });
       return;
     }
-    const path = (req.url ?? '').split('?')[0];
+    if (webdriver) {
+      // A prefix, so it cannot be a case below; the relay gets the rest of the URL, query string included.
+      const rest = (req.url ?? '').slice(PATHS.webdriver.length);
+      void this.webdriver.relay(req, res, rest.startsWith('/') ? rest : `/${rest}`);
+      return;
+    }
     const route = `${req.method} ${path}`;
     switch (route) {
       case `GET ${PATHS.health}`:
@@ -270,6 +286,9 @@ class Agent {
       case `GET ${PATHS.filesList}`:
         void this.files.list(req, res, send);
         return;
+      case `POST ${PATHS.webdriverRelease}`:
+        void this.webdriver.release(req, res);
+        return;
       case `POST ${PATHS.assign}`:
         readJson(req).then(
           (body) => this.assign(body, send),
@@ -302,15 +321,21 @@ class Agent {
     send(200, this.health());
   }
 
-  private authorized(header: string | undefined): boolean {
+  /** The agent token opens every route; the WebDriver token only the WebDriver ones. */
+  private authorized(header: string | undefined, webdriverRoute: boolean): boolean {
     if (!header?.startsWith('Bearer ')) return false;
     // Comparing fixed-size digests keeps the comparison constant-time whatever the presented length.
-    return timingSafeEqual(digest(header.slice('Bearer '.length)), this.tokenDigest);
+    const presented = digest(header.slice('Bearer '.length));
+    return (
+      timingSafeEqual(presented, this.tokenDigest) ||
+      (webdriverRoute && timingSafeEqual(presented, this.webDriverTokenDigest))
+    );
   }
 
   private async shutdown(code: number): Promise<void> {
     if (this.status === 'stopping') return;
     this.status = 'stopping';
+    this.webdriver.close();
     this.feed.close();
     this.recorder?.close();
     this.downloads.close();
@@ -340,6 +365,7 @@ class Agent {
     if (this.status === 'stopping') return;
     this.status = 'stopping';
     emit({ event: 'browser-exited', code, signal, ...(detail ? { detail } : {}) });
+    this.webdriver.close();
     this.killChromium();
     this.server.close();
     this.removeWorkDir();
@@ -349,6 +375,7 @@ class Agent {
   private fail(reason: string): void {
     process.stderr.write(`browser-runtime: ${reason}\n`);
     this.status = 'stopping';
+    this.webdriver.close();
     this.killChromium();
     this.removeWorkDir();
     process.exit(AGENT_EXIT.failed);
@@ -389,9 +416,13 @@ class Agent {
     }
   }
 
-  /** Chromium never outlives the agent, whatever ends it: signals, uncaught errors, process.exit anywhere. */
+  /**
+   * Chromium and chromedriver never outlive the agent, whatever ends it: signals, uncaught errors, process.exit
+   * anywhere (and for chromedriver, SIGKILL too: see WebDriverBridge).
+   */
   private installExitGuards(): void {
     process.on('exit', () => {
+      this.webdriver.close();
       this.killChromium();
       this.removeWorkDir();
     });
