@@ -1,3 +1,5 @@
+import { createHmac } from 'node:crypto';
+
 /**
  * The HTTP API of browser-runtime, the agent that runs beside Chromium in every runtime (a local child process
  * or a pod). Only the platform calls it: every request carries `Authorization: Bearer <agent token>`, a secret
@@ -27,7 +29,29 @@ export const AGENT_PATHS = {
   files: '/agent/v1/files',
   /** GET ?dir=downloads|files|<folder inside them> (absent: both) → AgentFileList, recursive, symlinks skipped. */
   filesList: '/agent/v1/files/list',
+  /**
+   * A prefix: every request under it goes to the runtime's chromedriver (started on first use), with the path after
+   * the prefix, so `<prefix>/session` is W3C WebDriver's New Session. New Session is rewritten to attach to the
+   * runtime's own browser (`goog:chromeOptions` becomes `{debuggerAddress}`; nothing the client asks can launch
+   * another browser), and the answer does not carry that address. The request header AGENT_WEBDRIVER_CONNECTION
+   * names the connection a session is created under. Takes the agent token or `agentWebDriverToken(token)`.
+   */
+  webdriver: '/agent/v1/webdriver',
+  /** POST {connectionId} → 200 {deleted}: deletes the WebDriver sessions created under that connection (revoked). */
+  webdriverRelease: '/agent/v1/webdriver-release',
 } as const;
+
+/** The header cdp-proxy names a WebDriver request's connection in (AGENT_PATHS.webdriver). */
+export const AGENT_WEBDRIVER_CONNECTION = 'x-bctrl-connection';
+
+/**
+ * The credential for an agent's WebDriver routes only, derived from its agent token. cdp-proxy keeps it in a
+ * connection's lease (Redis in distributed mode), so the lease store never holds a token that can read files, end
+ * the runtime or fetch its recording.
+ */
+export function agentWebDriverToken(agentToken: string): string {
+  return createHmac('sha256', agentToken).update('bctrl-agent-webdriver-v1').digest('base64url');
+}
 
 export interface AgentBrowserInfo {
   pid: number;
@@ -85,6 +109,8 @@ export const AGENT_ENV = {
   chromiumSandbox: 'BCTRL_CHROMIUM_SANDBOX',
   /** Largest file the file API accepts and the largest download kept, in bytes (default 2 GiB). */
   maxFileBytes: 'BCTRL_AGENT_MAX_FILE_BYTES',
+  /** chromedriver for WebDriver connections; default Debian's `/usr/bin/chromedriver` (package chromium-driver). */
+  chromedriverPath: 'CHROMEDRIVER_PATH',
 } as const;
 
 /** Something the agent saw happen in its browser, numbered from 1 in the order it saw them. */

@@ -1,6 +1,6 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
 import { toJson } from '@bufbuild/protobuf';
-import { runtimesV1, SpacesV1, StopReason } from '@bctrl/contracts';
+import { AGENT_PATHS, agentWebDriverToken, runtimesV1, SpacesV1, StopReason } from '@bctrl/contracts';
 import { BctrlError, isId, newId, Principal, requireKey, requireOperator, toPage } from '@bctrl/core';
 import { Transport, TRANSPORT } from '@bctrl/transport';
 import type { BrowserDriver, BrowserExit, BrowserHandle, BrowserSpec } from '../drivers/browser-driver';
@@ -128,7 +128,10 @@ export class RuntimesService implements BeforeApplicationShutdown {
     return renderRuntime(await this.stopRow(row, 'requested'));
   }
 
-  /** For cdp-proxy: a ready runtime the caller may drive, and where its browser's CDP answers. */
+  /**
+   * For cdp-proxy: a ready runtime the caller may drive, where its browser's CDP answers, and its agent's WebDriver
+   * relay with the credential for that relay alone.
+   */
   async endpoint(principal: Principal, runtimeId: string, runId = '') {
     const row = runId
       ? await this.findVisibleByRun(principal, runId)
@@ -141,7 +144,12 @@ export class RuntimesService implements BeforeApplicationShutdown {
           : `The runtime is ${row.status}; only a ready runtime takes connections.`,
       );
     }
-    return { runtime: renderRuntime(row), cdpUrl: row.cdpUrl };
+    return {
+      runtime: renderRuntime(row),
+      cdpUrl: row.cdpUrl,
+      webdriverUrl: row.agentUrl ? `${row.agentUrl}${AGENT_PATHS.webdriver}` : '',
+      webdriverToken: row.agentToken ? agentWebDriverToken(row.agentToken) : '',
+    };
   }
 
   /** Activity seen elsewhere (open connections): the idle stop counts from now. */
