@@ -142,6 +142,17 @@ export function defineLiveViewSuite(platform: () => Platform) {
       expect(await rt.page.evaluate(() => (window as unknown as { presses: number }).presses)).toBe(0);
       raw.close();
       await viewer.close();
+      // Nor does the view-only link's token open the browser's CDP (it shares the connections' lease store).
+      const token = new URL(link.url).pathname.split('/').pop() as string;
+      const cdp = new WebSocket(`${platform().url.replace(/^http/, 'ws')}/v1/cdp/${token}`);
+      const refused = await new Promise<number>((resolve) => {
+        cdp.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        cdp.once('open', () => resolve(101));
+        cdp.once('error', () => undefined);
+      });
+      cdp.terminate();
+      expect(refused).toBe(401);
+      expect((await fetch(`${platform().url}/v1/cdp/${token}/json/version`)).status).toBe(401);
     });
 
     it('ends when the runtime stops (close 4003) and when the link expires (4002); ended links answer 404', async () => {

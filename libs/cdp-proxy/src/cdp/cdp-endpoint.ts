@@ -127,7 +127,7 @@ export class CdpEndpoint {
       return;
     }
     const token = route[1] as string;
-    const lease = await this.options.store.byToken(token);
+    const lease = await this.cdpLease(token);
     if (!lease) {
       rejectUpgrade(socket, 401, 'unauthenticated', 'The connection token is unknown, expired or revoked.');
       return;
@@ -265,6 +265,15 @@ export class CdpEndpoint {
     await session.start().catch(() => undefined);
   }
 
+  /**
+   * The live `cdp` connection a token opens. Tokens of other leases share the store but open nothing here: a
+   * view-only live-view link or a WebDriver connection must never reach the browser's raw CDP.
+   */
+  private async cdpLease(token: string): Promise<ConnectionLease | null> {
+    const lease = await this.options.store.byToken(token);
+    return lease?.type === 'cdp' ? lease : null;
+  }
+
   /** Tracks an open socket under its lease until it closes, and closes it when the lease expires. */
   private register(
     lease: ConnectionLease,
@@ -325,7 +334,7 @@ export class CdpEndpoint {
    * are fetched through here too, so the browser's address never reaches the client.
    */
   private async frontend(req: IncomingMessage, res: ServerResponse, token: string, path: string): Promise<void> {
-    const lease = await this.options.store.byToken(token);
+    const lease = await this.cdpLease(token);
     if (!lease) {
       sendError(res, 401, 'unauthenticated', 'The connection token is unknown, expired or revoked.');
       return;
@@ -393,7 +402,7 @@ export class CdpEndpoint {
       return;
     }
     const token = route[1] as string;
-    const lease = await this.options.store.byToken(token);
+    const lease = await this.cdpLease(token);
     if (!lease) {
       sendError(res, 401, 'unauthenticated', 'The connection token is unknown, expired or revoked.');
       return;
