@@ -217,13 +217,37 @@ describe('browser-runtime WebDriver bridge', () => {
     expect(released.status).toBe(200);
     expect(await released.json()).toEqual({ deleted: 1 });
 
-    const onA = await webdriver(agent, 'GET', `/session/${a.sessionId}/url`);
+    const onA = await webdriver(agent, 'GET', `/session/${a.sessionId}/url`, undefined, { connection: 'conn-a' });
     expect(onA.status).toBe(404);
     expect(((await onA.json()) as W3CError).value.error).toBe('invalid session id');
-    expect((await webdriver(agent, 'GET', `/session/${b.sessionId}/url`)).status).toBe(200);
+    const onB = await webdriver(agent, 'GET', `/session/${b.sessionId}/url`, undefined, { connection: 'conn-b' });
+    expect(onB.status).toBe(200);
     const again = await webdriver(agent, 'POST', AGENT_PATHS.webdriverRelease, { connectionId: 'conn-a' });
     expect(await again.json()).toEqual({ deleted: 0 });
-    expect((await webdriver(agent, 'DELETE', `/session/${b.sessionId}`)).status).toBe(200);
+    expect(
+      (await webdriver(agent, 'DELETE', `/session/${b.sessionId}`, undefined, { connection: 'conn-b' })).status,
+    ).toBe(200);
+  });
+
+  it('a session answers only to the connection it was created under, not to another connection knowing its id', async () => {
+    const a = await newSession(agent, {}, 'conn-a');
+    for (const connection of ['conn-b', undefined]) {
+      for (const [method, path] of [
+        ['GET', `/session/${a.sessionId}/url`],
+        ['DELETE', `/session/${a.sessionId}`],
+      ] as const) {
+        const other = await webdriver(agent, method, path, undefined, { connection });
+        expect(other.status).toBe(404);
+        expect(((await other.json()) as W3CError).value.error).toBe('invalid session id');
+      }
+    }
+    // Still alive and its owner's.
+    expect(
+      (await webdriver(agent, 'GET', `/session/${a.sessionId}/url`, undefined, { connection: 'conn-a' })).status,
+    ).toBe(200);
+    expect(
+      (await webdriver(agent, 'DELETE', `/session/${a.sessionId}`, undefined, { connection: 'conn-a' })).status,
+    ).toBe(200);
   });
 
   it('takes the agent token or the WebDriver token on its routes, and the WebDriver token nowhere else', async () => {

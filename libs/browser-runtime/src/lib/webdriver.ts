@@ -65,6 +65,15 @@ export class WebDriverBridge {
         await this.newSession(req, res, address);
         return;
       }
+      const session = /^\/session\/([^/]+)/.exec(path)?.[1];
+      // A session is its connection's: another connection to this runtime cannot drive or end it, even knowing its
+      // id. Unknown ids get chromedriver's own answer for them, without starting it.
+      if (
+        session !== undefined &&
+        this.sessions.get(session) !== headerValue(req.headers, WEBDRIVER_CONNECTION_HEADER)
+      ) {
+        throw new WebDriverError(404, 'invalid session id', 'invalid session id');
+      }
       const port = await this.start();
       await this.forward(req, res, port, rest);
       const deleted = req.method === 'DELETE' ? /^\/session\/([^/]+)\/?$/.exec(path) : null;
