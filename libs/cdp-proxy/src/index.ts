@@ -5,3 +5,4 @@ export { CdpEndpoint, CLOSE_CODES, CDP_PATH_PREFIX } from './cdp/cdp-endpoint';
 export { InMemoryLeaseStore } from './leases/lease-store';
 export type { LeaseStore } from './leases/lease-store';
 export { RedisLeaseStore } from './leases/redis-lease-store';
+export { WEBDRIVER_PATH_PREFIX } from './webdriver/webdriver-relay';

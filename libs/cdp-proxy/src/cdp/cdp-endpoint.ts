@@ -10,6 +10,7 @@ import { ConnectionEvents } from './connection-events';
 import WebSocket, { WebSocketServer } from 'ws';
 import { LiveViewSession } from '../live-view/live-view-session';
 import { acceptClient, dialUpstream, rejectUpgrade, splice } from '../proxy/ws-splice';
+import { WebDriverRelay } from '../webdriver/webdriver-relay';
 
 /** Close codes a client sees when the platform ends its socket (4000–4999: application codes, RFC 6455 §7.4.2). */
 export const CLOSE_CODES = {
@@ -64,7 +65,17 @@ export class CdpEndpoint {
   /** Accepts live viewers' upgrades; small messages only (input events), no compression. */
   private readonly viewers = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false });
 
-  constructor(private readonly options: CdpEndpointOptions) {}
+  /** `webdriver` connections: HTTP, relayed to the runtime agent's chromedriver. */
+  private readonly webdriver: WebDriverRelay;
+
+  constructor(private readonly options: CdpEndpointOptions) {
+    this.webdriver = new WebDriverRelay({
+      store: options.store,
+      publisher: options.publisher,
+      events: options.events,
+      touch: (runtimeIds) => void this.touchRuntimes(runtimeIds),
+    });
+  }
 
   async start(): Promise<void> {
     this.subscription = await this.options.store.subscribe((ended) =>
@@ -82,11 +93,17 @@ export class CdpEndpoint {
   }
 
   handles(url: string | undefined): boolean {
-    return !!url?.startsWith(CDP_PATH_PREFIX) || !!url?.startsWith(LIVE_VIEW_PATH_PREFIX);
+    return (
+      !!url?.startsWith(CDP_PATH_PREFIX) || !!url?.startsWith(LIVE_VIEW_PATH_PREFIX) || this.webdriver.handles(url)
+    );
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => undefined);
+    if (this.webdriver.handles(req.url)) {
+      rejectUpgrade(socket, 404, 'not_found', 'WebDriver connections speak HTTP, not WebSocket.');
+      return;
+    }
     const upgrade = req.url?.startsWith(LIVE_VIEW_PATH_PREFIX)
       ? this.liveView(req, socket, head)
       : this.upgrade(req, socket, head);
@@ -97,6 +114,14 @@ export class CdpEndpoint {
   }
 
   handleRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (this.webdriver.handles(req.url)) {
+      this.webdriver.handle(req, res).catch((error: unknown) => {
+        this.logger.error(`WebDriver relay failed: ${String(error)}`);
+        if (!res.headersSent) sendError(res, 503, 'unavailable', "The runtime's WebDriver relay did not answer.");
+        else res.destroy();
+      });
+      return;
+    }
     this.discovery(req, res).catch((error: unknown) => {
       this.logger.error(`discovery failed: ${String(error)}`);
       if (!res.headersSent) sendError(res, 503, 'unavailable', "The runtime's browser did not answer.");
@@ -111,6 +136,7 @@ export class CdpEndpoint {
     const all = [...this.live.values()].flatMap((sockets) => [...sockets]);
     for (const live of all) live.close(CLOSE_CODES.shutdown.code, CLOSE_CODES.shutdown.reason);
     await Promise.all(all.map((live) => live.closed));
+    this.webdriver.close();
     this.viewers.close();
     await this.options.publisher.close();
   }
@@ -312,6 +338,7 @@ export class CdpEndpoint {
 
   private closeConnection(connectionId: string, reason: EndReason): void {
     for (const live of this.live.get(connectionId) ?? []) this.closeSocket(live, reason);
+    this.webdriver.ended(connectionId, reason);
   }
 
   private closeSocket(live: LiveSocket, reason: EndReason | 'expired'): void {
@@ -368,10 +395,16 @@ export class CdpEndpoint {
     });
   }
 
-  /** Open sockets keep their runtimes from idling out: the orchestrator hears of them every heartbeat. */
+  /**
+   * Open sockets and open WebDriver sessions keep their runtimes from idling out: the orchestrator hears of them
+   * every heartbeat.
+   */
   private async touchRuntimes(runtimeIds?: string[]): Promise<void> {
     const ids = runtimeIds ?? [
-      ...new Set([...this.live.values()].flatMap((set) => [...set].map((l) => l.lease.runtimeId))),
+      ...new Set([
+        ...[...this.live.values()].flatMap((set) => [...set].map((l) => l.lease.runtimeId)),
+        ...this.webdriver.runtimeIds(),
+      ]),
     ];
     if (ids.length === 0) return;
     try {

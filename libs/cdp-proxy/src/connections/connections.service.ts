@@ -61,12 +61,6 @@ export class ConnectionsService {
     if (!CONNECTION_TYPES.includes(type)) {
       throw BctrlError.validation([{ field: 'type', issue: `must be one of ${CONNECTION_TYPES.join(', ')}` }]);
     }
-    if (type === 'webdriver') {
-      throw BctrlError.validation(
-        [{ field: 'type', issue: 'webdriver connections are not available in this installation yet; use cdp' }],
-        'WebDriver connections are not available yet.',
-      );
-    }
     const ttlSeconds = request.ttlSeconds || this.options.defaultTtlSeconds;
     if (ttlSeconds < 10 || ttlSeconds > this.options.maxTtlSeconds) {
       throw BctrlError.validation([
@@ -75,12 +69,15 @@ export class ConnectionsService {
     }
     if (!isId('runtime', request.runtimeId)) throw BctrlError.notFound('runtime');
     // The orchestrator decides visibility and readiness with the caller's own key.
-    const { runtime, cdpUrl } = await this.transport.request(
+    const { runtime, cdpUrl, webdriverUrl, webdriverToken } = await this.transport.request(
       RuntimesV1.endpoint,
       { runtimeId: request.runtimeId },
       { principal: key },
     );
     if (!runtime) throw BctrlError.notFound('runtime');
+    if (type === 'webdriver' && !webdriverUrl) {
+      throw new BctrlError('invalid_state', 'The runtime has no WebDriver relay; use a cdp connection.');
+    }
     const now = Date.now();
     const lease: ConnectionLease = {
       id: newId('connection'),
@@ -96,6 +93,7 @@ export class ConnectionsService {
       expiresAt: now + ttlSeconds * 1000,
       endedAt: null,
       endReason: null,
+      ...(type === 'webdriver' ? { webdriver: { url: webdriverUrl, token: webdriverToken } } : {}),
     };
     await this.store.put(lease);
     return renderConnection(lease);

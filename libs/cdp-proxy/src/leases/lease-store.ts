@@ -32,6 +32,11 @@ export interface ConnectionLease {
   endReason: EndReason | null;
   /** Live views only: the viewer may send mouse, wheel and keyboard input. */
   interactive?: boolean;
+  /**
+   * WebDriver connections only: the runtime agent's WebDriver relay and the credential for that relay alone (it
+   * opens no other agent route). Never shown to tenants.
+   */
+  webdriver?: { url: string; token: string };
 }
 
 export interface ConnectionEnded {

@@ -7,7 +7,11 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 export const PUBLIC_URL = Symbol.for('bctrl.gateway.public-url');
 
 export const CDP_ROUTE_PREFIX = '/v1/cdp/';
+/** `webdriver` connections: plain HTTP (W3C WebDriver), cdp-proxy's too. */
+export const WEBDRIVER_ROUTE_PREFIX = '/v1/webdriver/';
 const LIVE_VIEW_SOCKET_PREFIX = '/v1/live/';
+/** WebDriver commands wait for page loads and scripts (chromedriver's page-load default is 300 s). */
+const WEBDRIVER_TIMEOUT_MS = 330_000;
 
 /**
  * What serves `/v1/cdp/*` behind the gateway: the connection token in the path is the credential (no API key),
@@ -30,14 +34,21 @@ export function installCdpRoute(app: NestFastifyApplication, handler: CdpRouteHa
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     }
   });
-  app
-    .getHttpAdapter()
-    .getInstance()
-    .all(`${CDP_ROUTE_PREFIX}*`, (request, reply) => {
-      // Fastify hands over the raw request: the handler answers it itself, bodies and all.
-      reply.hijack();
-      handler.handleRequest(request.raw, reply.raw);
-    });
+  const fastify = app.getHttpAdapter().getInstance();
+  for (const prefix of [CDP_ROUTE_PREFIX, WEBDRIVER_ROUTE_PREFIX]) {
+    fastify.all(
+      `${prefix}*`,
+      {
+        // Taken over before Fastify parses a body: the handler streams the raw request (WebDriver's JSON) itself.
+        onRequest: (request, reply, done) => {
+          reply.hijack();
+          handler.handleRequest(request.raw, reply.raw);
+          done();
+        },
+      },
+      () => undefined,
+    );
+  }
 }
 
 /**
@@ -88,7 +99,7 @@ export class ForwardingCdpRoute implements CdpRouteHandler {
         method: req.method,
         path: req.url,
         headers: { ...req.headers, ...forwardedHeaders(req) },
-        timeout: 15_000,
+        timeout: req.url?.startsWith(WEBDRIVER_ROUTE_PREFIX) ? WEBDRIVER_TIMEOUT_MS : 15_000,
       },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);

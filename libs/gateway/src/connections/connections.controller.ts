@@ -7,7 +7,7 @@ import { ApiRoute } from '../http/api-docs';
 import { ListQueryDto } from '../http/list-query.dto';
 import { nullable } from '../http/public-shapes';
 import { ServiceClient } from '../http/service-client';
-import { PUBLIC_URL } from './cdp-route';
+import { CDP_ROUTE_PREFIX, PUBLIC_URL, WEBDRIVER_ROUTE_PREFIX } from './cdp-route';
 
 export class CreateConnectionDto {
   @ApiPropertyOptional({ enum: CONNECTION_TYPES, default: 'cdp' })
@@ -70,6 +70,12 @@ export class ConnectionDto {
       "Opens Chrome DevTools on the runtime's current page through the same lease; present while the connection is active.",
   })
   devtoolsFrontendUrl?: string;
+
+  @ApiPropertyOptional({
+    description:
+      "`webdriver` connections: a W3C WebDriver endpoint (`<base>/v1/webdriver/<token>`) for Selenium's RemoteWebDriver; its sessions attach to the runtime's running browser (chromedriver beside it). Present while the connection is active.",
+  })
+  webdriverUrl?: string;
 }
 
 export class ConnectionListDto {
@@ -83,13 +89,16 @@ export class ConnectionListDto {
 /** The gateway builds a connection's URLs from its token and the public URL tenants reach us at. */
 export function toConnectionDto(connection: connectionsV1.Connection, publicUrl: string): ConnectionDto {
   const base = publicUrl.replace(/\/+$/, '');
-  const urls = connection.token
-    ? {
-        wsUrl: `${base.replace(/^http/, 'ws')}/v1/cdp/${connection.token}`,
-        httpUrl: `${base}/v1/cdp/${connection.token}`,
-        devtoolsFrontendUrl: `${base}/v1/cdp/${connection.token}/devtools`,
-      }
-    : {};
+  // An ended connection's token opens nothing, so it gets no URLs; each type gets only the URLs its lease opens.
+  const urls = !connection.token
+    ? {}
+    : connection.type === 'webdriver'
+      ? { webdriverUrl: `${base}${WEBDRIVER_ROUTE_PREFIX}${connection.token}` }
+      : {
+          wsUrl: `${base.replace(/^http/, 'ws')}${CDP_ROUTE_PREFIX}${connection.token}`,
+          httpUrl: `${base}${CDP_ROUTE_PREFIX}${connection.token}`,
+          devtoolsFrontendUrl: `${base}${CDP_ROUTE_PREFIX}${connection.token}/devtools`,
+        };
   return {
     id: connection.id,
     runtimeId: connection.runtimeId,

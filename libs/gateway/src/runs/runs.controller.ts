@@ -84,16 +84,24 @@ export class CommandRecordDto {
   @ApiProperty()
   runId!: string;
 
-  @ApiProperty({ enum: ['cdp', 'platform'] })
+  @ApiProperty({ enum: ['cdp', 'webdriver', 'platform'] })
   source!: string;
 
   @ApiProperty({ nullable: true, type: String })
   connectionId!: string | null;
 
-  @ApiProperty({ example: 'Page.navigate' })
+  @ApiProperty({
+    example: 'Page.navigate',
+    description:
+      'A CDP method, a WebDriver command as its route (`POST /session/{sessionId}/url`), or a platform action.',
+  })
   method!: string;
 
-  @ApiProperty({ nullable: true, type: String, description: 'The CDP session (target); null for the browser.' })
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    description: 'The CDP session (target), null for the browser; or the WebDriver session.',
+  })
   sessionId!: string | null;
 
   @ApiProperty({ format: 'date-time' })

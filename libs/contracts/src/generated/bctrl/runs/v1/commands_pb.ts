@@ -13,8 +13,8 @@ export const file_bctrl_runs_v1_commands: GenFile = /*@__PURE__*/
   fileDesc("ChxiY3RybC9ydW5zL3YxL2NvbW1hbmRzLnByb3RvEg1iY3RybC5ydW5zLnYxIqACCg1Db21tYW5kUmVjb3JkEg4KBnJ1bl9pZBgBIAEoCRISCgpydW50aW1lX2lkGAIgASgJEhAKCHNwYWNlX2lkGAMgASgJEhIKCmFjY291bnRfaWQYBCABKAkSDgoGc291cmNlGAUgASgJEhUKDWNvbm5lY3Rpb25faWQYBiABKAkSDgoGbWV0aG9kGAcgASgJEhIKCnNlc3Npb25faWQYCCABKAkSEgoKc3RhcnRlZF9hdBgJIAEoCRIXCg9kdXJhdGlvbl9taWNyb3MYCiABKAMSCgoCb2sYCyABKAgSEgoKZXJyb3JfY29kZRgMIAEoCRIVCg1yZXF1ZXN0X2J5dGVzGA0gASgDEhYKDnJlc3BvbnNlX2J5dGVzGA4gASgDIk8KDENvbW1hbmRCYXRjaBItCgdyZWNvcmRzGAEgAygLMhwuYmN0cmwucnVucy52MS5Db21tYW5kUmVjb3JkEhAKCGJhdGNoX2lkGAIgASgJYgZwcm90bzM");
 
 /**
- * Command records, published in batches on `runs.<run_id>.commands`: one per CDP method a client sent through
- * a connection, and one per platform action. Never params or results: they can carry secrets.
+ * Command records, published in batches on `runs.<run_id>.commands`: one per CDP method or WebDriver command a
+ * client sent through a connection, and one per platform action. Never params or results: they can carry secrets.
  *
  * @generated from message bctrl.runs.v1.CommandRecord
  */
@@ -40,28 +40,29 @@ export type CommandRecord = Message<"bctrl.runs.v1.CommandRecord"> & {
   accountId: string;
 
   /**
-   * cdp | platform
+   * cdp | webdriver | platform
    *
    * @generated from field: string source = 5;
    */
   source: string;
 
   /**
-   * The connection that carried it (cdp), empty for platform actions.
+   * The connection that carried it (cdp, webdriver), empty for platform actions.
    *
    * @generated from field: string connection_id = 6;
    */
   connectionId: string;
 
   /**
-   * e.g. Page.navigate, or runtime.stop for a platform action.
+   * e.g. Page.navigate; a WebDriver command as its route, `POST /session/{sessionId}/url`; or runtime.stop for a
+   * platform action.
    *
    * @generated from field: string method = 7;
    */
   method: string;
 
   /**
-   * The CDP session (target) it was sent to; empty for the browser session.
+   * The CDP session (target) it was sent to, empty for the browser session; or the WebDriver session.
    *
    * @generated from field: string session_id = 8;
    */
@@ -85,7 +86,8 @@ export type CommandRecord = Message<"bctrl.runs.v1.CommandRecord"> & {
   ok: boolean;
 
   /**
-   * The CDP error code (e.g. "-32000") or a platform code; empty when ok.
+   * The CDP error code (e.g. "-32000"), the W3C WebDriver error (e.g. "no such element") or a platform code;
+   * empty when ok.
    *
    * @generated from field: string error_code = 12;
    */
