@@ -352,7 +352,6 @@ export function defineConnectionSuite(platform: () => Platform) {
         [{ ttlSeconds: 'long' }, 400],
         [{ ttlSeconds: 10 ** 9 }, 400],
         [{ extra: true }, 400],
-        [{ type: 'webdriver' }, 400],
       ];
       for (const [body, status] of cases) {
         const res = await http().post(`/v1/runtimes/${rt.id}/connections`).set(auth()).send(body);

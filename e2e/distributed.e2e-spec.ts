@@ -9,6 +9,7 @@ import { hashApiKey } from '@bctrl/core';
 import { DISTRIBUTED_APPS, startDistributedPlatform } from './platform';
 import { defineRuntimeSuite } from './runtimes.suite';
 import { defineConnectionSuite } from './connections.suite';
+import { defineWebDriverSuite } from './webdriver.suite';
 import { defineRunSuite } from './runs.suite';
 import { defineStorageSuite } from './storage.suite';
 import { defineLiveViewSuite } from './live-view.suite';
@@ -18,6 +19,7 @@ describe('public API in distributed mode (each app its own process on NATS, Redi
   const platform = defineApiSuite(startDistributedPlatform);
   defineRuntimeSuite(platform);
   defineConnectionSuite(platform);
+  defineWebDriverSuite(platform);
   defineRunSuite(platform);
   defineStorageSuite(platform);
   defineLiveViewSuite(platform);

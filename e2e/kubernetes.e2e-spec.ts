@@ -7,6 +7,7 @@ import { FakeKubelet } from '../libs/runtime-orchestrator/src/testing/fake-kubel
 import { FakeKubernetesApiServer } from '../libs/runtime-orchestrator/src/testing/fake-kubernetes-api.server';
 import { bctrlChromiums } from './browsers';
 import { defineConnectionSuite } from './connections.suite';
+import { defineWebDriverSuite } from './webdriver.suite';
 import { defineFilesSuite } from './files.suite';
 import { type Platform, REPO_ROOT, startLocalPlatform } from './platform';
 import { startTestSite, type TestSite } from './test-site';
@@ -194,6 +195,7 @@ describe('Kubernetes driver end to end (fake API server and kubelet, real agents
 
   // CDP through the pod's forward: Playwright, Puppeteer, chrome-remote-interface, discovery and page endpoints.
   defineConnectionSuite(() => platform);
+  defineWebDriverSuite(() => platform);
   defineFilesSuite(() => platform);
 });
 

@@ -4,6 +4,7 @@ import { defineApiSuite } from './api.suite';
 import { Platform, startLocalPlatform } from './platform';
 import { defineRuntimeSuite } from './runtimes.suite';
 import { defineConnectionSuite } from './connections.suite';
+import { defineWebDriverSuite } from './webdriver.suite';
 import { defineRunSuite } from './runs.suite';
 import { defineStorageSuite } from './storage.suite';
 import { defineLiveViewSuite } from './live-view.suite';
@@ -15,6 +16,7 @@ describe('public API in local mode (one process, embedded Postgres, in-process t
   const platform = defineApiSuite(() => startLocalPlatform());
   defineRuntimeSuite(platform);
   defineConnectionSuite(platform);
+  defineWebDriverSuite(platform);
   defineRunSuite(platform);
   defineStorageSuite(platform);
   defineLiveViewSuite(platform);
