@@ -296,15 +296,16 @@ describe('helm chart helm/bctrl (rendered with the helm CLI)', () => {
     expect(checksum(['--set', 'gateway.replicaCount=5'])).toBe(base);
   });
 
-  it('routes /v1/cdp to cdp-proxy and everything else to the gateway', () => {
+  it('routes /v1/cdp and /v1/webdriver to cdp-proxy and everything else to the gateway', () => {
     const rendered = template(valueSets['ingress with TLS']);
     const ingress = find(rendered, 'Ingress', 'bctrl');
     const paths = ingress.spec.rules[0].http.paths;
     const backend = (path: string) => paths.find((p: { path: string }) => p.path === path)?.backend.service;
-    expect(backend('/v1/cdp')).toEqual({
-      name: 'bctrl-cdp-proxy',
-      port: { name: 'http' },
-    });
+    for (const path of ['/v1/cdp', '/v1/webdriver'])
+      expect(backend(path)).toEqual({
+        name: 'bctrl-cdp-proxy',
+        port: { name: 'http' },
+      });
     expect(backend('/')).toEqual({
       name: 'bctrl-gateway',
       port: { name: 'http' },
