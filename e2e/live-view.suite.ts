@@ -6,6 +6,7 @@ import WebSocket from 'ws';
 import { DrivenRuntimes, launchTestBrowser } from './driven-runtimes';
 import { startTestSite, type TestSite } from './test-site';
 import type { Platform } from './platform';
+import { upgradeStatus } from './sockets';
 import { waitFor } from './wait';
 
 /**
@@ -144,14 +145,7 @@ export function defineLiveViewSuite(platform: () => Platform) {
       await viewer.close();
       // Nor does the view-only link's token open the browser's CDP (it shares the connections' lease store).
       const token = new URL(link.url).pathname.split('/').pop() as string;
-      const cdp = new WebSocket(`${platform().url.replace(/^http/, 'ws')}/v1/cdp/${token}`);
-      const refused = await new Promise<number>((resolve) => {
-        cdp.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
-        cdp.once('open', () => resolve(101));
-        cdp.once('error', () => undefined);
-      });
-      cdp.terminate();
-      expect(refused).toBe(401);
+      expect(await upgradeStatus(`${platform().url.replace(/^http/, 'ws')}/v1/cdp/${token}`)).toBe(401);
       expect((await fetch(`${platform().url}/v1/cdp/${token}/json/version`)).status).toBe(401);
     });
 

@@ -1,8 +1,8 @@
 import { chromium } from 'playwright-core';
 import { Builder, By, error as seleniumErrors, until, type WebDriver } from 'selenium-webdriver';
 import request from 'supertest';
-import WebSocket from 'ws';
 import { readCommandRecords, readRunEvents } from './run-events';
+import { upgradeStatus } from './sockets';
 import { startTestSite, type TestSite } from './test-site';
 import type { Platform } from './platform';
 
@@ -190,14 +190,7 @@ export function defineWebDriverSuite(platform: () => Platform) {
       // A cdp connection's token is no WebDriver endpoint, and a WebDriver token opens no CDP socket.
       expect((await fetch(`${base}/v1/webdriver/${cdpToken}/status`)).status).toBe(401);
       expect((await fetch(`${base}/v1/cdp/${wdToken}/json/version`)).status).toBe(401);
-      const socket = new WebSocket(`${base.replace(/^http/, 'ws')}/v1/cdp/${wdToken}`);
-      const upgrade = await new Promise<number>((resolve) => {
-        socket.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
-        socket.once('open', () => resolve(101));
-        socket.once('error', () => undefined);
-      });
-      socket.terminate();
-      expect(upgrade).toBe(401);
+      expect(await upgradeStatus(`${base.replace(/^http/, 'ws')}/v1/cdp/${wdToken}`)).toBe(401);
       expect((await fetch(`${base}/v1/webdriver/${wdToken}`)).status).toBe(404);
       expect((await fetch(`${base}/v1/webdriver/not-a-token!/status`)).status).toBe(404);
       // chromedriver's own status answers through a good token.
