@@ -109,10 +109,8 @@ export class WebDriverRelay {
     req.on('data', (chunk: Buffer) => (requestBytes += chunk.length));
     const target = new URL(`${lease.webdriver.url}${path}${route[3] ?? ''}`);
     const answer = await new Promise<IncomingMessage | null>((resolve) => {
-      const upstream = httpRequest(
-        target,
-        { method: req.method, headers, timeout: COMMAND_TIMEOUT_MS },
-        (response) => resolve(response),
+      const upstream = httpRequest(target, { method: req.method, headers, timeout: COMMAND_TIMEOUT_MS }, (response) =>
+        resolve(response),
       );
       upstream.on('timeout', () => upstream.destroy(new Error('WebDriver command timed out')));
       upstream.on('error', () => resolve(null));
