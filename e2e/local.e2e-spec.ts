@@ -1,4 +1,5 @@
 import request from 'supertest';
+import { Builder, error as seleniumErrors } from 'selenium-webdriver';
 import WebSocket from 'ws';
 import { defineApiSuite } from './api.suite';
 import { Platform, startLocalPlatform } from './platform';
@@ -11,6 +12,7 @@ import { defineLiveViewSuite } from './live-view.suite';
 import { defineFilesSuite } from './files.suite';
 import { chromiumsOf } from './browsers';
 import { readRunEvents } from './run-events';
+import { sleep, waitFor } from './wait';
 
 describe('public API in local mode (one process, embedded Postgres, in-process transport)', () => {
   const platform = defineApiSuite(() => startLocalPlatform());
@@ -182,5 +184,46 @@ describe('connection expiry and idle runtimes (local mode)', () => {
       body = (await request(platform.url).get(`/v1/runtimes/${rt.body.id}`).set(auth())).body;
     }
     expect(body).toMatchObject({ status: 'stopped', stopReason: 'idle' });
+  }, 60_000);
+
+  it('an open WebDriver session keeps an idle runtime alive; at lease expiry the session ends and the runtime idles out', async () => {
+    const spaceId = (await request(platform.url).post('/v1/spaces').set(auth()).send({ name: 'idle-wd' })).body.id;
+    const rt = await request(platform.url)
+      .post(`/v1/spaces/${spaceId}/runtimes?wait=true`)
+      .set(auth())
+      .send({ type: 'browser', idleTimeoutSeconds: 10, timeoutSeconds: 300 });
+    const conn = await request(platform.url)
+      .post(`/v1/runtimes/${rt.body.id}/connections`)
+      .set(auth())
+      .send({ type: 'webdriver', ttlSeconds: 13 });
+    const driver = await new Builder().usingServer(conn.body.webdriverUrl).forBrowser('chrome').build();
+    const sessionId = (await driver.getSession()).getId();
+    // No command after New Session: the open session alone must hold the idle stop off past its 10 s.
+    await sleep(Math.max(0, Date.parse(conn.body.expiresAt) - Date.now() - 500));
+    const during = await request(platform.url).get(`/v1/runtimes/${rt.body.id}`).set(auth());
+    expect(during.body.status).toBe('ready');
+    const events = await readRunEvents(
+      platform.transport,
+      rt.body.activeRunId,
+      (e) => e.some((x) => x.type === 'connection.closed' && x.data['webdriverSessionId'] === sessionId),
+      5_000,
+    );
+    expect(events.find((e) => e.type === 'connection.closed')?.data).toMatchObject({
+      connectionId: conn.body.id,
+      closedBy: 'platform',
+      reason: 'expired',
+    });
+    await expect(driver.getTitle()).rejects.toBeInstanceOf(seleniumErrors.NoSuchSessionError);
+    // With the session gone the idle clock runs again.
+    const stopped = await waitFor(
+      'the runtime to idle out',
+      async () => {
+        const body = (await request(platform.url).get(`/v1/runtimes/${rt.body.id}`).set(auth())).body;
+        return body.status === 'stopped' ? body : undefined;
+      },
+      20_000,
+      250,
+    );
+    expect(stopped).toMatchObject({ status: 'stopped', stopReason: 'idle' });
   }, 60_000);
 });
