@@ -1,9 +1,24 @@
-import { artifactKey, decodePathCursor, encodePathCursor, safeArtifactName, spaceObjectKey } from './keys';
+import {
+  artifactKey,
+  decodePathCursor,
+  encodePathCursor,
+  newObjectVersion,
+  safeArtifactName,
+  spaceObjectKey,
+} from './keys';
 
 describe('object keys', () => {
   it('puts everything of a space under spaces/<spaceId>/', () => {
-    expect(spaceObjectKey('spc_1', 'docs/a.pdf')).toBe('spaces/spc_1/storage/docs/a.pdf');
+    expect(spaceObjectKey('spc_1', 'docs/a.pdf', 'v1')).toBe('spaces/spc_1/objects/v1');
+    // A row from before versions keeps its bytes at its path.
+    expect(spaceObjectKey('spc_1', 'docs/a.pdf', '')).toBe('spaces/spc_1/storage/docs/a.pdf');
     expect(artifactKey('spc_1', 'art_2', 'a.pdf')).toBe('spaces/spc_1/artifacts/art_2/a.pdf');
+  });
+
+  it('gives every upload a version of its own', () => {
+    const versions = new Set(Array.from({ length: 1000 }, () => newObjectVersion()));
+    expect(versions.size).toBe(1000);
+    for (const version of versions) expect(version).toMatch(/^[A-Za-z0-9_-]{22}$/);
   });
 
   it.each([

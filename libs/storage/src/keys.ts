@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { BctrlError } from '@bctrl/core';
 
 /*
@@ -5,8 +6,17 @@ import { BctrlError } from '@bctrl/core';
  * can be listed, measured or removed by prefix.
  */
 
-export function spaceObjectKey(spaceId: string, path: string): string {
-  return `spaces/${spaceId}/storage/${path}`;
+/**
+ * Where a space object's bytes are: under its upload's own version (every PUT writes a new key, so an upload never
+ * overwrites bytes a row describes), or, for rows written before versions, at its path.
+ */
+export function spaceObjectKey(spaceId: string, path: string, version: string): string {
+  return version ? `spaces/${spaceId}/objects/${version}` : `spaces/${spaceId}/storage/${path}`;
+}
+
+/** A new upload's version: unguessable and unique, so two uploads never share a key. */
+export function newObjectVersion(): string {
+  return randomBytes(16).toString('base64url');
 }
 
 export function artifactKey(spaceId: string, artifactId: string, name: string): string {

@@ -15,9 +15,10 @@ import {
 import { type Transport, TRANSPORT } from '@bctrl/transport';
 import { resolveRange } from '../data-plane/byte-range';
 import type { ByteRead, PutObjectRequest, ReadObjectRequest, SpaceObjectView } from '../data-plane/data-plane';
-import { STORAGE_DB, type StorageDb } from '../db/storage-db';
+import { STORAGE_DB, STORAGE_DB_SCHEMA, type StorageDb } from '../db/storage-db';
+import { Prisma } from '../generated/prisma/client';
 import type { SpaceObject } from '../generated/prisma/client';
-import { decodePathCursor, encodePathCursor, spaceObjectKey } from '../keys';
+import { decodePathCursor, encodePathCursor, newObjectVersion, spaceObjectKey } from '../keys';
 import { type ObjectStore, ObjectTooLargeError } from '../object-store/object-store';
 import { OBJECT_STORE, STORAGE_OPTIONS, type StorageOptions } from '../storage-options';
 
@@ -37,6 +38,9 @@ const toMessage = (row: SpaceObject): MessageInitShape<typeof storageV1.SpaceObj
   size: row.size,
 });
 
+/** The objects table, schema-qualified: raw statements do not go through the adapter's qualification. */
+const OBJECTS = Prisma.raw(`"${STORAGE_DB_SCHEMA}"."space_objects"`);
+
 export function tooLarge(maxBytes: number): BctrlError {
   return new BctrlError('payload_too_large', `The body is larger than this installation's ${maxBytes}-byte limit.`);
 }
@@ -44,7 +48,8 @@ export function tooLarge(maxBytes: number): BctrlError {
 /**
  * Space storage: bytes in the object store at `spaces/<spaceId>/storage/<path>`, one row per live object beside them
  * (what lists, scoping and HEAD read). A row is written only once its bytes are whole, so a failed upload changes
- * nothing a reader sees.
+ * nothing a reader sees; each upload's bytes have a key of their own (its version), so racing uploads and deletes of one
+ * path always leave a row that describes the bytes it names.
  */
 @Injectable()
 export class ObjectsService {
@@ -63,33 +68,81 @@ export class ObjectsService {
     // Also the scope check: a space the key cannot see is not found, exactly like a missing one.
     const space = await this.transport.request(SpacesV1.getSpace, { spaceId: request.spaceId }, { principal: key });
     const contentType = request.contentType || 'application/octet-stream';
+    const version = newObjectVersion();
+    const objectKey = spaceObjectKey(space.id, path, version);
     let stored;
     try {
-      stored = await this.store.put(spaceObjectKey(space.id, path), request.body, { contentType, maxBytes: max });
+      stored = await this.store.put(objectKey, request.body, { contentType, maxBytes: max });
     } catch (error) {
+      await this.discard(objectKey);
       if (error instanceof ObjectTooLargeError) throw tooLarge(max);
       throw uploadFailure(error);
     }
-    if (request.contentLength !== null && stored.size !== request.contentLength) {
-      throw BctrlError.validation([{ field: 'Content-Length', issue: 'does not match the bytes sent' }]);
+    let saved: SpaceObject;
+    let replaced: string | null;
+    try {
+      if (request.contentLength !== null && stored.size !== request.contentLength) {
+        throw BctrlError.validation([{ field: 'Content-Length', issue: 'does not match the bytes sent' }]);
+      }
+      ({ saved, replaced } = await this.swap({
+        spaceId: space.id,
+        path,
+        accountId: space.accountId,
+        subaccountId: space.subaccountId || null,
+        size: BigInt(stored.size),
+        sha256: stored.sha256,
+        contentType,
+        updatedAt: new Date(),
+        version,
+      }));
+    } catch (error) {
+      // No row names these bytes: nobody can ever read them.
+      await this.discard(objectKey);
+      throw error;
     }
-    const row = {
-      accountId: space.accountId,
-      subaccountId: space.subaccountId || null,
-      size: BigInt(stored.size),
-      sha256: stored.sha256,
-      contentType,
-      updatedAt: new Date(),
-    };
-    const saved = await this.db.spaceObject.upsert({
-      where: { spaceId_path: { spaceId: space.id, path } },
-      create: { spaceId: space.id, path, ...row },
-      update: row,
-    });
+    // The bytes the row described until now; a reader that got that row just before retries (see read).
+    if (replaced !== null && replaced !== version) await this.discard(spaceObjectKey(space.id, path, replaced));
     return renderObject(saved);
   }
 
-  async read(principal: Principal, request: ReadObjectRequest): Promise<ByteRead> {
+  /**
+   * Points the path's row at a new upload and says which version it described before (null: there was no row).
+   * The UPDATE reads the old version under the row lock it takes, so of two PUTs racing on one path each learns
+   * exactly the version it replaced, and the row always describes the bytes of whichever came last.
+   */
+  private async swap(row: SpaceObject): Promise<{ saved: SpaceObject; replaced: string | null }> {
+    for (;;) {
+      const updated = await this.db.$queryRaw<(SpaceObject & { replaced: string })[]>`
+        UPDATE ${OBJECTS} AS o
+           SET account_id = ${row.accountId}, subaccount_id = ${row.subaccountId}, size = ${row.size},
+               sha256 = ${row.sha256}, content_type = ${row.contentType}, updated_at = ${row.updatedAt},
+               version = ${row.version}
+          FROM (SELECT space_id, path, version FROM ${OBJECTS}
+                 WHERE space_id = ${row.spaceId} AND path = ${row.path} FOR UPDATE) AS old
+         WHERE o.space_id = old.space_id AND o.path = old.path
+     RETURNING old.version AS replaced`;
+      if (updated[0]) return { saved: row, replaced: updated[0].replaced };
+      const inserted = await this.db.$queryRaw<{ path: string }[]>`
+        INSERT INTO ${OBJECTS} (space_id, path, account_id, subaccount_id, size, sha256, content_type, updated_at, version)
+        VALUES (${row.spaceId}, ${row.path}, ${row.accountId}, ${row.subaccountId}, ${row.size}, ${row.sha256},
+                ${row.contentType}, ${row.updatedAt}, ${row.version})
+        ON CONFLICT (space_id, path) DO NOTHING
+        RETURNING path`;
+      if (inserted[0]) return { saved: row, replaced: null };
+      // Another upload created the row between the two statements: replace it like any other.
+    }
+  }
+
+  /** Bytes no row names any more (or never will). Best effort: a key left behind is invisible, and purged with its space. */
+  private async discard(objectKey: string): Promise<void> {
+    try {
+      await this.store.delete(objectKey);
+    } catch {
+      // Invisible garbage, not a failed request.
+    }
+  }
+
+  async read(principal: Principal, request: ReadObjectRequest, attempt = 0): Promise<ByteRead> {
     const row = await this.findVisible(requireKey(principal, 'viewer'), request.spaceId, request.path);
     const meta = {
       size: Number(row.size),
@@ -100,9 +153,14 @@ export class ObjectsService {
     };
     if (request.head) return { meta, range: null, body: null };
     const range = resolveRange(request.range, meta.size);
-    const read = await this.store.get(spaceObjectKey(row.spaceId, row.path), range ? { range } : {});
-    // A row whose bytes are gone (removed under us by a concurrent delete) reads as gone too.
-    if (!read) throw BctrlError.notFound('object');
+    const read = await this.store.get(spaceObjectKey(row.spaceId, row.path, row.version), range ? { range } : {});
+    if (!read) {
+      // Its bytes went between reading the row and opening them: a newer upload replaced them (read that one), or
+      // a delete removed the object (then it is gone).
+      const current = await this.findVisible(requireKey(principal, 'viewer'), request.spaceId, request.path);
+      if (current.version === row.version || attempt >= 3) throw BctrlError.notFound('object');
+      return this.read(principal, request, attempt + 1);
+    }
     return { meta, range: read.range, body: read.body };
   }
 
@@ -139,9 +197,11 @@ export class ObjectsService {
   async delete(principal: Principal, request: storageV1.DeleteObjectRequest) {
     const key = requireKey(principal, 'member');
     const row = await this.findVisible(key, request.spaceId, request.path);
-    // The row first: bytes without a row are invisible garbage, a row without bytes would be a broken object.
-    await this.db.spaceObject.deleteMany({ where: { spaceId: row.spaceId, path: row.path } });
-    await this.store.delete(spaceObjectKey(row.spaceId, row.path));
+    // The row first: bytes without a row are invisible garbage, a row without bytes would be a broken object. Only
+    // the bytes of the row this delete removed go: an upload landing meanwhile keeps its own.
+    const deleted = await this.db.$queryRaw<{ version: string }[]>`
+      DELETE FROM ${OBJECTS} WHERE space_id = ${row.spaceId} AND path = ${row.path} RETURNING version`;
+    for (const { version } of deleted) await this.store.delete(spaceObjectKey(row.spaceId, row.path, version));
     return {};
   }
 
