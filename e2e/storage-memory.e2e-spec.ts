@@ -94,22 +94,23 @@ function get(base: string, path: string, key: string) {
  * bytes by sha256 and the peak RSS of each named process against its baseline.
  */
 async function expectBoundedTransfer(base: string, key: string, processes: Record<string, number>): Promise<void> {
-  const space = (await (
-    await fetch(`${base}/v1/spaces`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'memory' }),
-    })
-  ).json()) as { id: string };
+  const created = await fetch(`${base}/v1/spaces`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'memory' }),
+  });
+  const space = (await created.json()) as { id: string };
+  // Stated, so that a failure names its cause rather than surfacing later as a 404 on `spaces/undefined`.
+  expect({ status: created.status, space }).toMatchObject({ status: 201, space: { id: expect.any(String) } });
   const path = (name: string) => `/v1/spaces/${space.id}/storage/${name}`;
-  await put(base, path('warm.bin'), key, 64 * MIB);
+  expect(await put(base, path('warm.bin'), key, 64 * MIB)).toMatchObject({ status: 200 });
   await get(base, path('warm.bin'), key);
   const names = Object.keys(processes);
   const pids = Object.values(processes);
   const baselines = pids.map(rssOf);
 
   const upload = await peakRss(pids, () => put(base, path('big.bin'), key, GIB));
-  expect(upload.result.status).toBe(200);
+  expect(upload.result).toMatchObject({ status: 200 });
   expect(upload.result.body).toMatchObject({ size: GIB, sha256: upload.result.sent });
 
   const download = await peakRss(pids, () => get(base, path('big.bin'), key));
