@@ -87,7 +87,7 @@ async function main(): Promise<void> {
       BCTRL_PORT: '0',
       BCTRL_BOOTSTRAP_API_KEY: adminKey,
       BCTRL_WARM_POOL_SIZE: '0',
-      BCTRL_LOG_LEVEL: 'warn',
+      LOG_LEVEL: 'error',
       BCTRL_RATE_LIMIT_PER_SECOND: '100000',
     },
   });
@@ -162,6 +162,7 @@ async function main(): Promise<void> {
     }
     await command(direct.url, 'DELETE', `/session/${directSession}`);
     await command(proxied, 'DELETE', `/session/${proxiedSession}`);
+    await api('POST', `/v1/runtimes/${runtimeId}/stop`);
 
     console.log(`\nload average ${loadAverage()}\n`);
     console.log(
