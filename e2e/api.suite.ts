@@ -457,6 +457,38 @@ export function defineApiSuite(start: () => Promise<Platform>): () => Platform {
       expect((await http().get('/v1/api-keys?limit=100').set(admin())).body.data.length).toBe(before.keys);
     });
 
+    it('reads an empty body sent as JSON as no body: actions work, and a create names each missing field', async () => {
+      const empty = (method: 'post' | 'patch', path: string) =>
+        http()[method](path).set(admin()).set('Content-Type', 'application/json').send('');
+      const created = await empty('post', '/v1/spaces');
+      expect(created.status).toBe(400);
+      expect(created.body.error).toMatchObject({
+        code: 'validation_failed',
+        details: [expect.objectContaining({ field: 'name' })],
+      });
+      const space = await http().post('/v1/spaces').set(admin()).send({ name: 'empty-bodies' });
+      // PATCH with nothing to change changes nothing, and says so with the space as it is.
+      const patched = await empty('patch', `/v1/spaces/${space.body.id}`);
+      expect(patched.status).toBe(200);
+      expect(patched.body).toMatchObject({ id: space.body.id, name: 'empty-bodies' });
+      // Whitespace is no body either; a body that is not JSON still is a 400.
+      const spaced = await http()
+        .post('/v1/spaces')
+        .set(admin())
+        .set('Content-Type', 'application/json; charset=utf-8')
+        .send('  \n');
+      expect(spaced.body.error?.details?.[0]?.field).toBe('name');
+      const broken = await http().post('/v1/spaces').set(admin()).set('Content-Type', 'application/json').send('{');
+      expect([broken.status, broken.body.error?.code]).toEqual([400, 'validation_failed']);
+      // Fastify's prototype-poisoning check still applies to bodies that are there.
+      const poisoned = await http()
+        .post('/v1/spaces')
+        .set(admin())
+        .set('Content-Type', 'application/json')
+        .send('{"name": "p", "__proto__": {"admin": true}}');
+      expect(poisoned.status).toBe(400);
+    });
+
     it('answers bad cursors and limits on every list, and malformed or foreign ids on every item route, with 4xx', async () => {
       for (const list of ['/v1/spaces', '/v1/subaccounts', '/v1/api-keys']) {
         for (const query of ['limit=0', 'limit=abc', 'cursor=not*a*cursor', 'cursor=eyJ0IjoieCIsImkiOiJ5In0']) {

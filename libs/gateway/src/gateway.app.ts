@@ -3,7 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { randomBytes } from 'node:crypto';
 import { BctrlError } from '@bctrl/core';
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { envelope } from './http/error.filter';
 import { createValidationPipe, JsonObjectBodyPipe } from './http/validation';
 import { installRequestContext } from './http/request-context';
@@ -20,6 +20,20 @@ export interface GatewayAppOptions {
    * that Nest does not re-raise SIGINT in the middle of its orderly shutdown.
    */
   shutdownHooks?: boolean;
+}
+
+/**
+ * `Content-Type: application/json` with no body is what many HTTP clients and generated SDKs send for an action that
+ * takes none (stop, keepalive): it reads as no body, like a request without the header, instead of Fastify's 400.
+ * Everything else goes to Fastify's own JSON parser, prototype-poisoning checks included.
+ */
+function installEmptyJsonBodies(fastify: FastifyInstance): void {
+  const parseJson = fastify.getDefaultJsonParser('error', 'error');
+  fastify.removeContentTypeParser('application/json');
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if ((body as string).trim() === '') done(null, undefined);
+    else void parseJson(request, body as string, done);
+  });
 }
 
 /**
@@ -50,6 +64,7 @@ export async function createGatewayApp(
   // JSON in and out (API.md): Fastify's default text/plain parser would let a form-encoded body through to
   // validation; without it such a request is a 415. Raw-body routes (storage) register their own parsers.
   adapter.getInstance().removeContentTypeParser('text/plain');
+  installEmptyJsonBodies(adapter.getInstance());
   installRawBodyRoutes(adapter.getInstance());
   const app = await NestFactory.create<NestFastifyApplication>(rootModule, adapter, {
     logger: options.logger,

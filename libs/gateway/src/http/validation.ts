@@ -32,6 +32,8 @@ export function createValidationPipe(): ValidationPipe {
 @Injectable()
 export class JsonObjectBodyPipe implements PipeTransform {
   transform(value: unknown, metadata: ArgumentMetadata) {
+    // No body at all is an empty object: optional-only bodies then work, and required fields are named one by one.
+    if (metadata.type === 'body' && value === undefined) return {};
     if (metadata.type === 'body' && (typeof value !== 'object' || value === null || Array.isArray(value))) {
       throw BctrlError.validation([{ issue: 'the body must be a JSON object' }]);
     }
