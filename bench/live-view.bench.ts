@@ -9,15 +9,11 @@
  *
  *   node -r @swc-node/register bench/live-view.bench.ts [--seconds S] [--clicks N]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import WebSocket from 'ws';
-import { generateApiKey } from '@bctrl/core';
-import { startLocal } from '@bctrl/local';
+import { startBenchPlatform } from './local-platform';
 import { fmt, intArg, loadAverage, sleep, stats } from './stats';
 
 const TARGETS = { animatingFps: 10, idleFps: 0.5 };
@@ -44,26 +40,7 @@ async function main(): Promise<void> {
   });
   await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
   const siteUrl = `http://127.0.0.1:${(site.address() as AddressInfo).port}/`;
-  const dataDir = mkdtempSync(join(tmpdir(), 'bctrl-bench-live-'));
-  const adminKey = generateApiKey();
-  const platform = await startLocal({
-    env: {
-      ...process.env,
-      BCTRL_DATA_DIR: dataDir,
-      BCTRL_PORT: '0',
-      BCTRL_BOOTSTRAP_API_KEY: adminKey,
-      BCTRL_WARM_POOL_SIZE: '0',
-      BCTRL_LOG_LEVEL: 'warn',
-    },
-  });
-  const api = async (method: string, path: string, body?: object) => {
-    const res = await fetch(`${platform.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    return (await res.json()) as Record<string, unknown>;
-  };
+  const { api, close } = await startBenchPlatform('live');
   try {
     console.log(`live-view bench: ${seconds} s per phase, ${clicks} clicks, load average ${loadAverage()}`);
     const space = await api('POST', '/v1/spaces', { name: 'live-view-bench' });
@@ -146,9 +123,8 @@ async function main(): Promise<void> {
     );
     console.log(`  frames/s while it does not ≤ ${TARGETS.idleFps}: ${verdict(idleFps <= TARGETS.idleFps)}`);
   } finally {
-    await platform.close();
+    await close();
     site.close();
-    rmSync(dataDir, { recursive: true, force: true });
   }
 }
 

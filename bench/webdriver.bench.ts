@@ -11,15 +11,12 @@
  *   node -r @swc-node/register bench/webdriver.bench.ts [--commands N]
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { RuntimesV1, SpacesV1 } from '@bctrl/contracts';
-import { generateApiKey, hashApiKey, type KeyPrincipal } from '@bctrl/core';
-import { startLocal } from '@bctrl/local';
+import { hashApiKey, type KeyPrincipal } from '@bctrl/core';
 import { type Transport, TRANSPORT } from '@bctrl/transport';
+import { startBenchPlatform } from './local-platform';
 import { fmt, intArg, loadAverage, stats } from './stats';
 
 const CHROMEDRIVER = process.env['CHROMEDRIVER_PATH'] || '/usr/bin/chromedriver';
@@ -78,28 +75,8 @@ async function newSession(base: string, chromeOptions: Record<string, unknown>):
 
 async function main(): Promise<void> {
   const commands = intArg('commands', 1000, { envName: 'BENCH_COMMANDS' });
-  const dataDir = mkdtempSync(join(tmpdir(), 'bctrl-bench-webdriver-'));
-  const adminKey = generateApiKey();
-  const platform = await startLocal({
-    env: {
-      ...process.env,
-      BCTRL_DATA_DIR: dataDir,
-      BCTRL_PORT: '0',
-      BCTRL_BOOTSTRAP_API_KEY: adminKey,
-      BCTRL_WARM_POOL_SIZE: '0',
-      LOG_LEVEL: 'error',
-      BCTRL_RATE_LIMIT_PER_SECOND: '100000',
-    },
-  });
+  const { platform, adminKey, api, close } = await startBenchPlatform('webdriver');
   let direct: { url: string; child: ChildProcess } | null = null;
-  const api = async (method: string, path: string, body?: object) => {
-    const res = await fetch(`${platform.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    return (await res.json()) as Record<string, unknown>;
-  };
   try {
     console.log(`webdriver bench: ${commands} commands per path and kind, load average ${loadAverage()}`);
     const space = await api('POST', '/v1/spaces', { name: 'webdriver-bench' });
@@ -186,8 +163,7 @@ async function main(): Promise<void> {
     }
   } finally {
     direct?.child.kill('SIGKILL');
-    await platform.close();
-    rmSync(dataDir, { recursive: true, force: true });
+    await close();
   }
 }
 

@@ -146,16 +146,37 @@ describe('connection expiry and idle runtimes (local mode)', () => {
     await platform?.stop();
   });
 
-  it('an open connection keeps an idle runtime alive; its lease expiry closes it with 4002; then the runtime idles out', async () => {
-    const spaceId = (await request(platform.url).post('/v1/spaces').set(auth()).send({ name: 'idle' })).body.id;
+  /** A ready runtime that idles out after 10 s, and a connection to it of the given type and lifetime. */
+  async function idleRuntimeWith(connection: { type: 'cdp' | 'webdriver'; ttlSeconds: number }) {
+    const space = await request(platform.url)
+      .post('/v1/spaces')
+      .set(auth())
+      .send({ name: `idle-${connection.type}` });
     const rt = await request(platform.url)
-      .post(`/v1/spaces/${spaceId}/runtimes?wait=true`)
+      .post(`/v1/spaces/${space.body.id}/runtimes?wait=true`)
       .set(auth())
       .send({ type: 'browser', idleTimeoutSeconds: 10, timeoutSeconds: 300 });
     const conn = await request(platform.url)
       .post(`/v1/runtimes/${rt.body.id}/connections`)
       .set(auth())
-      .send({ ttlSeconds: 10 });
+      .send(connection);
+    return { rt, conn };
+  }
+
+  /** The runtime as it reads once it stopped (within 20 s). */
+  const stoppedRuntime = (runtimeId: string) =>
+    waitFor(
+      'the runtime to idle out',
+      async () => {
+        const body = (await request(platform.url).get(`/v1/runtimes/${runtimeId}`).set(auth())).body;
+        return body.status === 'stopped' ? body : undefined;
+      },
+      20_000,
+      250,
+    );
+
+  it('an open connection keeps an idle runtime alive; its lease expiry closes it with 4002; then the runtime idles out', async () => {
+    const { rt, conn } = await idleRuntimeWith({ type: 'cdp', ttlSeconds: 10 });
     const socket = new WebSocket(conn.body.wsUrl, { perMessageDeflate: false });
     await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
     const closed = new Promise<{ code: number; reason: string; at: number }>((resolve) =>
@@ -177,25 +198,11 @@ describe('connection expiry and idle runtimes (local mode)', () => {
       }),
     ).rejects.toBe(401);
     // With the socket gone the idle clock runs again.
-    const deadline = Date.now() + 20_000;
-    let body = during.body;
-    while (body.status !== 'stopped' && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 250));
-      body = (await request(platform.url).get(`/v1/runtimes/${rt.body.id}`).set(auth())).body;
-    }
-    expect(body).toMatchObject({ status: 'stopped', stopReason: 'idle' });
+    expect(await stoppedRuntime(rt.body.id)).toMatchObject({ status: 'stopped', stopReason: 'idle' });
   }, 60_000);
 
   it('an open WebDriver session keeps an idle runtime alive; at lease expiry the session ends and the runtime idles out', async () => {
-    const spaceId = (await request(platform.url).post('/v1/spaces').set(auth()).send({ name: 'idle-wd' })).body.id;
-    const rt = await request(platform.url)
-      .post(`/v1/spaces/${spaceId}/runtimes?wait=true`)
-      .set(auth())
-      .send({ type: 'browser', idleTimeoutSeconds: 10, timeoutSeconds: 300 });
-    const conn = await request(platform.url)
-      .post(`/v1/runtimes/${rt.body.id}/connections`)
-      .set(auth())
-      .send({ type: 'webdriver', ttlSeconds: 13 });
+    const { rt, conn } = await idleRuntimeWith({ type: 'webdriver', ttlSeconds: 13 });
     const driver = await new Builder().usingServer(conn.body.webdriverUrl).forBrowser('chrome').build();
     const sessionId = (await driver.getSession()).getId();
     // No command after New Session: the open session alone must hold the idle stop off past its 10 s.
@@ -215,15 +222,6 @@ describe('connection expiry and idle runtimes (local mode)', () => {
     });
     await expect(driver.getTitle()).rejects.toBeInstanceOf(seleniumErrors.NoSuchSessionError);
     // With the session gone the idle clock runs again.
-    const stopped = await waitFor(
-      'the runtime to idle out',
-      async () => {
-        const body = (await request(platform.url).get(`/v1/runtimes/${rt.body.id}`).set(auth())).body;
-        return body.status === 'stopped' ? body : undefined;
-      },
-      20_000,
-      250,
-    );
-    expect(stopped).toMatchObject({ status: 'stopped', stopReason: 'idle' });
+    expect(await stoppedRuntime(rt.body.id)).toMatchObject({ status: 'stopped', stopReason: 'idle' });
   }, 60_000);
 });
