@@ -45,7 +45,7 @@ export function defineApiSuite(start: () => Promise<Platform>): () => Platform {
 
   beforeAll(async () => {
     platform = await start();
-  }, 120_000);
+  }, 180_000);
 
   afterAll(async () => {
     await platform?.stop();

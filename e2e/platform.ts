@@ -123,17 +123,20 @@ export async function waitForHttp(
   timeoutMs = 30_000,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  // What it said last: a readiness answer names the dependency it waits for, which is what a timeout must report.
+  let last = 'not listening';
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`${url}: process exited with ${child.exitCode}:\n${output()}`);
     try {
       const response = await fetch(url);
       if (response.status === 200) return;
+      last = `${response.status} ${(await response.text()).slice(0, 500)}`;
     } catch {
       // not listening yet
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`${url} not ready within ${timeoutMs} ms:\n${output()}`);
+  throw new Error(`${url} not ready within ${timeoutMs} ms (last answer: ${last}):\n${output()}`);
 }
 
 export function createDatabase(serverUrl: string): Promise<string> {
@@ -218,7 +221,12 @@ export async function startDistributedPlatform(env: NodeJS.ProcessEnv = {}): Pro
       apps.push(launch(name, env, name === 'gateway' ? gatewayPort : healthPort));
     }
     // Starting them all first and waiting after lets their boots overlap.
-    for (const app of apps) await waitForHttp(`${app.healthUrl}/readyz`, app.child, app.output, 60_000);
+    // 90 s each: a full CI run boots several platforms and browsers at once on two cores.
+    for (const app of apps) {
+      await waitForHttp(`${app.healthUrl}/readyz`, app.child, app.output, 90_000).catch((error: unknown) => {
+        throw new Error(`${app.name}: ${error instanceof Error ? error.message : String(error)}`);
+      });
+    }
     const transport = await NatsTransport.connect({ servers: natsUrl, name: 'e2e-operator' });
     return {
       mode: 'distributed',

@@ -183,7 +183,7 @@ describe('space storage streams in distributed mode: gateway and storage each gr
 
   beforeAll(async () => {
     platform = await startDistributedPlatform({ BCTRL_STORAGE_MAX_OBJECT_BYTES: '2gib' });
-  }, 120_000);
+  }, 180_000);
 
   afterAll(async () => {
     await platform?.stop();
