@@ -4,9 +4,8 @@ import WebSocket from 'ws';
 import { freePort } from '@bctrl/testing';
 import { expectReconcileAfterCrash } from './reconcile';
 import { defineApiSuite } from './api.suite';
-import { healthMethod, runSubject, runsV1, SpacesV1 } from '@bctrl/contracts';
-import { hashApiKey } from '@bctrl/core';
-import { DISTRIBUTED_APPS, startDistributedPlatform } from './platform';
+import { healthMethod, runSubject, runsV1 } from '@bctrl/contracts';
+import { adminAccountId, DISTRIBUTED_APPS, startDistributedPlatform } from './platform';
 import { defineRuntimeSuite } from './runtimes.suite';
 import { defineConnectionSuite } from './connections.suite';
 import { defineWebDriverSuite } from './webdriver.suite';
@@ -78,8 +77,7 @@ describe('public API in distributed mode (each app its own process on NATS, Redi
       .set(auth)
       .send({ type: 'browser' });
     const runId = rt.body.activeRunId as string;
-    const accountId = (await p.operator(SpacesV1.authenticate, { keyHash: hashApiKey(p.adminKey) })).principal
-      ?.accountId as string;
+    const accountId = await adminAccountId(p);
     const total = 3_000;
     const publish = async (from: number, to: number) => {
       for (let n = from; n < to; n += 100) {

@@ -3,8 +3,8 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { RpcMethod } from '@bctrl/contracts';
-import { generateApiKey } from '@bctrl/core';
+import { type RpcMethod, SpacesV1 } from '@bctrl/contracts';
+import { generateApiKey, hashApiKey } from '@bctrl/core';
 import { startLocal } from '@bctrl/local';
 import { createObjectStore, type ObjectStore, S3ObjectStore } from '@bctrl/storage';
 import { WARM_POOL, type WarmPool } from '@bctrl/runtime-orchestrator';
@@ -46,6 +46,12 @@ export interface Platform {
   /** The platform's object store (its fs root or its S3 bucket), for tests that look under the API. */
   objectStore: ObjectStore;
   stop(): Promise<void>;
+}
+
+/** The account the platform's admin key belongs to (operator calls that act for a tenant name it). */
+export async function adminAccountId(platform: Platform): Promise<string> {
+  const known = await platform.operator(SpacesV1.authenticate, { keyHash: hashApiKey(platform.adminKey) });
+  return known.principal?.accountId as string;
 }
 
 function operatorVia(transport: Transport): Platform['operator'] {

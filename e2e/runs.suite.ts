@@ -2,9 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import request from 'supertest';
 import WebSocket from 'ws';
-import { runSubject, runsV1, SpacesV1 } from '@bctrl/contracts';
-import { hashApiKey } from '@bctrl/core';
-import type { Platform } from './platform';
+import { runSubject, runsV1 } from '@bctrl/contracts';
+import { adminAccountId, type Platform } from './platform';
 import { sleep, waitFor } from './wait';
 
 interface RunEvent {
@@ -217,8 +216,7 @@ export function defineRunSuite(platform: () => Platform) {
         runId,
         runtimeId: rt.body.id,
         spaceId,
-        accountId: (await platform().operator(SpacesV1.authenticate, { keyHash: hashApiKey(platform().adminKey) }))
-          .principal?.accountId as string,
+        accountId: await adminAccountId(platform()),
         type: 'test.tick',
         at: new Date().toISOString(),
         dataJson: '{"n":1}',

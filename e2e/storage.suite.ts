@@ -3,9 +3,8 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import request from 'supertest';
-import { StorageV1, SpacesV1 } from '@bctrl/contracts';
-import { hashApiKey } from '@bctrl/core';
-import type { Platform } from './platform';
+import { StorageV1 } from '@bctrl/contracts';
+import { adminAccountId, type Platform } from './platform';
 import { sleep } from './wait';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
@@ -265,9 +264,7 @@ export function defineStorageSuite(platform: () => Platform) {
       });
 
       it('imports an artifact from a URL (streamed into the store), lists it on its run and announces it', async () => {
-        const accountId = (
-          await platform().operator(SpacesV1.authenticate, { keyHash: hashApiKey(platform().adminKey) })
-        ).principal?.accountId as string;
+        const accountId = await adminAccountId(platform());
         const artifact = await platform().operator(StorageV1.importArtifact, {
           runId,
           runtimeId,
@@ -393,9 +390,7 @@ export function defineStorageSuite(platform: () => Platform) {
           .set('content-type', 'application/octet-stream')
           .send(randomBytes(4096));
         expect(put.status).toBe(200);
-        const accountId = (
-          await platform().operator(SpacesV1.authenticate, { keyHash: hashApiKey(platform().adminKey) })
-        ).principal?.accountId as string;
+        const accountId = await adminAccountId(platform());
         const artifact = await platform().operator(StorageV1.importArtifact, {
           runId,
           runtimeId,
