@@ -6,7 +6,7 @@ import WebSocket from 'ws';
 import { readCommandRecords, readRunEvents } from './run-events';
 import { startTestSite, type TestSite } from './test-site';
 import type { Platform } from './platform';
-import { sleep } from './wait';
+import { sleep } from '@bctrl/testing';
 
 interface Connection {
   id: string;

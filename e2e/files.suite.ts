@@ -5,7 +5,7 @@ import request from 'supertest';
 import { DrivenRuntimes, launchTestBrowser } from './driven-runtimes';
 import { startTestSite, type TestSite } from './test-site';
 import type { Platform } from './platform';
-import { waitFor } from './wait';
+import { waitFor } from '@bctrl/testing';
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 

@@ -11,7 +11,7 @@ import { defineWebDriverSuite } from './webdriver.suite';
 import { defineFilesSuite } from './files.suite';
 import { type Platform, REPO_ROOT, startLocalPlatform } from './platform';
 import { startTestSite, type TestSite } from './test-site';
-import { waitFor } from './wait';
+import { waitFor } from '@bctrl/testing';
 
 const NAMESPACE = 'bctrl-runtimes';
 const CDP_PORT = 9333;

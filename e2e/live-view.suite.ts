@@ -7,7 +7,7 @@ import { DrivenRuntimes, launchTestBrowser } from './driven-runtimes';
 import { startTestSite, type TestSite } from './test-site';
 import type { Platform } from './platform';
 import { upgradeStatus } from './sockets';
-import { waitFor } from './wait';
+import { waitFor } from '@bctrl/testing';
 
 /**
  * Live view with real browsers on both ends: the runtime's Chromium, driven by Playwright through a connection,

@@ -12,7 +12,7 @@ import { defineLiveViewSuite } from './live-view.suite';
 import { defineFilesSuite } from './files.suite';
 import { chromiumsOf } from './browsers';
 import { readRunEvents } from './run-events';
-import { sleep, waitFor } from './wait';
+import { sleep, waitFor } from '@bctrl/testing';
 
 describe('public API in local mode (one process, embedded Postgres, in-process transport)', () => {
   const platform = defineApiSuite(() => startLocalPlatform());

@@ -4,7 +4,7 @@ import request from 'supertest';
 import WebSocket from 'ws';
 import { runSubject, runsV1 } from '@bctrl/contracts';
 import { adminAccountId, type Platform } from './platform';
-import { sleep, waitFor } from './wait';
+import { sleep, waitFor } from '@bctrl/testing';
 
 interface RunEvent {
   seq: number;

@@ -3,7 +3,7 @@ import { SpacesV1 } from '@bctrl/contracts';
 import { chromiumOf } from './browsers';
 import { readRunEvents } from './run-events';
 import type { Platform } from './platform';
-import { sleep, waitFor } from './wait';
+import { sleep, waitFor } from '@bctrl/testing';
 
 /**
  * Runtimes with real Chromium, through the public API, written once and run against each way of running.

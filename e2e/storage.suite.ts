@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import request from 'supertest';
 import { StorageV1 } from '@bctrl/contracts';
 import { adminAccountId, type Platform } from './platform';
-import { sleep } from './wait';
+import { sleep } from '@bctrl/testing';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 

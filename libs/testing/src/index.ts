@@ -5,3 +5,4 @@ export * from './servers/postgres';
 export * from './otlp-receiver';
 export * from './servers/databases';
 export * from './servers/s3';
+export * from './wait';

@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { waitFor } from '@bctrl/testing';
 import { FakeKubelet } from './fake-kubelet';
 import { FakeKubernetesApiServer } from './fake-kubernetes-api.server';
 
@@ -20,19 +21,9 @@ if (process.env.EXIT_AFTER) setTimeout(() => process.exit(Number(process.env.EXI
 
 const NS = 'fake-kubelet';
 
-async function eventually<T>(
-  what: string,
-  probe: () => T | undefined | Promise<T | undefined>,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+/** Pods change in tens of milliseconds here: poll that often, for up to 10 s. */
+const eventually = <T>(what: string, probe: () => T | undefined | Promise<T | undefined>) =>
+  waitFor(what, probe, 10_000, 25);
 
 function podBody(name: string, env: Record<string, string>, extra: { deadline?: number; secret?: string } = {}): V1Pod {
   return {
@@ -150,7 +141,7 @@ describe('FakeKubelet (runs the pods of the fake API server as local processes)'
   it('fails a pod past its activeDeadlineSeconds and stops its container', async () => {
     await client.createNamespacedPod({ namespace: NS, body: podBody('late', {}, { deadline: 1 }) });
     await eventually('Running', () => phaseOf('late', 'Running'));
-    const failed = await eventually('DeadlineExceeded', () => phaseOf('late', 'Failed'), 5_000);
+    const failed = await waitFor('DeadlineExceeded', () => phaseOf('late', 'Failed'), 5_000, 25);
     expect(failed.reason).toBe('DeadlineExceeded');
     await eventually('the container to end', () => (kubelet.runningPods().includes('late') ? undefined : true));
     await client.deleteNamespacedPod({ name: 'late', namespace: NS });

@@ -13,21 +13,14 @@ import { InProcessTransport } from '@bctrl/transport';
 import { Supervisor } from '../lifecycle/supervisor';
 import { RuntimeOrchestratorModule } from '../runtime-orchestrator.module';
 import { ScriptedBrowserDriver } from './scripted-browser.driver';
-import { createTestDatabase, withPgClient } from '@bctrl/testing';
+import { createTestDatabase, waitFor as pollFor, withPgClient } from '@bctrl/testing';
 
 const OPERATOR: Principal = { kind: 'operator' };
 const workspaceRoot = join(__dirname, '../../../..');
 
 /** Polls until `probe` returns a value, so specs wait on the state they need and not on guessed delays. */
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 5_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+export const waitFor = <T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 5_000) =>
+  pollFor(what, probe, timeoutMs, 20);
 
 export const withClient = withPgClient;
 

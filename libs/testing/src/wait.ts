@@ -2,7 +2,7 @@ export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 
 /**
  * Polls `probe` until it gives something other than undefined, and resolves with that; fails naming `what` once
- * `timeoutMs` has passed. The suites' one way to wait for something that happens elsewhere (a recorder, a pod).
+ * `timeoutMs` has passed. The specs' one way to wait for something that happens elsewhere (a recorder, a pod, a process).
  */
 export async function waitFor<T>(
   what: string,
