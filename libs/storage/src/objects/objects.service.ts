@@ -78,23 +78,23 @@ export class ObjectsService {
       if (error instanceof ObjectTooLargeError) throw tooLarge(max);
       throw uploadFailure(error);
     }
-    let saved: SpaceObject;
+    const row: SpaceObject = {
+      spaceId: space.id,
+      path,
+      accountId: space.accountId,
+      subaccountId: space.subaccountId || null,
+      size: BigInt(stored.size),
+      sha256: stored.sha256,
+      contentType,
+      updatedAt: new Date(),
+      version,
+    };
     let replaced: string | null;
     try {
       if (request.contentLength !== null && stored.size !== request.contentLength) {
         throw BctrlError.validation([{ field: 'Content-Length', issue: 'does not match the bytes sent' }]);
       }
-      ({ saved, replaced } = await this.swap({
-        spaceId: space.id,
-        path,
-        accountId: space.accountId,
-        subaccountId: space.subaccountId || null,
-        size: BigInt(stored.size),
-        sha256: stored.sha256,
-        contentType,
-        updatedAt: new Date(),
-        version,
-      }));
+      replaced = await this.swap(row);
     } catch (error) {
       // No row names these bytes: nobody can ever read them.
       await this.discard(objectKey);
@@ -102,17 +102,17 @@ export class ObjectsService {
     }
     // The bytes the row described until now; a reader that got that row just before retries (see read).
     if (replaced !== null && replaced !== version) await this.discard(spaceObjectKey(space.id, path, replaced));
-    return renderObject(saved);
+    return renderObject(row);
   }
 
   /**
-   * Points the path's row at a new upload and says which version it described before (null: there was no row).
+   * Points the path's row at a new upload and answers the version it described before (null: there was no row).
    * The UPDATE reads the old version under the row lock it takes, so of two PUTs racing on one path each learns
    * exactly the version it replaced, and the row always describes the bytes of whichever came last.
    */
-  private async swap(row: SpaceObject): Promise<{ saved: SpaceObject; replaced: string | null }> {
+  private async swap(row: SpaceObject): Promise<string | null> {
     for (;;) {
-      const updated = await this.db.$queryRaw<(SpaceObject & { replaced: string })[]>`
+      const updated = await this.db.$queryRaw<{ replaced: string }[]>`
         UPDATE ${OBJECTS} AS o
            SET account_id = ${row.accountId}, subaccount_id = ${row.subaccountId}, size = ${row.size},
                sha256 = ${row.sha256}, content_type = ${row.contentType}, updated_at = ${row.updatedAt},
@@ -121,14 +121,14 @@ export class ObjectsService {
                  WHERE space_id = ${row.spaceId} AND path = ${row.path} FOR UPDATE) AS old
          WHERE o.space_id = old.space_id AND o.path = old.path
      RETURNING old.version AS replaced`;
-      if (updated[0]) return { saved: row, replaced: updated[0].replaced };
+      if (updated[0]) return updated[0].replaced;
       const inserted = await this.db.$queryRaw<{ path: string }[]>`
         INSERT INTO ${OBJECTS} (space_id, path, account_id, subaccount_id, size, sha256, content_type, updated_at, version)
         VALUES (${row.spaceId}, ${row.path}, ${row.accountId}, ${row.subaccountId}, ${row.size}, ${row.sha256},
                 ${row.contentType}, ${row.updatedAt}, ${row.version})
         ON CONFLICT (space_id, path) DO NOTHING
         RETURNING path`;
-      if (inserted[0]) return { saved: row, replaced: null };
+      if (inserted[0]) return null;
       // Another upload created the row between the two statements: replace it like any other.
     }
   }
