@@ -107,12 +107,14 @@ export function defineConnectionSuite(platform: () => Platform) {
       const base = new URL(platform().url);
       expect(created.wsUrl).toMatch(new RegExp(`^ws://${base.host}/v1/cdp/[A-Za-z0-9_-]{43}$`));
       expect(Date.parse(created.expiresAt) - Date.now()).toBeGreaterThan(590_000);
-      expect((await http().get(`/v1/connections/${created.id}`).set(auth())).body).toEqual(created);
+      // The token is a credential shown once, in the create answer: reads carry the connection without any URL.
+      const { wsUrl: _ws, httpUrl: _http, devtoolsFrontendUrl: _devtools, ...withoutUrls } = created;
+      expect((await http().get(`/v1/connections/${created.id}`).set(auth())).body).toEqual(withoutUrls);
       const second = await connect(rt.id);
       const listed = await http().get(`/v1/runtimes/${rt.id}/connections?limit=1`).set(auth());
       expect(listed.body.data.map((c: Connection) => c.id)).toEqual([second.id]);
       const rest = await http().get(`/v1/runtimes/${rt.id}/connections?cursor=${listed.body.nextCursor}`).set(auth());
-      expect(rest.body).toEqual({ data: [created], nextCursor: null });
+      expect(rest.body).toEqual({ data: [withoutUrls], nextCursor: null });
 
       // The discovery routes answer as Chromium does, with URLs that lead back through this connection.
       const version = (await fetch(`${created.httpUrl}/json/version`).then((r) => r.json())) as Record<string, string>;
@@ -342,6 +344,17 @@ export function defineConnectionSuite(platform: () => Platform) {
       expect(
         (await http().post(`/v1/runtimes/${rtB.id}/connections`).set(auth(viewer.body.secret)).send({})).status,
       ).toBe(403);
+      // A viewer may read connections, but no read hands it a token that would let it drive the browser.
+      const seen = await http().get(`/v1/connections/${connB.id}`).set(auth(viewer.body.secret));
+      expect(seen.status).toBe(200);
+      const listedToViewer = await http().get(`/v1/runtimes/${rtB.id}/connections`).set(auth(viewer.body.secret));
+      expect(listedToViewer.status).toBe(200);
+      for (const body of [seen.body, ...listedToViewer.body.data]) {
+        expect(body).not.toHaveProperty('wsUrl');
+        expect(body).not.toHaveProperty('httpUrl');
+        expect(body).not.toHaveProperty('devtoolsFrontendUrl');
+        expect(JSON.stringify(body)).not.toContain(new URL(connB.wsUrl).pathname.split('/').pop() as string);
+      }
     });
 
     it('rejects bad connection requests with a 4xx and creates nothing', async () => {

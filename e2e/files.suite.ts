@@ -221,6 +221,14 @@ export function defineFilesSuite(platform: () => Platform) {
       // The recording is stored before the browser goes, so the ended run already counts it.
       expect(run.counts.artifacts).toBe(1);
 
+      // A recording-view link shares the run with whoever holds it: a viewer key may not hand one out.
+      const viewerKey = await http().post('/v1/api-keys').set(auth()).send({ name: 'replay-viewer', role: 'viewer' });
+      const refused = await http()
+        .post(`/v1/runs/${rt.runId}/recording-view`)
+        .set(auth(viewerKey.body.secret))
+        .send({});
+      expect(refused.status).toBe(403);
+      expect(refused.body.error.code).toBe('forbidden');
       const view = await http().post(`/v1/runs/${rt.runId}/recording-view`).set(auth()).send({});
       expect(view.status).toBe(201);
       expect(view.body.url).toMatch(new RegExp(`^${platform().url}/v1/recording-view/[A-Za-z0-9_-]{43}$`));

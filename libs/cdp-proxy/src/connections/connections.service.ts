@@ -20,7 +20,14 @@ import { CDP_PROXY_OPTIONS, type CdpProxyOptions, CONNECTION_EVENTS, LEASE_STORE
 
 const iso = (ms: number | null) => (ms === null ? '' : new Date(ms).toISOString());
 
-export function renderConnection(lease: ConnectionLease): MessageInitShape<typeof connectionsV1.ConnectionSchema> {
+/**
+ * A lease's token is a credential: only the create answer carries it, to whoever created the connection. Reads and
+ * lists (which a viewer may make) render the connection without it, so they carry no usable URL.
+ */
+export function renderConnection(
+  lease: ConnectionLease,
+  reveal: 'with-token' | 'without-token' = 'without-token',
+): MessageInitShape<typeof connectionsV1.ConnectionSchema> {
   const status = connectionStatus(lease);
   return {
     id: lease.id,
@@ -35,8 +42,7 @@ export function renderConnection(lease: ConnectionLease): MessageInitShape<typeo
     expiresAt: iso(lease.expiresAt),
     endedAt: iso(lease.endedAt ?? (status === 'expired' ? lease.expiresAt : null)),
     endReason: status === 'active' ? '' : status === 'expired' ? 'expired' : (lease.endReason ?? ''),
-    // The URLs stop working when the lease ends; an ended connection's token is of no use to anyone.
-    token: status === 'active' ? lease.token : '',
+    token: reveal === 'with-token' && status === 'active' ? lease.token : '',
   };
 }
 
@@ -96,7 +102,7 @@ export class ConnectionsService {
       ...(type === 'webdriver' ? { webdriver: { url: webdriverUrl, token: webdriverToken } } : {}),
     };
     await this.store.put(lease);
-    return renderConnection(lease);
+    return renderConnection(lease, 'with-token');
   }
 
   async get(principal: Principal, connectionId: string) {

@@ -78,7 +78,9 @@ export class ViewsService {
   }
 
   async createRecording(principal: Principal, request: connectionsV1.CreateRecordingViewRequest) {
-    const key = requireKey(principal, 'viewer');
+    // A recording-view link is shareable: whoever holds it watches the run without a key. Handing one out is
+    // sharing the run beyond the key's own reach, so it takes a member, as a live-view link does.
+    const key = requireKey(principal, 'member');
     const ttlSeconds = this.ttl(request.ttlSeconds);
     if (!isId('run', request.runId)) throw BctrlError.notFound('run');
     const run = await this.transport.request(RunsV1.get, { runId: request.runId }, { principal: key });

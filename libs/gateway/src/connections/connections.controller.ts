@@ -1,12 +1,13 @@
 import { Body, Controller, Delete, Get, Inject, Param, Post, Query, Req } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
-import { IsIn, IsInt, IsOptional, Min } from 'class-validator';
+import { IsIn, IsInt, IsOptional, Max, Min } from 'class-validator';
 import { CONNECTION_STATUSES, CONNECTION_TYPES, ConnectionsV1, connectionsV1 } from '@bctrl/contracts';
 import type { FastifyRequest } from 'fastify';
 import { ApiRoute } from '../http/api-docs';
 import { ListQueryDto } from '../http/list-query.dto';
 import { nullable } from '../http/public-shapes';
 import { ServiceClient } from '../http/service-client';
+import { INT32_MAX } from '../http/validation';
 import { CDP_ROUTE_PREFIX, PUBLIC_URL, WEBDRIVER_ROUTE_PREFIX } from './cdp-route';
 
 export class CreateConnectionDto {
@@ -17,11 +18,13 @@ export class CreateConnectionDto {
 
   @ApiPropertyOptional({
     minimum: 10,
+    maximum: INT32_MAX,
     description: "The lease's lifetime (default and maximum from the operator: 3600 and 86400).",
   })
   @IsOptional()
   @IsInt()
   @Min(10)
+  @Max(INT32_MAX)
   ttlSeconds?: number;
 }
 
@@ -55,25 +58,25 @@ export class ConnectionDto {
 
   @ApiPropertyOptional({
     description:
-      'Browser-level CDP endpoint (`ws(s)://<host>/v1/cdp/<token>`) for playwright connectOverCDP, puppeteer.connect and chrome-remote-interface; present while the connection is active.',
+      'Browser-level CDP endpoint (`ws(s)://<host>/v1/cdp/<token>`) for playwright connectOverCDP, puppeteer.connect and chrome-remote-interface. Its token is a credential: only the create answer carries it; reads and lists never do.',
   })
   wsUrl?: string;
 
   @ApiPropertyOptional({
     description:
-      'HTTP base of the same endpoint: `<base>/json/version` and `<base>/json/list` answer as Chromium does, with URLs pointing back here (puppeteer `browserURL`).',
+      'HTTP base of the same endpoint: `<base>/json/version` and `<base>/json/list` answer as Chromium does, with URLs pointing back here (puppeteer `browserURL`). Only in the create answer.',
   })
   httpUrl?: string;
 
   @ApiPropertyOptional({
     description:
-      "Opens Chrome DevTools on the runtime's current page through the same lease; present while the connection is active.",
+      "Opens Chrome DevTools on the runtime's current page through the same lease. Only in the create answer.",
   })
   devtoolsFrontendUrl?: string;
 
   @ApiPropertyOptional({
     description:
-      "`webdriver` connections: a W3C WebDriver endpoint (`<base>/v1/webdriver/<token>`) for Selenium's RemoteWebDriver; its sessions attach to the runtime's running browser (chromedriver beside it). Present while the connection is active.",
+      "`webdriver` connections: a W3C WebDriver endpoint (`<base>/v1/webdriver/<token>`) for Selenium's RemoteWebDriver; its sessions attach to the runtime's running browser (chromedriver beside it). Only in the create answer.",
   })
   webdriverUrl?: string;
 }
@@ -89,7 +92,8 @@ export class ConnectionListDto {
 /** The gateway builds a connection's URLs from its token and the public URL tenants reach us at. */
 export function toConnectionDto(connection: connectionsV1.Connection, publicUrl: string): ConnectionDto {
   const base = publicUrl.replace(/\/+$/, '');
-  // An ended connection's token opens nothing, so it gets no URLs; each type gets only the URLs its lease opens.
+  // The service sends the token only in a create answer (and never for an ended connection); each type gets only
+  // the URLs its lease opens.
   const urls = !connection.token
     ? {}
     : connection.type === 'webdriver'

@@ -1,20 +1,23 @@
 import { Body, Controller, Inject, Param, Post, Req } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
-import { IsBoolean, IsInt, IsOptional, Min } from 'class-validator';
+import { IsBoolean, IsInt, IsOptional, Max, Min } from 'class-validator';
 import { ConnectionsV1, type connectionsV1 } from '@bctrl/contracts';
 import type { FastifyRequest } from 'fastify';
 import { ApiRoute } from '../http/api-docs';
 import { ServiceClient } from '../http/service-client';
 import { PUBLIC_URL } from '../connections/cdp-route';
+import { INT32_MAX } from '../http/validation';
 
 export class CreateRecordingViewDto {
   @ApiPropertyOptional({
     minimum: 10,
+    maximum: INT32_MAX,
     description: "The link's lifetime (default 900 s, at most the connection maximum).",
   })
   @IsOptional()
   @IsInt()
   @Min(10)
+  @Max(INT32_MAX)
   ttlSeconds?: number;
 }
 
@@ -63,7 +66,7 @@ export class ViewsController {
     type: LiveViewLinkDto,
     creates: true,
     description:
-      "A link to a page showing the run's browser live (its tabs, screencast frames while pages change). The run must be its runtime's active run; the link stops working when it expires or the runtime stops.",
+      "A link to a page showing the run's browser live (its tabs, screencast frames while pages change). The run must be its runtime's active run; the link stops working when it expires or the runtime stops. The link is a credential shown once, in this answer; creating one takes a member or admin key (a viewer key gets 403).",
   })
   async live(
     @Req() req: FastifyRequest,
@@ -83,7 +86,8 @@ export class ViewsController {
     status: 201,
     type: ViewLinkDto,
     creates: true,
-    description: "A link to a page that replays the run's recording, with a timeline.",
+    description:
+      "A link to a page that replays the run's recording, with a timeline. Whoever holds the link watches the run without a key, so it is a credential shown once, in this answer, and creating one takes a member or admin key (a viewer key gets 403).",
   })
   async recording(
     @Req() req: FastifyRequest,
