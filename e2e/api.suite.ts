@@ -457,6 +457,80 @@ export function defineApiSuite(start: () => Promise<Platform>): () => Platform {
       expect((await http().get('/v1/api-keys?limit=100').set(admin())).body.data.length).toBe(before.keys);
     });
 
+    it('answers integers beyond what the contract holds with a 400, even for ids that do not exist', async () => {
+      const space = await createSpace('overflow');
+      const routes: Array<[string, Record<string, unknown>, string]> = [
+        [`/v1/spaces/${space.id}/runtimes`, { timeoutSeconds: 2 ** 31 }, 'timeoutSeconds'],
+        [`/v1/spaces/${space.id}/runtimes`, { idleTimeoutSeconds: 2 ** 31 }, 'idleTimeoutSeconds'],
+        [`/v1/spaces/${space.id}/runtimes`, { timeoutSeconds: 1e300 }, 'timeoutSeconds'],
+        ['/v1/runtimes/rt_000000000000000000000000/connections', { ttlSeconds: 2 ** 31 }, 'ttlSeconds'],
+        ['/v1/runtimes/rt_000000000000000000000000/connections', { ttlSeconds: 2 ** 53 }, 'ttlSeconds'],
+        ['/v1/runs/run_000000000000000000000000/live-view', { ttlSeconds: 2 ** 31 }, 'ttlSeconds'],
+        ['/v1/runs/run_000000000000000000000000/recording-view', { ttlSeconds: 2 ** 40 }, 'ttlSeconds'],
+      ];
+      for (const [path, body, field] of routes) {
+        const res = await http().post(path).set(admin()).send(body);
+        expect({ path, body, status: res.status, code: res.body?.error?.code }).toEqual({
+          path,
+          body,
+          status: 400,
+          code: 'validation_failed',
+        });
+        expect(res.body.error.details).toEqual([expect.objectContaining({ field })]);
+      }
+      // The largest value the contract holds passes the edge and is judged by the service's own limits.
+      const largest = await http()
+        .post('/v1/runtimes/rt_000000000000000000000000/connections')
+        .set(admin())
+        .send({ ttlSeconds: 2 ** 31 - 1 });
+      expect([largest.status, largest.body.error?.details?.[0]?.field]).toEqual([400, 'ttlSeconds']);
+    });
+
+    it('refuses a body nested deeper than 128 levels with a 400, and takes one at the limit', async () => {
+      const nested = (levels: number) =>
+        '{"metadata":'.repeat(1) + '['.repeat(levels - 1) + ']'.repeat(levels - 1) + '}';
+      for (const levels of [129, 3000, 100_000]) {
+        const res = await http()
+          .post('/v1/spaces')
+          .set(admin())
+          .set('Content-Type', 'application/json')
+          .send(nested(levels));
+        expect({ levels, status: res.status, code: res.body?.error?.code }).toEqual({
+          levels,
+          status: 400,
+          code: 'validation_failed',
+        });
+        expect(res.body.error.message).toMatch(/nested too deeply/);
+      }
+      // 128 levels parse; the body is then judged on its fields (metadata must be an object of strings).
+      const atLimit = await http()
+        .post('/v1/spaces')
+        .set(admin())
+        .set('Content-Type', 'application/json')
+        .send(nested(128));
+      expect(atLimit.status).toBe(400);
+      expect(atLimit.body.error.message).not.toMatch(/nested too deeply/);
+      expect(atLimit.body.error.details.map((d: { field?: string }) => d.field)).toContain('metadata');
+    });
+
+    it('quotes no long input back whole in an error', async () => {
+      const long = `x${'y'.repeat(15_000)}`;
+      const answers = [
+        await http().get(`/v1/spaces/${long}`).set(admin()),
+        await http().get(`/v1/spaces?cursor=${long}`).set(admin()),
+        await http()
+          .post('/v1/spaces')
+          .set(admin())
+          .send({ name: 'n', [long]: 1 }),
+        await http().get(`/v1/${long}`).set(admin()),
+      ];
+      for (const res of answers) {
+        expect(res.status).toBeGreaterThanOrEqual(400);
+        expect(res.status).toBeLessThan(500);
+        expect(JSON.stringify(res.body).length).toBeLessThan(2_000);
+      }
+    });
+
     it('reads an empty body sent as JSON as no body: actions work, and a create names each missing field', async () => {
       const empty = (method: 'post' | 'patch', path: string) =>
         http()[method](path).set(admin()).set('Content-Type', 'application/json').send('');

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { BctrlError } from '@bctrl/core';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { envelope } from './http/error.filter';
+import { jsonDepthExceeds, MAX_JSON_DEPTH } from './http/json-depth';
 import { createValidationPipe, JsonObjectBodyPipe } from './http/validation';
 import { installRequestContext } from './http/request-context';
 import { buildOpenApiDocument, serveOpenApi } from './openapi/openapi';
@@ -25,14 +26,26 @@ export interface GatewayAppOptions {
 /**
  * `Content-Type: application/json` with no body is what many HTTP clients and generated SDKs send for an action that
  * takes none (stop, keepalive): it reads as no body, like a request without the header, instead of Fastify's 400.
- * Everything else goes to Fastify's own JSON parser, prototype-poisoning checks included.
+ * A body nested deeper than MAX_JSON_DEPTH is refused before it is parsed: validation walks bodies recursively and
+ * ~3,000 levels overflow its stack. Everything else goes to Fastify's own JSON parser, prototype-poisoning checks
+ * included.
  */
-function installEmptyJsonBodies(fastify: FastifyInstance): void {
+function installJsonBodyParser(fastify: FastifyInstance): void {
   const parseJson = fastify.getDefaultJsonParser('error', 'error');
   fastify.removeContentTypeParser('application/json');
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    if ((body as string).trim() === '') done(null, undefined);
-    else void parseJson(request, body as string, done);
+    const text = body as string;
+    if (text.trim() === '') return done(null, undefined);
+    if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
+      return done(
+        BctrlError.validation(
+          [{ issue: `must not nest objects and arrays more than ${MAX_JSON_DEPTH} levels deep` }],
+          'The request body is nested too deeply.',
+        ),
+        undefined,
+      );
+    }
+    void parseJson(request, text, done);
   });
 }
 
@@ -64,7 +77,7 @@ export async function createGatewayApp(
   // JSON in and out (API.md): Fastify's default text/plain parser would let a form-encoded body through to
   // validation; without it such a request is a 415. Raw-body routes (storage) register their own parsers.
   adapter.getInstance().removeContentTypeParser('text/plain');
-  installEmptyJsonBodies(adapter.getInstance());
+  installJsonBodyParser(adapter.getInstance());
   installRawBodyRoutes(adapter.getInstance());
   const app = await NestFactory.create<NestFastifyApplication>(rootModule, adapter, {
     logger: options.logger,

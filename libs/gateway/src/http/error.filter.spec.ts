@@ -7,7 +7,7 @@ import {
 } from '@nestjs/common';
 import { BctrlError } from '@bctrl/core';
 import Fastify from 'fastify';
-import { envelope, toBctrlError } from './error.filter';
+import { ECHO_LIMIT, envelope, toBctrlError } from './error.filter';
 
 /**
  * The error Fastify itself raises for a request, caught by its error handler, so the mapping is checked
@@ -124,5 +124,29 @@ describe('envelope', () => {
         requestId: 'req_1',
       },
     });
+  });
+});
+
+describe('envelope with a long input quoted back', () => {
+  it('cuts the message, each field and each issue to the echo limit and says how much was left out', () => {
+    const url = `https://example.com/${'a'.repeat(15_000)}`;
+    const error = new BctrlError('validation_failed', `Not a URL: ${url}`, [
+      { field: `metadata.${'k'.repeat(1000)}`, issue: `must be a URL, got ${url}` },
+    ]);
+    const rendered = JSON.stringify(envelope(error, 'req_1'));
+    expect(rendered.length).toBeLessThan(4 * ECHO_LIMIT);
+    const { message, details } = envelope(error, 'req_1').error;
+    expect(message.startsWith('Not a URL: https://example.com/aaa')).toBe(true);
+    expect(message).toMatch(/… \(\d+ more characters\)$/);
+    expect(details[0]).toEqual({
+      field: expect.stringMatching(/^metadata\.k+… \(\d+ more characters\)$/),
+      issue: expect.stringMatching(/^must be a URL, got https:\/\/example\.com\/a+… \(14\d{3} more characters\)$/),
+    });
+  });
+
+  it('leaves a detail without a field without one', () => {
+    expect(envelope(BctrlError.validation([{ issue: 'the body must be a JSON object' }]), 'r').error.details).toEqual([
+      { issue: 'the body must be a JSON object' },
+    ]);
   });
 });

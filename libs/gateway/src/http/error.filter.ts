@@ -54,8 +54,22 @@ function fastifyMessage(code: ErrorCode, original: string): string {
   return /json/i.test(original) ? 'The request body is not valid JSON.' : original;
 }
 
+/** Long enough for any sentence of ours; a caller's 15 kB URL or path quoted back is cut to this. */
+export const ECHO_LIMIT = 256;
+
+/** Errors may quote what the caller sent; the quote is cut so that an error never echoes a large input whole. */
+function clip(text: string): string {
+  return text.length <= ECHO_LIMIT
+    ? text
+    : `${text.slice(0, ECHO_LIMIT)}… (${text.length - ECHO_LIMIT} more characters)`;
+}
+
 export function envelope(error: BctrlError, requestId: string): Envelope {
-  return { error: { code: error.code, message: error.message, details: error.details, requestId } };
+  const details = error.details.map((detail) => ({
+    ...(detail.field === undefined ? {} : { field: clip(detail.field) }),
+    issue: clip(detail.issue),
+  }));
+  return { error: { code: error.code, message: clip(error.message), details, requestId } };
 }
 
 @Catch()

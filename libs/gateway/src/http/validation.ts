@@ -1,6 +1,12 @@
 import { ArgumentMetadata, Injectable, PipeTransform, ValidationError, ValidationPipe } from '@nestjs/common';
 import { BctrlError, ErrorDetail } from '@bctrl/core';
 
+/**
+ * The largest value an int32 field of the message contracts holds. Every integer a DTO passes on to a service is
+ * bounded by it at the edge: a larger one would overflow while the request is encoded, a 500 instead of a 400.
+ */
+export const INT32_MAX = 2_147_483_647;
+
 function flatten(errors: ValidationError[], parent = ''): ErrorDetail[] {
   return errors.flatMap((error) => {
     const field = parent ? `${parent}.${error.property}` : error.property;

@@ -69,7 +69,7 @@ export class RuntimesController {
         wait: query.wait === 'true',
         metadata: body.metadata ?? {},
         config: {
-          type: body.type,
+          type: body.type ?? 'browser',
           timeoutSeconds: body.timeoutSeconds ?? 0,
           idleTimeoutSeconds: body.idleTimeoutSeconds ?? 0,
           profileId: body.profileId ?? '',

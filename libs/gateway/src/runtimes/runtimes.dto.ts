@@ -16,6 +16,7 @@ import {
 } from 'class-validator';
 import { RUNTIME_STATUSES, STOP_REASONS } from '@bctrl/contracts';
 import { IsMetadata } from '../http/metadata.validator';
+import { INT32_MAX } from '../http/validation';
 
 export class ViewportDto {
   @ApiProperty({ minimum: 100, maximum: 7680, example: 1280 })
@@ -32,26 +33,31 @@ export class ViewportDto {
 }
 
 export class CreateRuntimeDto {
-  @ApiProperty({ enum: ['browser'] })
+  @ApiPropertyOptional({ enum: ['browser'], default: 'browser' })
+  @IsOptional()
   @IsIn(['browser'])
-  type!: 'browser';
+  type?: 'browser';
 
   @ApiPropertyOptional({
     minimum: 10,
+    maximum: INT32_MAX,
     description: 'Stopped with stopReason `timeout` after this long (default from the operator, 900).',
   })
   @IsOptional()
   @IsInt()
   @Min(10)
+  @Max(INT32_MAX)
   timeoutSeconds?: number;
 
   @ApiPropertyOptional({
     minimum: 10,
+    maximum: INT32_MAX,
     description: 'Stopped with stopReason `idle` after this long with no open connection and no running invocation.',
   })
   @IsOptional()
   @IsInt()
   @Min(10)
+  @Max(INT32_MAX)
   idleTimeoutSeconds?: number;
 
   @ApiPropertyOptional({ description: 'Start from this browser profile.' })
