@@ -62,6 +62,7 @@ export class ApiKeyGuard implements CanActivate {
     if (decision.limit > 0) {
       void reply.header('x-ratelimit-limit', String(decision.limit));
       void reply.header('x-ratelimit-remaining', String(decision.remaining));
+      void reply.header('x-ratelimit-reset', String(decision.retryAfterSeconds));
     }
     if (!decision.allowed) {
       void reply.header('retry-after', String(decision.retryAfterSeconds));

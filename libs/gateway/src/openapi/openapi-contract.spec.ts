@@ -8,10 +8,14 @@ import { createGatewayApp } from '../gateway.app';
 import { GatewayModule } from '../gateway.module';
 import { InMemoryIdempotencyStore } from '../idempotency/idempotency.store';
 import { UnlimitedRateLimiter } from '../rate-limit/rate-limiter';
+import type { OperationObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
 import { buildOpenApiDocument } from './openapi';
 
-/** The contract tenants code against lives in shared/API.md, beside the repo (as CI lays it out). */
-const API_MD = resolve(__dirname, '../../../../../shared/API.md');
+/**
+ * The contract tenants code against is shared/API.md, beside the repo; the repo keeps a copy so that no test reads
+ * outside it, and .ci/run checks that the copy is the current one.
+ */
+const API_MD = resolve(__dirname, '../../../../docs/contract/API.md');
 
 type Route = `${string} ${string}`;
 
@@ -95,6 +99,41 @@ describe('OpenAPI document against API.md', () => {
   it('documents no route that API.md does not have', () => {
     const extra = documented.filter((route) => !contract.includes(route) && !OPERATIONS.includes(route));
     expect(extra).toEqual([]);
+  });
+
+  it('documents 429 with its rate-limit headers on every authenticated operation, and 415 where a JSON body is read', () => {
+    const document = buildOpenApiDocument(app, 'http://localhost:8080');
+    const missing: string[] = [];
+    for (const [path, item] of Object.entries(document.paths)) {
+      for (const [method, operation] of Object.entries(item as Record<string, OperationObject>)) {
+        const responses = operation.responses as Record<string, { headers?: Record<string, unknown> }>;
+        if (operation.security?.length) {
+          const headers = Object.keys(responses['429']?.headers ?? {});
+          for (const header of ['Retry-After', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset']) {
+            if (!headers.includes(header)) missing.push(`${method} ${path}: 429 ${header}`);
+          }
+        }
+        const jsonBody =
+          !operation.requestBody || 'application/json' in (operation.requestBody as { content: object }).content;
+        if (['post', 'patch', 'delete'].includes(method) && jsonBody && !responses['415']) {
+          missing.push(`${method} ${path}: 415`);
+        }
+      }
+    }
+    expect(missing).toEqual([]);
+    // A raw-body route takes any media type, so it never answers 415.
+    expect(document.paths['/v1/spaces/{spaceId}/storage/{path}']?.put?.responses?.['415']).toBeUndefined();
+    expect(document.paths['/v1/spaces']?.post?.responses?.['415']).toBeDefined();
+    expect(document.paths['/healthz']?.get?.responses?.['429']).toBeUndefined();
+  });
+
+  it('states who may create view links: a shareable link takes a member or admin key', () => {
+    const document = buildOpenApiDocument(app, 'http://localhost:8080');
+    for (const path of ['/v1/runs/{runId}/live-view', '/v1/runs/{runId}/recording-view']) {
+      expect(document.paths[path]?.post?.responses?.['201']?.description).toMatch(
+        /member or admin key \(a viewer key gets 403\)/,
+      );
+    }
   });
 
   it('documents the error envelope, bearer auth and Idempotency-Key on creating POSTs', () => {

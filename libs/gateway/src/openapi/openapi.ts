@@ -1,5 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
+import type { OperationObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -13,7 +14,9 @@ export function buildOpenApiDocument(app: INestApplication, publicUrl: string): 
       'Self-hostable browser control: spaces, runtimes, connections, runs. Errors use one envelope ' +
         '`{"error": {code, message, details, requestId}}`; lists take `limit` (1–100, default 20) and `cursor` and ' +
         'answer `{data, nextCursor}` newest first; POSTs that create accept `Idempotency-Key`; every response has ' +
-        '`x-request-id`, which is also the trace id.',
+        '`x-request-id`, which is also the trace id. With a rate limit set, every authenticated response carries ' +
+        '`x-ratelimit-limit`, `x-ratelimit-remaining` and `x-ratelimit-reset` (seconds until the window resets), and ' +
+        'a request over the limit is a 429 `rate_limited` with `Retry-After`.',
     )
     .setVersion('1')
     .addServer(publicUrl)
@@ -22,6 +25,7 @@ export function buildOpenApiDocument(app: INestApplication, publicUrl: string): 
   const document = SwaggerModule.createDocument(app, config, {
     operationIdFactory: (controllerKey, methodKey) => `${controllerKey.replace(/Controller$/, '')}_${methodKey}`,
   });
+  documentGatewayRefusals(document);
   const text = { 'text/html': { schema: { type: 'string' } } };
   document.paths['/openapi.json'] = {
     get: {
@@ -40,6 +44,43 @@ export function buildOpenApiDocument(app: INestApplication, publicUrl: string): 
     },
   };
   return document;
+}
+
+const ERROR_ENVELOPE = { $ref: '#/components/schemas/ErrorEnvelopeDto' };
+const SECONDS = { schema: { type: 'integer', minimum: 0 } };
+const BODY_METHODS = new Set(['post', 'put', 'patch', 'delete']);
+
+/**
+ * Two refusals the gateway makes before any controller runs, so no route's decorators can state them: 429 for a key
+ * over its rate limit (every authenticated route), and 415 for a body that is not JSON (every route that reads a
+ * JSON body; raw-body routes such as storage PUT take any media type and never answer it).
+ */
+function documentGatewayRefusals(document: OpenAPIObject): void {
+  for (const item of Object.values(document.paths)) {
+    for (const [method, operation] of Object.entries(item) as Array<[string, OperationObject]>) {
+      if (!operation?.responses) continue;
+      if (operation.security?.length) {
+        operation.responses['429'] = {
+          description: 'Over the rate limit of this key (error code `rate_limited`).',
+          headers: {
+            'Retry-After': { description: 'Seconds to wait before the key may call again.', ...SECONDS },
+            'x-ratelimit-limit': { description: 'Requests per second this key may make.', ...SECONDS },
+            'x-ratelimit-remaining': { description: 'Requests left in the current window (0).', ...SECONDS },
+            'x-ratelimit-reset': { description: 'Seconds until the current window resets.', ...SECONDS },
+          },
+          content: { 'application/json': { schema: ERROR_ENVELOPE } },
+        };
+      }
+      const body = operation.requestBody as { content?: Record<string, unknown> } | undefined;
+      const takesJson = !body?.content || 'application/json' in body.content;
+      if (BODY_METHODS.has(method) && takesJson) {
+        operation.responses['415'] = {
+          description: 'The body is not `application/json` (error code `unsupported_media_type`).',
+          content: { 'application/json': { schema: ERROR_ENVELOPE } },
+        };
+      }
+    }
+  }
 }
 
 // Node's resolver at run time: a bundler would replace require.resolve with a module id.
