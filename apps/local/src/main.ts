@@ -1,7 +1,7 @@
 import './instrumentation';
-import { bootstrap } from './bootstrap';
+import { bootstrap, describeStartupError } from './bootstrap';
 
 bootstrap().catch((error: unknown) => {
-  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(`BCTRL could not start: ${describeStartupError(error)}\n`);
   process.exit(1);
 });
