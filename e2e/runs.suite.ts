@@ -131,17 +131,21 @@ export function defineRunSuite(platform: () => Platform) {
       expect(ended.body.endedAt).toEqual(expect.any(String));
       const commands = await waitFor('the command records', async () => {
         const res = await http().get(`/v1/runs/${runId}/commands`).set(auth());
-        return res.body.data.length >= 3 ? res.body.data : undefined;
+        return res.body.data.length >= 4 ? res.body.data : undefined;
       });
+      // The client's CDP methods, then the platform action that ended the run: the stop the API was asked for.
       expect(commands.map((c: { method: string }) => c.method)).toEqual([
         'Browser.getVersion',
         'Target.getTargets',
         'No.suchMethod',
+        'runtime.stop',
       ]);
-      expect(commands.map((c: { seq: number }) => c.seq)).toEqual([1, 2, 3]);
+      expect(commands.map((c: { seq: number }) => c.seq)).toEqual([1, 2, 3, 4]);
       expect(commands[0]).toMatchObject({ ok: true, errorCode: null, connectionId: conn.body.id, source: 'cdp' });
       expect(commands[2]).toMatchObject({ ok: false, errorCode: '-32601' });
-      expect((await http().get(`/v1/runs/${runId}`).set(auth())).body.counts.commands).toBe(3);
+      expect(commands[3]).toMatchObject({ source: 'platform', connectionId: null, sessionId: null, ok: true });
+      expect(commands[3].durationMicros).toBeGreaterThan(0);
+      expect((await http().get(`/v1/runs/${runId}`).set(auth())).body.counts.commands).toBe(4);
 
       // Resuming after Last-Event-ID gives the rest, and the stream of an ended run ends at once.
       const resumed = readSse(`${platform().url}/v1/runs/${runId}/events`, { ...auth(), 'Last-Event-ID': '2' });

@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { publishRunEvent } from '@bctrl/service';
+import { BctrlError } from '@bctrl/core';
+import { publishPlatformCommand, publishRunEvent } from '@bctrl/service';
 import { Transport, TRANSPORT } from '@bctrl/transport';
 import type { RuntimeRow } from './runtimes.repository';
 
@@ -36,6 +37,46 @@ export class RunEvents {
     } catch (error) {
       // The lifecycle itself must not fail because the event stream is briefly unavailable.
       this.logger.error(`could not publish ${type} for ${row.id}: ${String(error)}`);
+    }
+  }
+
+  /**
+   * Runs a platform action on a runtime and records it on the runtime's run as a command record (`source:
+   * "platform"`), whether it succeeded or failed, with the API error code it failed with.
+   */
+  async recorded<T>(row: RuntimeRow, method: string, action: () => Promise<T>): Promise<T> {
+    const startedAt = Date.now();
+    try {
+      const result = await action();
+      await this.recordCommand(row, { method, startedAt, ok: true });
+      return result;
+    } catch (error) {
+      const errorCode = error instanceof BctrlError ? error.code : 'internal';
+      await this.recordCommand(row, { method, startedAt, ok: false, errorCode });
+      throw error;
+    }
+  }
+
+  private async recordCommand(
+    row: RuntimeRow,
+    command: { method: string; startedAt: number; ok: boolean; errorCode?: string },
+  ): Promise<void> {
+    if (!row.runId) return;
+    try {
+      await publishPlatformCommand(
+        this.transport,
+        {
+          runId: row.runId,
+          runtimeId: row.id,
+          spaceId: row.spaceId,
+          accountId: row.accountId,
+          subaccountId: row.subaccountId,
+        },
+        command,
+      );
+    } catch (error) {
+      // The action's own outcome stands; a record lost to a stream outage is logged, like an event.
+      this.logger.error(`could not record ${command.method} for ${row.id}: ${String(error)}`);
     }
   }
 }

@@ -52,6 +52,15 @@ export class RuntimeFiles {
       ? checkRuntimePath(request.runtimePath, 'runtimePath', { writable: true })
       : `files/${storagePath}`;
     const row = await this.readyRuntime(principal, request.runtimeId);
+    return this.events.recorded(row, 'files.stage', () => this.stageInto(row, principal, storagePath, runtimePath));
+  }
+
+  private async stageInto(
+    row: RuntimeRow & { agentUrl: string; agentToken: string },
+    principal: Principal,
+    storagePath: string,
+    runtimePath: string,
+  ) {
     const exported = await this.agentCall('runtimePath', () =>
       this.transport.request(
         StorageV1.exportObject,
@@ -65,20 +74,33 @@ export class RuntimeFiles {
       ),
     );
     const written = JSON.parse(exported.targetResponse) as AgentFileWritten;
+    // The run's record shows the work-area path only: the absolute one names the runtime's host layout, and is
+    // handed to the caller alone, for DOM.setFileInputFiles.
     await this.events.publish(row, 'file.staged', {
       storagePath,
-      runtimePath: written.runtimePath,
       path: written.path,
       size: written.size,
       sha256: written.sha256,
     });
-    return { runtimePath: written.runtimePath, size: BigInt(written.size), sha256: written.sha256 };
+    return { runtimePath: written.runtimePath, path: written.path, size: BigInt(written.size), sha256: written.sha256 };
   }
 
   async collect(principal: Principal, request: runtimesV1.CollectFileRequest) {
     const runtimePath = checkRuntimePath(request.runtimePath, 'runtimePath');
     const storagePath = requireStoragePath(request.storagePath, 'storagePath');
     const row = await this.readyRuntime(principal, request.runtimeId);
+    return this.events.recorded(row, 'files.collect', () =>
+      this.collectFrom(row, principal, runtimePath, storagePath, request.registerArtifact),
+    );
+  }
+
+  private async collectFrom(
+    row: RuntimeRow & { agentUrl: string; agentToken: string },
+    principal: Principal,
+    runtimePath: string,
+    storagePath: string,
+    registerArtifact: boolean,
+  ) {
     const name = runtimePath.split('/').pop() as string;
     const imported = await this.agentCall('runtimePath', () =>
       this.transport.request(
@@ -87,7 +109,7 @@ export class RuntimeFiles {
           spaceId: row.spaceId,
           path: storagePath,
           source: agentSource(row.agentUrl, row.agentToken, agentFilePath(runtimePath)),
-          artifact: request.registerArtifact
+          artifact: registerArtifact
             ? {
                 runId: row.runId,
                 runtimeId: row.id,

@@ -125,7 +125,9 @@ export class RuntimesService implements BeforeApplicationShutdown {
 
   async stop(principal: Principal, runtimeId: string) {
     const row = await this.findVisible(principal, runtimeId, 'member');
-    return renderRuntime(await this.stopRow(row, 'requested'));
+    // Only a stop that ends a live runtime is an action on its run; stopping a stopped one again changes nothing.
+    if (row.status === 'stopped' || row.status === 'failed') return renderRuntime(row);
+    return renderRuntime(await this.events.recorded(row, 'runtime.stop', () => this.stopRow(row, 'requested')));
   }
 
   /**
