@@ -65,6 +65,7 @@ export function defineFilesSuite(platform: () => Platform) {
         .send({ storagePath: 'inputs/report.bin' });
       expect(staged.status).toBe(200);
       expect(staged.body.runtimePath).toMatch(/^\/.+\/files\/inputs\/report\.bin$/);
+      expect(staged.body.path).toBe('files/inputs/report.bin');
 
       await rt.page.goto(`${site.url}/upload-page`);
       await rt.page.setInputFiles('#file', staged.body.runtimePath as string);
@@ -77,11 +78,14 @@ export function defineFilesSuite(platform: () => Platform) {
         expect.objectContaining({ path: 'files/inputs/report.bin', size: bytes.length }),
       ]);
       const all = await events(rt.runId, (seen) => seen.some((e) => e.type === 'file.staged'));
-      expect(all.find((e) => e.type === 'file.staged')?.data).toMatchObject({
+      // The run shows the file where the work area has it, never the runtime's absolute (host) path.
+      expect(all.find((e) => e.type === 'file.staged')?.data).toEqual({
         storagePath: 'inputs/report.bin',
+        path: 'files/inputs/report.bin',
         size: bytes.length,
         sha256: sha256(bytes),
       });
+      expect(JSON.stringify(all)).not.toContain(staged.body.runtimePath);
     });
 
     it('a download on a page becomes a download artifact with the same sha256 and a download.completed event', async () => {
@@ -152,6 +156,25 @@ export function defineFilesSuite(platform: () => Platform) {
       expect(all.filter((e) => e.type === 'file.collected').map((e) => e.data['storagePath'])).toEqual([
         'round/back.bin',
         'round/plain.bin',
+      ]);
+      // Each stage and collect is a platform action on the run, recorded beside the client's commands; a collect
+      // the agent refused is recorded too, failed with the code the API answered.
+      const missing = await http()
+        .post(`/v1/runtimes/${rt.id}/files/collect`)
+        .set(auth())
+        .send({ runtimePath: 'files/work/absent.bin', storagePath: 'round/absent.bin' });
+      expect(missing.status).toBeGreaterThanOrEqual(400);
+      expect(missing.status).toBeLessThan(500);
+      const platformCommands = await waitFor('the platform command records', async () => {
+        const res = await http().get(`/v1/runs/${rt.runId}/commands?limit=1000`).set(auth());
+        const own = (res.body.data as Array<Record<string, unknown>>).filter((c) => c['source'] === 'platform');
+        return own.length >= 4 ? own : undefined;
+      });
+      expect(platformCommands.map((c) => [c['method'], c['ok'], c['errorCode']])).toEqual([
+        ['files.stage', true, null],
+        ['files.collect', true, null],
+        ['files.collect', true, null],
+        ['files.collect', false, missing.body.error.code],
       ]);
     });
 

@@ -50,6 +50,7 @@ describe('rate limits (local mode, 5 requests per second per key)', () => {
       expect(res.body.error.code).toBe('rate_limited');
       expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
       expect(res.headers['x-ratelimit-remaining']).toBe('0');
+      expect(res.headers['x-ratelimit-reset']).toMatch(/^[1-9][0-9]*$/);
     }
     await new Promise((r) => setTimeout(r, Number(limited[0]?.headers['retry-after']) * 1000 + 50));
     expect((await request(platform.url).get('/v1/spaces').set(auth)).status).toBe(200);

@@ -29,6 +29,12 @@ export class StagedFileDto {
   })
   runtimePath!: string;
 
+  @ApiProperty({
+    description: "The same file relative to the runtime's work area, as runtime file listings and the run show it.",
+    example: 'files/inputs/report.pdf',
+  })
+  path!: string;
+
   @ApiProperty()
   size!: number;
 
@@ -114,7 +120,7 @@ export class RuntimeFilesController {
       storagePath: body.storagePath,
       runtimePath: body.runtimePath ?? '',
     });
-    return { runtimePath: staged.runtimePath, size: Number(staged.size), sha256: staged.sha256 };
+    return { runtimePath: staged.runtimePath, path: staged.path, size: Number(staged.size), sha256: staged.sha256 };
   }
 
   @Post('collect')
