@@ -3,7 +3,7 @@ import { ConnectionsV1, runsV1 } from '@bctrl/contracts';
 import { bindHandlers, handle } from '@bctrl/service';
 import { type Closable, type Transport, TRANSPORT } from '@bctrl/transport';
 import { CdpEndpoint } from './cdp/cdp-endpoint';
-import { ConnectionEvents } from './cdp/connection-events';
+import { ConnectionEvents, socketJournalOf } from './cdp/connection-events';
 import {
   CDP_ENDPOINT,
   CDP_PROXY_OPTIONS,
@@ -71,7 +71,7 @@ export class CdpProxyModule {
         { provide: LEASE_STORE, useValue: options.leaseStore },
         {
           provide: CONNECTION_EVENTS,
-          useFactory: (transport: Transport) => new ConnectionEvents(transport),
+          useFactory: (transport: Transport) => new ConnectionEvents(transport, socketJournalOf(options.leaseStore)),
           inject: [TRANSPORT],
         },
         {

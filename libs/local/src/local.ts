@@ -1,11 +1,11 @@
 import { Module } from '@nestjs/common';
 import { createHash } from 'node:crypto';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { loadConfig, platformSettings, PlatformConfig } from '@bctrl/config';
 import { SERVICES, SpacesV1 } from '@bctrl/contracts';
 import { migrateAll } from '@bctrl/db';
-import { CDP_ENDPOINT, CdpProxyModule, InMemoryLeaseStore } from '@bctrl/cdp-proxy';
+import { CDP_ENDPOINT, CdpProxyModule, FileLeaseStore } from '@bctrl/cdp-proxy';
 import {
   CdpRouteHandler,
   createGatewayApp,
@@ -63,6 +63,9 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalPlatf
   try {
     await migrateAll(postgres.url, { workspaceRoot });
     const transport = new InProcessTransport();
+    // Connection records outlive the process in the data dir: after a crash, the ones it left live read as closed
+    // (platform_restarted) instead of vanishing, and their open sockets are reported closed on their runs.
+    const leaseStore = new FileLeaseStore(join(config.dataDir, 'connections.json'));
     const publicUrl = { value: config.publicUrl };
 
     @Module({
@@ -93,7 +96,7 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalPlatf
           maxObjectBytes: config.storageMaxObjectBytes,
         }),
         CdpProxyModule.forRoot({
-          leaseStore: new InMemoryLeaseStore(),
+          leaseStore,
           defaultTtlSeconds: config.connectionDefaultTtl,
           maxTtlSeconds: config.connectionMaxTtl,
         }),
@@ -117,6 +120,10 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalPlatf
       { bootstrapKey: config.bootstrapApiKey ?? '' },
       { principal: { kind: 'operator' } },
     );
+    // Now that the run events have somewhere to go (runs-recorder consumes them).
+    await leaseStore
+      .announceRestart(transport)
+      .catch((error: unknown) => logger.error(`could not report connections closed by the restart: ${String(error)}`));
     const url = await app.getUrl();
     // With BCTRL_PORT=0 (tests, benches) the default public URL names a port nobody listens on: use the real one.
     if (!(options.env ?? process.env)['BCTRL_PUBLIC_URL']) {

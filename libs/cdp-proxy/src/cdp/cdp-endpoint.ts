@@ -17,6 +17,8 @@ export const CLOSE_CODES = {
   revoked: { code: 4001, reason: 'connection revoked' },
   expired: { code: 4002, reason: 'connection expired' },
   runtime_stopped: { code: 4003, reason: 'runtime stopped' },
+  // A lease local mode ended at its restart: its sockets died with the old process, so this is for completeness.
+  platform_restarted: { code: 4004, reason: 'platform restarted' },
   shutdown: { code: 1001, reason: 'proxy shutting down' },
 } as const;
 

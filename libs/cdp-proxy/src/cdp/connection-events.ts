@@ -1,15 +1,48 @@
 import { Logger } from '@nestjs/common';
 import { publishRunEvent } from '@bctrl/service';
 import type { Transport } from '@bctrl/transport';
-import type { ConnectionLease } from '../leases/lease-store';
+import type { ConnectionLease, LeaseStore } from '../leases/lease-store';
+
+/** What tells one socket (or WebDriver session) of a connection from another in its opened/closed events. */
+export type SocketKey = { socketId: string } | { webdriverSessionId: string };
+
+/**
+ * Keeps account of the sockets that are open right now, so that a process that dies without closing them (local
+ * mode's kill -9) can still report them closed when it starts again. The file-backed lease store is one.
+ */
+export interface SocketJournal {
+  socketOpened(connectionId: string, socket: SocketKey): void;
+  socketClosed(connectionId: string, socket: SocketKey): void;
+}
+
+/** The store's journal, when it keeps one (local mode's file-backed store); Redis' does not need to. */
+export function socketJournalOf(store: LeaseStore): SocketJournal | null {
+  const candidate = store as Partial<SocketJournal>;
+  return typeof candidate.socketOpened === 'function' && typeof candidate.socketClosed === 'function'
+    ? (candidate as SocketJournal)
+    : null;
+}
+
+function socketKeyOf(data: Record<string, unknown>): SocketKey | null {
+  if (typeof data['socketId'] === 'string') return { socketId: data['socketId'] };
+  if (typeof data['webdriverSessionId'] === 'string') return { webdriverSessionId: data['webdriverSessionId'] };
+  return null;
+}
 
 /** `connection.*` events on the run of the runtime a connection belongs to. */
 export class ConnectionEvents {
   private readonly logger = new Logger('ConnectionEvents');
 
-  constructor(private readonly transport: Transport) {}
+  constructor(
+    private readonly transport: Transport,
+    private readonly journal: SocketJournal | null = null,
+  ) {}
 
   async publish(lease: ConnectionLease, type: string, data: Record<string, unknown>): Promise<void> {
+    // Noted before the event goes out: a crash right after a socket opened must still find it in the journal.
+    const key = this.journal ? socketKeyOf(data) : null;
+    if (key && type === 'connection.opened') this.journal?.socketOpened(lease.id, key);
+    if (key && type === 'connection.closed') this.journal?.socketClosed(lease.id, key);
     try {
       await publishRunEvent(this.transport, lease, type, data);
     } catch (error) {

@@ -2,8 +2,11 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { ConnectionType } from '@bctrl/contracts';
 
-/** Why a connection ended before its lease ran out. */
-export type EndReason = 'revoked' | 'runtime_stopped';
+/**
+ * Why a connection ended before its lease ran out. `platform_restarted`: local mode went down (a crash, kill -9)
+ * while it was live, and the start after found it so; its sockets had died with the process.
+ */
+export type EndReason = 'revoked' | 'runtime_stopped' | 'platform_restarted';
 
 /** Connections (`cdp`, `webdriver`) and the leases behind live-view and recording-view pages share one store. */
 export type LeaseType = ConnectionType | 'live_view' | 'recording_view';
@@ -84,7 +87,7 @@ export function tokenDigest(token: string): string {
 
 export function connectionStatus(lease: ConnectionLease, now = Date.now()) {
   if (lease.endReason === 'revoked') return 'revoked' as const;
-  if (lease.endReason === 'runtime_stopped') return 'closed' as const;
+  if (lease.endReason === 'runtime_stopped' || lease.endReason === 'platform_restarted') return 'closed' as const;
   return lease.expiresAt <= now ? ('expired' as const) : ('active' as const);
 }
 
@@ -92,7 +95,8 @@ export const isLive = (lease: ConnectionLease, now = Date.now()) => connectionSt
 
 /** Local mode: one process, so a Map and an EventEmitter are the whole of Redis' part. */
 export class InMemoryLeaseStore implements LeaseStore {
-  private readonly leases = new Map<string, ConnectionLease>();
+  /** Subclasses read it to persist the records (the file-backed store of local mode); they never mutate it. */
+  protected readonly leases = new Map<string, ConnectionLease>();
   private readonly byDigest = new Map<string, string>();
   private readonly events = new EventEmitter();
 

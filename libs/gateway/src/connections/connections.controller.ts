@@ -53,7 +53,7 @@ export class ConnectionDto {
   @ApiProperty({ format: 'date-time', nullable: true, type: String })
   endedAt!: string | null;
 
-  @ApiProperty({ enum: ['revoked', 'expired', 'runtime_stopped'], nullable: true, type: String })
+  @ApiProperty({ enum: ['revoked', 'expired', 'runtime_stopped', 'platform_restarted'], nullable: true, type: String })
   endReason!: string | null;
 
   @ApiPropertyOptional({
