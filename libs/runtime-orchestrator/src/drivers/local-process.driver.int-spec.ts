@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { request } from 'node:http';
-import { resolve } from 'node:path';
+import { spawn } from 'node:child_process';
+import { join, resolve } from 'node:path';
 import WebSocket from 'ws';
 import { AGENT_PATHS, type AgentHealth } from '@bctrl/contracts';
 import type { BrowserExit, BrowserHandle, BrowserSpec } from './browser-driver';
@@ -192,6 +193,54 @@ describe('LocalProcessDriver', () => {
     const started = Date.now();
     await expect(broken.launch(spec('rt_broken'))).rejects.toThrow(/ENOENT/);
     expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('close() leaves the browsers of another driver that still runs (a second orchestrator on this machine)', async () => {
+    const owner = newDriver();
+    const handle = await owner.launch(spec('rt_owned_elsewhere'));
+    const other = newDriver();
+    expect(await other.list()).toEqual([{ runtimeId: 'rt_owned_elsewhere', ref: handle.ref }]);
+    await other.close();
+    expect(isAlive(Number(handle.ref))).toBe(true);
+    expect((await health(handle)).status).toBe(200);
+    await owner.destroy(handle.ref);
+  });
+
+  it('close() destroys the browsers it took over from a driver whose process was killed', async () => {
+    // The first driver lives in a process of its own, killed without warning once its browser is up (kill -9 of
+    // `npm start`): its agent keeps running, and the driver that lists it next is the one to answer for it.
+    const crashed = spawn(
+      process.execPath,
+      [
+        '-r',
+        '@swc-node/register',
+        '-e',
+        `new (require(${JSON.stringify(join(__dirname, 'local-process.driver.ts'))}).LocalProcessDriver)({
+          installationId: ${JSON.stringify(installationId)}, repoRoot: ${JSON.stringify(repoRoot)}, standby: false,
+        }).launch({ runtimeId: 'rt_adopted', spaceId: 'sp_1', accountId: 'acc_1', timeoutSeconds: 60, config: {} })
+          .then((handle) => console.log('REF ' + handle.ref));`,
+      ],
+      { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const ref = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      crashed.stdout?.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        const found = /REF (\d+)/.exec(out);
+        if (found) resolve(found[1] as string);
+      });
+      crashed.once('exit', (code) => reject(new Error(`the first driver's process exited with ${code}: ${out}`)));
+    });
+    const gone = new Promise((resolve) => crashed.once('exit', resolve));
+    crashed.kill('SIGKILL');
+    await gone;
+    expect(isAlive(Number(ref))).toBe(true);
+
+    const after = newDriver({ standby: false });
+    expect(await after.list()).toEqual([{ runtimeId: 'rt_adopted', ref }]);
+    await after.close();
+    expect(isAlive(Number(ref))).toBe(false);
+    expect(findInstallationProcesses(installationId)).toEqual([]);
   });
 
   it('close() destroys every browser it started', async () => {

@@ -10,9 +10,11 @@ import {
   findInstallationProcesses,
   instanceMarker,
   isAlive,
+  isOrphanedAgent,
   killQuietly,
   readProcessEnv,
   RUNTIME_MARKER_PREFIX,
+  SPAWNER_PID_ENV,
 } from './local-processes';
 
 export interface AgentCommand {
@@ -170,8 +172,11 @@ export class LocalProcessDriver implements BrowserDriver {
       await exited;
       clearTimeout(timer);
     }
-    const started = [...this.entries.values()].filter((entry) => entry.child);
-    await Promise.all(started.map((entry) => this.destroy(entry.ref)));
+    // Its own browsers, and those it took over from a driver that ended without stopping them (a restart after a
+    // crash found them by list()): once this driver is gone too nobody would stop them. A browser whose driver
+    // still runs (another orchestrator replica on this machine) is that one's to stop.
+    const ours = [...this.entries.values()].filter((entry) => entry.child || isOrphanedAgent(entry.pid));
+    await Promise.all(ours.map((entry) => this.destroy(entry.ref)));
     if (this.foreignWatch) clearInterval(this.foreignWatch);
     this.foreignWatch = null;
   }
@@ -230,6 +235,7 @@ export class LocalProcessDriver implements BrowserDriver {
       [AGENT_ENV.port]: '0',
       [AGENT_ENV.host]: '127.0.0.1',
       [AGENT_ENV.workDir]: workDir,
+      [SPAWNER_PID_ENV]: String(process.pid),
       ...extraEnv,
     };
     if (this.options.chromePath) env[AGENT_ENV.chromePath] = this.options.chromePath;

@@ -23,6 +23,32 @@ export function instanceMarker(installationId: string): string {
 export const RUNTIME_MARKER_PREFIX = '--bctrl-runtime=';
 
 /**
+ * The pid of the process whose driver spawned an agent, in the agent's environment. While that process lives the
+ * agent stays its child; once the agent's parent is anyone else, its driver is gone (a crash) and whichever driver
+ * found it since is the one to answer for it.
+ */
+export const SPAWNER_PID_ENV = 'BCTRL_AGENT_SPAWNER_PID';
+
+/** The parent pid of a live process, or null when it is gone. */
+export function parentOf(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return null;
+  }
+}
+
+/** True when an agent's spawning process is no longer its parent: that driver ended without stopping it. */
+export function isOrphanedAgent(pid: number): boolean {
+  const spawner = Number(readProcessEnv(pid)[SPAWNER_PID_ENV]);
+  const parent = parentOf(pid);
+  if (parent === null) return false;
+  // An agent from before the variable existed has no spawner to compare: it counts as orphaned when init took it.
+  return Number.isInteger(spawner) && spawner > 0 ? parent !== spawner : parent === 1;
+}
+
+/**
  * Every live process that belongs to an installation's local browsers: agents and Chromium carry the
  * `--bctrl-instance` marker, Chromium's helper processes (zygotes, renderers, GPU) a user-data-dir under the work
  * root. Zombies are skipped: they hold no memory and vanish when reaped. Chromium's crash handler carries neither

@@ -47,6 +47,8 @@ export class Supervisor implements OnApplicationBootstrap, BeforeApplicationShut
     for (const timer of this.timers) clearInterval(timer);
     await this.reconciling;
     await this.pool.close();
+    // A shutdown stops the live runtimes' browsers (local mode's Ctrl-C leaves nothing running), including those
+    // this instance adopted at boot from one that crashed; their rows are failed by the next start's reconcile.
     await this.driver.close();
   }
 
