@@ -6,3 +6,4 @@ export * from './otlp-receiver';
 export * from './servers/databases';
 export * from './servers/s3';
 export * from './wait';
+export * from './servers/chromium';

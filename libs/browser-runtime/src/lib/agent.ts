@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AgentHealth } from '@bctrl/contracts';
 import { AgentConfigError, ENV, PATHS, readAgentConfig, webDriverToken, type AgentConfig } from './agent-env';
-import { cdpCall, loadWebSocket } from './cdp';
+import { cdpCall, loadWebSocket } from '@bctrl/cdp-client';
 import { forwardCdp } from './cdp-forward';
 import { PageEventFeed } from './page-events';
 import { launchChromium, type ChromiumProcess } from './chromium';

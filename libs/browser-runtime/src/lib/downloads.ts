@@ -3,9 +3,8 @@ import { constants, createReadStream } from 'node:fs';
 import { copyFile, link, lstat, realpath, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type WebSocket from 'ws';
+import { CdpSession } from '@bctrl/cdp-client';
 import type { AgentDownloadCompleted, AgentDownloadFailed } from '@bctrl/contracts';
-import { loadWebSocket } from './cdp';
 import type { WorkArea } from './work-area';
 
 /** A download URL in an event is cut to this: it is a pointer for a reader, not a payload. */
@@ -47,8 +46,7 @@ interface Started {
  * (which come about once a second, so the partial file can overshoot the limit by about a second's worth).
  */
 export class DownloadWatcher {
-  private socket: WebSocket | null = null;
-  private nextId = 1;
+  private cdp: CdpSession | null = null;
   private readonly started = new Map<string, Started>();
   /** Page and iframe targets by id, to name the tab a download began in and to cancel it in its context. */
   private readonly targets = new Map<string, string | undefined>();
@@ -60,74 +58,47 @@ export class DownloadWatcher {
   ) {}
 
   async attach(cdpUrl: string): Promise<void> {
-    const WebSocketCtor = await loadWebSocket();
-    const socket = new WebSocketCtor(cdpUrl, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
-    this.socket = socket;
-    socket.on('error', () => undefined);
-    socket.on('message', (data) => this.onMessage(String(data)));
-    await new Promise<void>((resolve, reject) => {
-      socket.once('open', () => resolve());
-      socket.once('error', reject);
-    });
-    this.send('Browser.setDownloadBehavior', {
+    const cdp = await CdpSession.connect(cdpUrl);
+    this.cdp = cdp;
+    const onTarget = (params: Record<string, unknown>) => {
+      const info = params['targetInfo'] as { targetId: string; type: string; browserContextId?: string };
+      if (info.type === 'page' || info.type === 'iframe') this.targets.set(info.targetId, info.browserContextId);
+    };
+    cdp.on('Target.targetCreated', onTarget);
+    cdp.on('Target.targetInfoChanged', onTarget);
+    cdp.on('Target.targetDestroyed', (params) => void this.targets.delete(params['targetId'] as string));
+    cdp.on('Browser.downloadWillBegin', (params) => this.onWillBegin(params));
+    cdp.on('Browser.downloadProgress', (params) => this.onProgress(params));
+    this.post('Browser.setDownloadBehavior', {
       behavior: 'allowAndName',
       downloadPath: this.area.dirPath('downloads'),
       eventsEnabled: true,
     });
-    this.send('Target.setDiscoverTargets', { discover: true });
+    this.post('Target.setDiscoverTargets', { discover: true });
   }
 
   close(): void {
-    this.socket?.terminate();
-    this.socket = null;
+    this.cdp?.close();
+    this.cdp = null;
   }
 
-  private send(method: string, params: object): void {
-    if (this.socket?.readyState !== 1) return;
-    this.socket.send(JSON.stringify({ id: this.nextId++, method, params }));
+  private post(method: string, params: object): void {
+    this.cdp?.post(method, params, {
+      onError: (error) => process.stderr.write(`browser-runtime: downloads: ${error.message}\n`),
+    });
   }
 
-  private onMessage(text: string): void {
-    let message: { id?: number; method?: string; params?: Record<string, unknown>; error?: { message?: string } };
-    try {
-      message = JSON.parse(text) as typeof message;
-    } catch {
-      return;
-    }
-    if (message.error) {
-      process.stderr.write(`browser-runtime: downloads: CDP error ${message.error.message ?? ''}\n`);
-      return;
-    }
-    const params = message.params ?? {};
-    switch (message.method ?? '') {
-      case 'Target.targetCreated':
-      case 'Target.targetInfoChanged': {
-        const info = params['targetInfo'] as { targetId: string; type: string; browserContextId?: string };
-        if (info.type === 'page' || info.type === 'iframe') this.targets.set(info.targetId, info.browserContextId);
-        return;
-      }
-      case 'Target.targetDestroyed':
-        this.targets.delete(params['targetId'] as string);
-        return;
-      case 'Browser.downloadWillBegin': {
-        const guid = params['guid'] as string;
-        const frameId = params['frameId'] as string;
-        // A page's main frame has the page's target id; a download from a subframe names no tab.
-        const known = this.targets.has(frameId);
-        this.started.set(guid, {
-          guid,
-          suggestedFilename: String(params['suggestedFilename'] ?? ''),
-          url: safeUrl(String(params['url'] ?? '')),
-          ...(known ? { targetId: frameId, browserContextId: this.targets.get(frameId) } : {}),
-        });
-        return;
-      }
-      case 'Browser.downloadProgress':
-        this.onProgress(params);
-        return;
-      default:
-        return;
-    }
+  private onWillBegin(params: Record<string, unknown>): void {
+    const guid = params['guid'] as string;
+    const frameId = params['frameId'] as string;
+    // A page's main frame has the page's target id; a download from a subframe names no tab.
+    const known = this.targets.has(frameId);
+    this.started.set(guid, {
+      guid,
+      suggestedFilename: String(params['suggestedFilename'] ?? ''),
+      url: safeUrl(String(params['url'] ?? '')),
+      ...(known ? { targetId: frameId, browserContextId: this.targets.get(frameId) } : {}),
+    });
   }
 
   private onProgress(params: Record<string, unknown>): void {
@@ -140,7 +111,7 @@ export class DownloadWatcher {
       if (bytes > this.maxBytes && !download.tooLarge) {
         download.tooLarge = true;
         this.started.set(guid, download);
-        this.send('Browser.cancelDownload', {
+        this.post('Browser.cancelDownload', {
           guid,
           ...(download.browserContextId ? { browserContextId: download.browserContextId } : {}),
         });

@@ -1,6 +1,5 @@
-import type WebSocket from 'ws';
+import { CdpSession } from '@bctrl/cdp-client';
 import type { AgentEvent } from '@bctrl/contracts';
-import { loadWebSocket } from './cdp';
 
 /** A console message longer than this is cut: events are a record, not a log shipper. */
 const CONSOLE_TEXT_MAX = 1_000;
@@ -25,21 +24,28 @@ export class PageEventFeed {
   private readonly waiters = new Set<() => void>();
   private readonly pages = new Map<string, TargetInfo>();
   private readonly sessions = new Map<string, string>();
-  private socket: WebSocket | null = null;
-  private nextId = 1;
+  private cdp: CdpSession | null = null;
 
   async attach(cdpUrl: string): Promise<void> {
-    const WebSocketCtor = await loadWebSocket();
-    const socket = new WebSocketCtor(cdpUrl, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
-    this.socket = socket;
-    socket.on('error', () => undefined);
-    socket.on('message', (data) => this.onMessage(String(data)));
-    await new Promise<void>((resolve, reject) => {
-      socket.once('open', () => resolve());
-      socket.once('error', reject);
+    const cdp = await CdpSession.connect(cdpUrl);
+    this.cdp = cdp;
+    cdp.on('Target.targetCreated', (params) => this.onTargetCreated(params['targetInfo'] as TargetInfo));
+    cdp.on('Target.targetInfoChanged', (params) => this.onTargetChanged(params['targetInfo'] as TargetInfo));
+    cdp.on('Target.targetDestroyed', (params) => {
+      const targetId = params['targetId'] as string;
+      if (this.pages.delete(targetId)) this.push('page.closed', { targetId });
     });
-    this.send('Target.setDiscoverTargets', { discover: true });
-    this.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: false, flatten: true });
+    cdp.on('Target.attachedToTarget', (params) => {
+      const info = params['targetInfo'] as TargetInfo;
+      const sessionId = params['sessionId'] as string;
+      if (info.type !== 'page') return;
+      this.sessions.set(sessionId, info.targetId);
+      this.post('Runtime.enable', {}, sessionId);
+    });
+    cdp.on('Target.detachedFromTarget', (params) => void this.sessions.delete(params['sessionId'] as string));
+    cdp.on('Runtime.consoleAPICalled', (params, sessionId) => this.onConsole(params, sessionId));
+    this.post('Target.setDiscoverTargets', { discover: true });
+    this.post('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: false, flatten: true });
   }
 
   /** Events after `after`, at most `limit`; waits up to `waitMs` for one when there is none yet. */
@@ -61,78 +67,43 @@ export class PageEventFeed {
 
   close(): void {
     for (const done of [...this.waiters]) done();
-    this.socket?.terminate();
-    this.socket = null;
+    this.cdp?.close();
+    this.cdp = null;
   }
 
-  private send(method: string, params: object, sessionId?: string): void {
-    if (this.socket?.readyState !== 1) return;
-    this.socket.send(JSON.stringify({ id: this.nextId++, method, params, ...(sessionId ? { sessionId } : {}) }));
+  private post(method: string, params: object, sessionId?: string): void {
+    // A page that closes while its session is being set up fails this call; that page has nothing left to report.
+    this.cdp?.post(method, params, { ...(sessionId ? { sessionId } : {}) });
   }
 
-  private onMessage(text: string): void {
-    let message: { method?: string; params?: Record<string, unknown>; sessionId?: string };
-    try {
-      message = JSON.parse(text) as typeof message;
-    } catch {
-      return;
+  private onTargetCreated(info: TargetInfo): void {
+    if (info.type !== 'page') return;
+    this.pages.set(info.targetId, { ...info });
+    this.push('page.created', { targetId: info.targetId, url: info.url });
+  }
+
+  private onTargetChanged(info: TargetInfo): void {
+    const known = this.pages.get(info.targetId);
+    if (!known) return;
+    // A new tab's URL goes from '' to about:blank and back before its first real load: not navigations.
+    if (known.url !== info.url && info.url !== '' && info.url !== 'about:blank') {
+      this.push('page.navigated', { targetId: info.targetId, url: info.url, title: info.title });
     }
-    const params = message.params ?? {};
-    // Replies to our own commands carry no method; nothing else than events is of interest here.
-    const method: string = message.method ?? '';
-    switch (method) {
-      case 'Target.targetCreated': {
-        const info = params['targetInfo'] as TargetInfo;
-        if (info.type !== 'page') return;
-        this.pages.set(info.targetId, { ...info });
-        this.push('page.created', { targetId: info.targetId, url: info.url });
-        return;
-      }
-      case 'Target.targetInfoChanged': {
-        const info = params['targetInfo'] as TargetInfo;
-        const known = this.pages.get(info.targetId);
-        if (!known) return;
-        // A new tab's URL goes from '' to about:blank and back before its first real load: not navigations.
-        if (known.url !== info.url && info.url !== '' && info.url !== 'about:blank') {
-          this.push('page.navigated', { targetId: info.targetId, url: info.url, title: info.title });
-        }
-        this.pages.set(info.targetId, { ...info });
-        return;
-      }
-      case 'Target.targetDestroyed': {
-        const targetId = params['targetId'] as string;
-        if (!this.pages.delete(targetId)) return;
-        this.push('page.closed', { targetId });
-        return;
-      }
-      case 'Target.attachedToTarget': {
-        const info = params['targetInfo'] as TargetInfo;
-        const sessionId = params['sessionId'] as string;
-        if (info.type !== 'page') return;
-        this.sessions.set(sessionId, info.targetId);
-        this.send('Runtime.enable', {}, sessionId);
-        return;
-      }
-      case 'Target.detachedFromTarget':
-        this.sessions.delete(params['sessionId'] as string);
-        return;
-      case 'Runtime.consoleAPICalled': {
-        const targetId = message.sessionId ? this.sessions.get(message.sessionId) : undefined;
-        if (!targetId) return;
-        const args = (params['args'] as Array<{ value?: unknown; description?: string; type?: string }>) ?? [];
-        const text = args
-          .map((arg) => (arg.value !== undefined ? String(arg.value) : (arg.description ?? arg.type ?? '')))
-          .join(' ');
-        this.push('console', {
-          targetId,
-          level: params['type'],
-          text: text.length > CONSOLE_TEXT_MAX ? `${text.slice(0, CONSOLE_TEXT_MAX)}…` : text,
-        });
-        return;
-      }
-      default:
-        return;
-    }
+    this.pages.set(info.targetId, { ...info });
+  }
+
+  private onConsole(params: Record<string, unknown>, sessionId: string | undefined): void {
+    const targetId = sessionId ? this.sessions.get(sessionId) : undefined;
+    if (!targetId) return;
+    const args = (params['args'] as Array<{ value?: unknown; description?: string; type?: string }>) ?? [];
+    const text = args
+      .map((arg) => (arg.value !== undefined ? String(arg.value) : (arg.description ?? arg.type ?? '')))
+      .join(' ');
+    this.push('console', {
+      targetId,
+      level: params['type'],
+      text: text.length > CONSOLE_TEXT_MAX ? `${text.slice(0, CONSOLE_TEXT_MAX)}…` : text,
+    });
   }
 
   /** Also how other watchers of the browser (downloads) add their events to the same numbered feed. */

@@ -4,8 +4,7 @@ import { readFile } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream';
-import type WebSocket from 'ws';
-import { loadWebSocket } from './cdp';
+import { CdpSession } from '@bctrl/cdp-client';
 
 /** The recording's file in the agent's work dir: NDJSON, one `{"targetId", "event"}` line per rrweb event. */
 export const RECORDING_FILE = 'recording.ndjson';
@@ -144,15 +143,6 @@ interface PageSession {
   partialBytes: number;
 }
 
-interface CdpMessage {
-  id?: number;
-  method?: string;
-  params?: Record<string, unknown>;
-  sessionId?: string;
-  result?: unknown;
-  error?: { message: string };
-}
-
 /**
  * Records every page of the browser with rrweb, run inside an isolated world so the page's scripts can neither see
  * the recorder nor tamper with what it records. A CDP connection of its own auto-attaches to every page (new tabs
@@ -163,12 +153,10 @@ export class PageRecorder {
   private readonly binding = `__bctrl_rec_${randomBytes(6).toString('hex')}`;
   private readonly worldName = `bctrl-recorder-${randomBytes(6).toString('hex')}`;
   private readonly sessions = new Map<string, PageSession>();
-  private readonly pending = new Map<number, { resolve: (m: CdpMessage) => void }>();
   /** Opened by attach, after the agent's ready line: nothing of recording is on a cold start's path. */
   private out: WriteStream | null = null;
-  private socket: WebSocket | null = null;
+  private cdp: CdpSession | null = null;
   private source = '';
-  private nextId = 1;
   /** Bytes handed to the file (a line is counted before it is written). */
   private bytes = 0;
   /** Bytes the file is known to hold: what a reader may be given. */
@@ -182,31 +170,31 @@ export class PageRecorder {
   ) {}
 
   async attach(cdpUrl: string): Promise<void> {
-    const [WebSocketCtor, bundle] = await Promise.all([
-      loadWebSocket(),
-      readFile(rrwebDistFile('rrweb.umd.min.cjs'), 'utf8'),
-    ]);
-    this.source = recorderSource(bundle, this.binding);
+    this.source = recorderSource(await readFile(rrwebDistFile('rrweb.umd.min.cjs'), 'utf8'), this.binding);
     if (this.closed) return;
     const out = createWriteStream(this.file, { flags: 'a' });
     this.out = out;
     out.on('error', (error) => this.stop(`write failed: ${error.message}`));
     // A slow disk holds the browser's messages back on the socket instead of piling them up in memory.
-    out.on('drain', () => this.socket?.resume());
-    const socket = new WebSocketCtor(cdpUrl, { perMessageDeflate: false, maxPayload: 256 * 1024 * 1024 });
-    this.socket = socket;
-    socket.on('error', () => undefined);
-    socket.on('message', (data) => this.onMessage(String(data)));
-    socket.on('close', () => {
-      for (const waiter of this.pending.values()) waiter.resolve({ error: { message: 'CDP connection closed' } });
-      this.pending.clear();
+    out.on('drain', () => this.cdp?.resume());
+    const cdp = await CdpSession.connect(cdpUrl, { maxPayload: 256 * 1024 * 1024 });
+    this.cdp = cdp;
+    cdp.on('Target.attachedToTarget', (params) => {
+      void this.onAttached(
+        params['sessionId'] as string,
+        params['targetInfo'] as { targetId: string; type: string },
+        params['waitingForDebugger'] === true,
+      );
     });
-    await new Promise<void>((resolve, reject) => {
-      socket.once('open', () => resolve());
-      socket.once('error', reject);
+    cdp.on('Target.detachedFromTarget', (params) => void this.sessions.delete(params['sessionId'] as string));
+    cdp.on('Runtime.bindingCalled', (params, sessionId) => {
+      const page = sessionId ? this.sessions.get(sessionId) : undefined;
+      if (page && params['name'] === this.binding && typeof params['payload'] === 'string') {
+        this.onPayload(page, params['payload']);
+      }
     });
     // New pages wait for us at their start (waitForDebuggerOnStart), so not even their first document escapes.
-    await this.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: true, flatten: true });
+    await cdp.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: true, flatten: true });
   }
 
   /** Writes the recording so far to `res` as NDJSON, after asking every page for what it has batched. */
@@ -227,30 +215,17 @@ export class PageRecorder {
   /** Stops recording and lets go of the browser; the file stays for whoever collects it. */
   close(): void {
     this.closed = true;
-    this.socket?.terminate();
-    this.socket = null;
+    this.cdp?.close();
+    this.cdp = null;
     this.out?.end();
   }
 
   private async flushPages(): Promise<void> {
-    if (this.stopped || !this.socket) return;
-    const flushes = [...this.sessions.entries()].map(async ([sessionId, page]) => {
-      // The same name finds the world the recorder already runs in (Chromium keeps one per name and frame);
-      // a page's main frame id is its target id.
-      const world = await this.send(
-        'Page.createIsolatedWorld',
-        { frameId: page.targetId, worldName: this.worldName },
-        sessionId,
-      );
-      const contextId = (world.result as { executionContextId?: number } | undefined)?.executionContextId;
-      if (contextId === undefined) return;
-      // The page's binding calls reach us on this socket before the reply to this evaluate does.
-      await this.send(
-        'Runtime.evaluate',
-        { expression: 'globalThis.__bctrlRecorder && globalThis.__bctrlRecorder.flush()', contextId },
-        sessionId,
-      );
-    });
+    if (this.stopped || !this.cdp) return;
+    // The page's binding calls reach us on this socket before the reply to this evaluate does.
+    const flushes = [...this.sessions.entries()].map(([sessionId, page]) =>
+      this.inRecorderWorld(sessionId, page, 'globalThis.__bctrlRecorder && globalThis.__bctrlRecorder.flush()'),
+    );
     await Promise.race([
       Promise.allSettled(flushes),
       new Promise((resolve) => setTimeout(resolve, FLUSH_TIMEOUT_MS).unref()),
@@ -264,53 +239,24 @@ export class PageRecorder {
     return new Promise((resolve) => out.write('', () => resolve()));
   }
 
-  private send(method: string, params: object, sessionId?: string): Promise<CdpMessage> {
-    const socket = this.socket;
-    if (socket?.readyState !== 1) return Promise.resolve({ error: { message: 'not connected' } });
-    const id = this.nextId++;
-    return new Promise((resolve) => {
-      this.pending.set(id, { resolve });
-      socket.send(JSON.stringify({ id, method, params, ...(sessionId ? { sessionId } : {}) }));
-    });
+  /** Calls into a page's session; a page that went away meanwhile answers with nothing, which is no error here. */
+  private send(method: string, params: object, sessionId?: string): Promise<Record<string, unknown> | null> {
+    if (!this.cdp) return Promise.resolve(null);
+    return this.cdp.send(method, params, sessionId ? { sessionId } : {}).catch(() => null);
   }
 
-  private onMessage(text: string): void {
-    let message: CdpMessage;
-    try {
-      message = JSON.parse(text) as CdpMessage;
-    } catch {
-      return;
-    }
-    if (message.id !== undefined) {
-      const waiter = this.pending.get(message.id);
-      this.pending.delete(message.id);
-      waiter?.resolve(message);
-      return;
-    }
-    const params = message.params ?? {};
-    // Replies to our own commands carry no method; nothing else than these events is of interest here.
-    const method: string = message.method ?? '';
-    switch (method) {
-      case 'Target.attachedToTarget':
-        void this.onAttached(
-          params['sessionId'] as string,
-          params['targetInfo'] as { targetId: string; type: string },
-          params['waitingForDebugger'] === true,
-        );
-        return;
-      case 'Target.detachedFromTarget':
-        this.sessions.delete(params['sessionId'] as string);
-        return;
-      case 'Runtime.bindingCalled': {
-        const page = message.sessionId ? this.sessions.get(message.sessionId) : undefined;
-        if (page && params['name'] === this.binding && typeof params['payload'] === 'string') {
-          this.onPayload(page, params['payload']);
-        }
-        return;
-      }
-      default:
-        return;
-    }
+  /** Evaluates in the recorder's isolated world of a page. */
+  private async inRecorderWorld(sessionId: string, page: PageSession, expression: string): Promise<void> {
+    // The same name finds the world the recorder already runs in (Chromium keeps one per name and frame); a page's
+    // main frame id is its target id.
+    const world = await this.send(
+      'Page.createIsolatedWorld',
+      { frameId: page.targetId, worldName: this.worldName },
+      sessionId,
+    );
+    const contextId = world?.['executionContextId'];
+    if (typeof contextId !== 'number') return;
+    await this.send('Runtime.evaluate', { expression, contextId }, sessionId);
   }
 
   private async onAttached(
@@ -389,7 +335,7 @@ export class PageRecorder {
     const more = this.out.write(lines, (error) => {
       if (!error) this.written += size;
     });
-    if (!more) this.socket?.pause();
+    if (!more) this.cdp?.pause();
   }
 
   /** Ends recording for good with a marker line a replay can show; pages stop their rrweb too. */
@@ -401,17 +347,7 @@ export class PageRecorder {
       this.append(marker, Buffer.byteLength(marker));
     }
     for (const [sessionId, page] of this.sessions) {
-      void this.send('Page.createIsolatedWorld', { frameId: page.targetId, worldName: this.worldName }, sessionId).then(
-        (world) => {
-          const contextId = (world.result as { executionContextId?: number } | undefined)?.executionContextId;
-          if (contextId === undefined) return;
-          return this.send(
-            'Runtime.evaluate',
-            { expression: 'globalThis.__bctrlRecorder && globalThis.__bctrlRecorder.stop()', contextId },
-            sessionId,
-          );
-        },
-      );
+      void this.inRecorderWorld(sessionId, page, 'globalThis.__bctrlRecorder && globalThis.__bctrlRecorder.stop()');
     }
   }
 }
