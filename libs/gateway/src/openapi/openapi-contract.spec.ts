@@ -130,9 +130,8 @@ describe('OpenAPI document against API.md', () => {
   it('states who may create view links: a shareable link takes a member or admin key', () => {
     const document = buildOpenApiDocument(app, 'http://localhost:8080');
     for (const path of ['/v1/runs/{runId}/live-view', '/v1/runs/{runId}/recording-view']) {
-      expect(document.paths[path]?.post?.responses?.['201']?.description).toMatch(
-        /member or admin key \(a viewer key gets 403\)/,
-      );
+      const created = document.paths[path]?.post?.responses?.['201'] as { description?: string } | undefined;
+      expect(created?.description).toMatch(/member or admin key \(a viewer key gets 403\)/);
     }
   });
 
