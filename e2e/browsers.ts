@@ -64,3 +64,31 @@ export function chromiumsOfThisRun(): Proc[] {
   const marker = `--bctrl-instance=${testRunPrefix()}`;
   return bctrlChromiums().filter((p) => p.argv.some((arg) => arg.startsWith(marker)));
 }
+
+/** Every process of one installation, idle standby agents included: agents and Chromium with all its helpers. */
+export function processesOfInstallation(installationId: string): Proc[] {
+  return processes().filter(
+    (p) =>
+      p.argv.includes(`--bctrl-instance=${installationId}`) ||
+      p.argv.some((arg) => arg.startsWith('--user-data-dir=') && arg.includes(`/bctrl-browsers/${installationId}/`)),
+  );
+}
+
+/**
+ * The browser-runtime agents of one installation that hold a browser, with the runtime each serves (from the state
+ * file the agent keeps in its work dir); an idle standby agent has none yet and is left out.
+ */
+export function agentsOf(installationId: string): (Proc & { runtimeId: string })[] {
+  return processesOfInstallation(installationId).flatMap((p) => {
+    if (p.argv.some((arg) => arg.startsWith('--user-data-dir=') || arg.startsWith('--type='))) return [];
+    try {
+      const environ = readFileSync(`/proc/${p.pid}/environ`, 'utf8').split('\0');
+      const workDir = environ.find((pair) => pair.startsWith('BCTRL_WORK_DIR='))?.slice('BCTRL_WORK_DIR='.length);
+      const state = JSON.parse(readFileSync(`${workDir}/agent.json`, 'utf8')) as { runtimeId?: string };
+      return [{ ...p, runtimeId: state.runtimeId ?? '' }];
+    } catch {
+      // A standby without a browser yet, or one that ended while we looked.
+      return [];
+    }
+  });
+}
