@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Logger } from '@nestjs/common';
+import { CdpSession } from '@bctrl/cdp-client';
 import { RuntimesV1 } from '@bctrl/contracts';
 import type { Transport } from '@bctrl/transport';
 import { type ConnectionLease, connectionStatus, type EndReason, type LeaseStore } from '../leases/lease-store';
@@ -239,15 +240,11 @@ export class CdpEndpoint {
       rejectUpgrade(socket, 401, 'unauthenticated', 'The live-view link is unknown, expired or revoked.');
       return;
     }
-    const browser = new WebSocket(lease.cdpUrl, { perMessageDeflate: false, maxPayload: 256 * 1024 * 1024 });
-    browser.on('error', () => undefined);
-    const opened = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), this.options.dialTimeoutMs ?? 10_000);
-      browser.once('open', () => (clearTimeout(timer), resolve(true)));
-      browser.once('error', () => (clearTimeout(timer), resolve(false)));
-    });
-    if (!opened) {
-      browser.terminate();
+    const browser = await CdpSession.connect(lease.cdpUrl, {
+      connectTimeoutMs: this.options.dialTimeoutMs ?? 10_000,
+      maxPayload: 256 * 1024 * 1024,
+    }).catch(() => null);
+    if (!browser) {
       rejectUpgrade(socket, 503, 'unavailable', "The runtime's browser is not reachable.");
       return;
     }
@@ -258,12 +255,12 @@ export class CdpEndpoint {
     const closed = new Promise<{ code: number; reason: string }>((resolve) => {
       const finish = (code: number, reason: string) => {
         session.end();
-        browser.terminate();
+        browser.close();
         if (viewer.readyState === WebSocket.OPEN) viewer.close(code, reason);
         resolve({ code, reason });
       };
       viewer.once('close', (code, reason) => finish(code, String(reason)));
-      browser.once('close', () => finish(CLOSE_CODES.runtime_stopped.code, CLOSE_CODES.runtime_stopped.reason));
+      browser.onClose(() => finish(CLOSE_CODES.runtime_stopped.code, CLOSE_CODES.runtime_stopped.reason));
     });
     const live = this.register(
       lease,

@@ -1,4 +1,5 @@
 import WebSocket from 'ws';
+import type { CdpSession } from '@bctrl/cdp-client';
 
 /**
  * The live-view wire protocol between the viewer page and cdp-proxy: JSON text messages.
@@ -29,15 +30,6 @@ const MAX_VIEWER_BUFFER = 8 * 1024 * 1024;
 const TARGETS_DEBOUNCE_MS = 50;
 const TITLE_REFRESH_MS = 1_000;
 
-interface CdpMessage {
-  id?: number;
-  method?: string;
-  params?: Record<string, unknown>;
-  sessionId?: string;
-  result?: Record<string, unknown>;
-  error?: { message: string };
-}
-
 /**
  * One viewer watching one runtime: a browser-level CDP connection of its own that follows the page targets,
  * screencasts the selected one (Chromium sends a frame only when the page changed, and the next only after this
@@ -48,11 +40,6 @@ export class LiveViewSession {
   private readonly targets = new Map<string, LiveTarget>();
   private activeTargetId: string | null = null;
   private sessionId: string | null = null;
-  private nextId = 1;
-  private readonly pending = new Map<
-    number,
-    { resolve: (r: Record<string, unknown>) => void; reject: (e: Error) => void }
-  >();
   private targetsTimer: NodeJS.Timeout | null = null;
   private refreshTimer: NodeJS.Timeout | null = null;
   private lastTargets = '';
@@ -67,10 +54,16 @@ export class LiveViewSession {
    */
   constructor(
     private readonly viewer: WebSocket,
-    private readonly browser: WebSocket,
+    private readonly browser: CdpSession,
     private readonly interactive: boolean,
   ) {
-    this.browser.on('message', (data) => this.onBrowserMessage(String(data)));
+    browser.on('Page.screencastFrame', (params, sessionId) => this.onFrame(sessionId, params));
+    const onTarget = (params: Record<string, unknown>) => {
+      if (this.track(params['targetInfo'] as LiveTarget & { type: string })) this.scheduleTargets();
+    };
+    browser.on('Target.targetCreated', onTarget);
+    browser.on('Target.targetInfoChanged', onTarget);
+    browser.on('Target.targetDestroyed', (params) => this.onTargetDestroyed(params['targetId'] as string));
     this.viewer.on('message', (data, isBinary) => {
       if (!isBinary) this.onViewerMessage(String(data));
     });
@@ -109,8 +102,6 @@ export class LiveViewSession {
     this.ended = true;
     if (this.targetsTimer) clearTimeout(this.targetsTimer);
     if (this.refreshTimer) clearInterval(this.refreshTimer);
-    for (const { reject } of this.pending.values()) reject(new Error('live view ended'));
-    this.pending.clear();
   }
 
   private async select(targetId: string): Promise<void> {
@@ -139,46 +130,15 @@ export class LiveViewSession {
     }
   }
 
-  private onBrowserMessage(text: string): void {
-    let message: CdpMessage;
-    try {
-      message = JSON.parse(text) as CdpMessage;
-    } catch {
-      return;
+  private onTargetDestroyed(targetId: string): void {
+    if (!this.targets.delete(targetId)) return;
+    if (targetId === this.activeTargetId) {
+      this.activeTargetId = null;
+      this.sessionId = null;
+      const next = [...this.targets.keys()][0];
+      if (next) void this.select(next);
     }
-    if (message.id !== undefined) {
-      const waiter = this.pending.get(message.id);
-      if (!waiter) return;
-      this.pending.delete(message.id);
-      if (message.error) waiter.reject(new Error(message.error.message));
-      else waiter.resolve(message.result ?? {});
-      return;
-    }
-    const params = message.params ?? {};
-    const method: string = message.method ?? '';
-    switch (method) {
-      case 'Page.screencastFrame':
-        this.onFrame(message.sessionId, params);
-        return;
-      case 'Target.targetCreated':
-      case 'Target.targetInfoChanged':
-        if (this.track(params['targetInfo'] as LiveTarget & { type: string })) this.scheduleTargets();
-        return;
-      case 'Target.targetDestroyed': {
-        const targetId = params['targetId'] as string;
-        if (!this.targets.delete(targetId)) return;
-        if (targetId === this.activeTargetId) {
-          this.activeTargetId = null;
-          this.sessionId = null;
-          const next = [...this.targets.keys()][0];
-          if (next) void this.select(next);
-        }
-        this.scheduleTargets();
-        return;
-      }
-      default:
-        return;
-    }
+    this.scheduleTargets();
   }
 
   private onFrame(sessionId: string | undefined, params: Record<string, unknown>): void {
@@ -263,14 +223,8 @@ export class LiveViewSession {
   }
 
   private call(method: string, params: object = {}, sessionId?: string): Promise<Record<string, unknown>> {
-    if (this.ended || this.browser.readyState !== WebSocket.OPEN) {
-      return Promise.reject(new Error('browser connection closed'));
-    }
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.browser.send(JSON.stringify({ id, method, params, ...(sessionId ? { sessionId } : {}) }));
-    });
+    if (this.ended) return Promise.reject(new Error('live view ended'));
+    return this.browser.send(method, params, sessionId ? { sessionId } : {});
   }
 }
 
