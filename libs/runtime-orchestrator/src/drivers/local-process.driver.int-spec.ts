@@ -67,6 +67,39 @@ function processesOf(ref: string): number {
   return findInstallationProcesses(installationId).filter((p) => p.pid === Number(ref) || p.kind === 'chromium').length;
 }
 
+/**
+ * A browser launched by a driver in a process of its own, which is then killed without warning (kill -9 of `npm
+ * start`): its agent and Chromium keep running with no driver. Resolves with the browser's ref.
+ */
+async function launchInKilledProcess(runtimeId: string): Promise<string> {
+  const crashed = spawn(
+    process.execPath,
+    [
+      '-r',
+      '@swc-node/register',
+      '-e',
+      `new (require(${JSON.stringify(join(__dirname, 'local-process.driver.ts'))}).LocalProcessDriver)({
+        installationId: ${JSON.stringify(installationId)}, repoRoot: ${JSON.stringify(repoRoot)}, standby: false,
+      }).launch({ runtimeId: ${JSON.stringify(runtimeId)}, spaceId: 'sp_1', accountId: 'acc_1', timeoutSeconds: 60, config: {} })
+        .then((handle) => console.log('REF ' + handle.ref));`,
+    ],
+    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const ref = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    crashed.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const found = /REF (\d+)/.exec(out);
+      if (found) resolve(found[1] as string);
+    });
+    crashed.once('exit', (code) => reject(new Error(`the first driver's process exited with ${code}: ${out}`)));
+  });
+  const gone = new Promise((resolve) => crashed.once('exit', resolve));
+  crashed.kill('SIGKILL');
+  await gone;
+  return ref;
+}
+
 afterAll(async () => {
   await Promise.all(drivers.map((driver) => driver.close()));
   // Whatever a failed test left behind, the suite must not: assert nothing of this installation remains.
@@ -207,39 +240,28 @@ describe('LocalProcessDriver', () => {
   });
 
   it('close() destroys the browsers it took over from a driver whose process was killed', async () => {
-    // The first driver lives in a process of its own, killed without warning once its browser is up (kill -9 of
-    // `npm start`): its agent keeps running, and the driver that lists it next is the one to answer for it.
-    const crashed = spawn(
-      process.execPath,
-      [
-        '-r',
-        '@swc-node/register',
-        '-e',
-        `new (require(${JSON.stringify(join(__dirname, 'local-process.driver.ts'))}).LocalProcessDriver)({
-          installationId: ${JSON.stringify(installationId)}, repoRoot: ${JSON.stringify(repoRoot)}, standby: false,
-        }).launch({ runtimeId: 'rt_adopted', spaceId: 'sp_1', accountId: 'acc_1', timeoutSeconds: 60, config: {} })
-          .then((handle) => console.log('REF ' + handle.ref));`,
-      ],
-      { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    const ref = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      crashed.stdout?.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-        const found = /REF (\d+)/.exec(out);
-        if (found) resolve(found[1] as string);
-      });
-      crashed.once('exit', (code) => reject(new Error(`the first driver's process exited with ${code}: ${out}`)));
-    });
-    const gone = new Promise((resolve) => crashed.once('exit', resolve));
-    crashed.kill('SIGKILL');
-    await gone;
+    const ref = await launchInKilledProcess('rt_adopted');
     expect(isAlive(Number(ref))).toBe(true);
 
     const after = newDriver({ standby: false });
     expect(await after.list()).toEqual([{ runtimeId: 'rt_adopted', ref }]);
     await after.close();
     expect(isAlive(Number(ref))).toBe(false);
+    expect(findInstallationProcesses(installationId)).toEqual([]);
+  });
+
+  it('removes a Chromium whose agent died while no driver ran, with its work dir, when it next lists', async () => {
+    const ref = await launchInKilledProcess('rt_stray');
+    const browser = findInstallationProcesses(installationId).find(
+      (proc) => proc.kind === 'chromium' && proc.argv.includes('--bctrl-runtime=rt_stray'),
+    );
+    expect(browser).toBeDefined();
+    process.kill(Number(ref), 'SIGKILL');
+    await eventually(() => !isAlive(Number(ref)));
+    expect(isAlive(browser?.pid as number)).toBe(true);
+
+    expect(await newDriver({ standby: false }).list()).toEqual([]);
+    expect(isAlive(browser?.pid as number)).toBe(false);
     expect(findInstallationProcesses(installationId)).toEqual([]);
   });
 

@@ -15,6 +15,7 @@ import {
   readProcessEnv,
   RUNTIME_MARKER_PREFIX,
   SPAWNER_PID_ENV,
+  strayChromiums,
 } from './local-processes';
 
 export interface AgentCommand {
@@ -145,6 +146,7 @@ export class LocalProcessDriver implements BrowserDriver {
   }
 
   async list(): Promise<DiscoveredBrowser[]> {
+    await this.removeStrayChromiums();
     const marker = instanceMarker(this.options.installationId);
     const result: DiscoveredBrowser[] = [];
     for (const proc of findInstallationProcesses(this.options.installationId, this.workRoot)) {
@@ -518,6 +520,23 @@ export class LocalProcessDriver implements BrowserDriver {
     while (isAlive(entry.pid)) await delay(50);
     entry.exitDetail ||= 'agent process ended';
     this.finish(entry);
+  }
+
+  /**
+   * Chromiums whose agent died while no driver ran (kill -9 of the platform, then of an agent) belong to no runtime
+   * anyone can list: they go, with their work dirs, each time the browsers are listed (reconcile: at boot and on
+   * its interval).
+   */
+  private async removeStrayChromiums(): Promise<void> {
+    const strays = strayChromiums(this.options.installationId, this.workRoot);
+    if (strays.length === 0) return;
+    for (const { pid } of strays) {
+      killQuietly(-pid);
+      killQuietly(pid);
+    }
+    const deadline = Date.now() + 3_000;
+    while (strays.some(({ pid }) => isAlive(pid)) && Date.now() < deadline) await delay(25);
+    for (const { workDir } of strays) rmSync(workDir, { recursive: true, force: true });
   }
 
   private handleOf(entry: Entry): BrowserHandle {

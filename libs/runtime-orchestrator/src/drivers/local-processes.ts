@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { AGENT_ENV } from '@bctrl/contracts';
 
 /** One process of an installation's browsers, as seen in /proc. */
@@ -76,6 +76,35 @@ export function findInstallationProcesses(installationId: string, workRoot = def
 function isIdleStandby(pid: number): boolean {
   const env = readProcessEnv(pid);
   return env[AGENT_ENV.standby] === '1' && !existsSync(join(env[AGENT_ENV.workDir] ?? '/nonexistent', 'agent.json'));
+}
+
+/**
+ * Chromium browser processes of an installation whose agent is gone: the agent was SIGKILLed while no driver was
+ * there to clean up after it (the platform was down too). No driver lists them, since only agents are listed, so
+ * nothing would ever stop them. Every agent counts as present here, a standby that is just launching included: its
+ * Chromium starts before its state file exists.
+ */
+export function strayChromiums(installationId: string, workRoot = defaultWorkRoot(installationId)) {
+  const marker = instanceMarker(installationId);
+  const userDataPrefix = `--user-data-dir=${workRoot}/`;
+  const all = listProcesses();
+  const isChromium = (argv: string[]) =>
+    argv.some((arg) => arg.startsWith('--user-data-dir=') || arg.startsWith('--type='));
+  const agentUserDataDirs = new Set<string>();
+  for (const { pid, argv } of all) {
+    if (!argv.includes(marker) || isChromium(argv)) continue;
+    const workDir = readProcessEnv(pid)[AGENT_ENV.workDir];
+    // An agent whose environment cannot be read might own any of them: then none is taken for a stray.
+    if (!workDir) return [];
+    agentUserDataDirs.add(`--user-data-dir=${join(workDir, 'user-data')}`);
+  }
+  return all
+    .filter(({ argv }) => !argv.some((arg) => arg.startsWith('--type=')))
+    .flatMap(({ pid, argv }) => {
+      const userDataDir = argv.find((arg) => arg.startsWith(userDataPrefix));
+      if (!userDataDir || agentUserDataDirs.has(userDataDir)) return [];
+      return [{ pid, workDir: dirname(userDataDir.slice('--user-data-dir='.length)) }];
+    });
 }
 
 /** Every live, non-zombie process other than this one, with its argv. */
