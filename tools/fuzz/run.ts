@@ -15,7 +15,8 @@
  * run: DELETE space → a second, empty space; DELETE subaccount → a second subaccount; DELETE api-key → a key
  * made for it (never the fuzzer's own key, which would turn every later request into a 401); stop → a second
  * runtime; revoke → a second connection; DELETE storage → an object of its own. Runtimes the fuzzer creates
- * are stopped by a sweeper as soon as they appear, so at most a couple of extra browsers run on the machine.
+ * (always in the seeded space) are stopped by a sweeper as soon as they appear, so at most a couple of extra
+ * browsers run on the machine.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -68,7 +69,8 @@ async function main(): Promise<number> {
       BCTRL_RATE_LIMIT_PER_SECOND: '100000',
       // Small, so a generated body can reach the object limit and its 413.
       BCTRL_STORAGE_MAX_OBJECT_BYTES: '64kib',
-      CHROME_PATH: process.env.CHROME_PATH ?? '/usr/lib/chromium/chromium',
+      // startLocal reads only the environment it is handed: pass a Chromium the caller chose.
+      ...(process.env.CHROME_PATH ? { CHROME_PATH: process.env.CHROME_PATH } : {}),
     },
     workspaceRoot: REPO_ROOT,
   });
@@ -115,7 +117,6 @@ async function main(): Promise<number> {
     const fuzzKey = await createKey(admin, { name: 'fuzz', role: 'admin' });
 
     const keep = new Set([main.runtimeId, doomedRuntime.id]);
-    sweeper = setInterval(() => void sweep(), 1_000);
     let sweeping = false;
     const sweep = async () => {
       if (sweeping) return;
@@ -132,6 +133,7 @@ async function main(): Promise<number> {
         sweeping = false;
       }
     };
+    sweeper = setInterval(() => void sweep(), 1_000);
 
     const reportDir = join(work, 'report');
     const config = {
@@ -184,6 +186,8 @@ async function main(): Promise<number> {
         only('Runtimes_stop', { 'path.runtimeId': doomedRuntime.id }),
         only('Connections_revoke', { 'path.connectionId': doomedConnection.id }),
         only('Storage_delete', { 'path.path': doomedPath }),
+        // Every browser the fuzzer starts lands in the space the sweeper watches.
+        only('Runtimes_create', { 'path.spaceId': main.spaceId }),
       ],
     };
     const configPath = join(work, 'schemathesis.toml');
