@@ -112,6 +112,15 @@ describe('local mode embedded Postgres', () => {
     }
   });
 
+  it('refuses a second start on a data dir whose platform still runs, leaving the first one alone', async () => {
+    const running = await startLocalPostgres(dataDir, () => undefined);
+    started.push(running);
+    await expect(startLocalPostgres(dataDir, () => undefined)).rejects.toThrow(/in use by another running BCTRL/);
+    expect(await selectOne(running.url)).toBe(1);
+    await running.stop();
+    started.pop();
+  });
+
   it('a start that fails prints why, in Postgres’ own words, not `undefined`', async () => {
     appendFileSync(join(clusterDir, 'postgresql.conf'), '\nbctrl_no_such_setting = 1\n');
     const start = run([join(REPO_ROOT, 'apps/local/src/main.ts')], {

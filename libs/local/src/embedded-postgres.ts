@@ -74,6 +74,23 @@ function isAlive(pid: number): boolean {
   }
 }
 
+function parentOf(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return null;
+  }
+}
+
+function commandLine(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return [];
+  }
+}
+
 function childrenOf(pid: number): number[] {
   const children: number[] = [];
   for (const entry of readdirSync('/proc')) {
@@ -122,14 +139,7 @@ export async function stopStalePostgres(databaseDir: string, log: (msg: string) 
     return;
   }
   const pid = Number(lines[0]);
-  let argv: string[] = [];
-  try {
-    if (Number.isInteger(pid) && pid > 1 && pid !== process.pid && isAlive(pid)) {
-      argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    }
-  } catch {
-    // Ended while we looked.
-  }
+  const argv = Number.isInteger(pid) && pid > 1 && pid !== process.pid && isAlive(pid) ? commandLine(pid) : [];
   const isPostgres = basename(argv[0] ?? '') === 'postgres';
   if (!isPostgres) {
     // Nothing runs under that pid, or another program reuses it: the file is all that is left of the old server.
@@ -141,10 +151,22 @@ export async function stopStalePostgres(databaseDir: string, log: (msg: string) 
     // Some other cluster's server under a reused pid: not ours to stop. Postgres itself says what it makes of it.
     return;
   }
+  // A postmaster whose Node parent still runs is not stale: a second start on a data dir in use must not take the
+  // database from under the first one.
+  const parent = parentOf(pid);
+  if (parent !== null && parent > 1 && basename(commandLine(parent)[0] ?? '').startsWith('node')) {
+    throw new Error(
+      `${dirname(databaseDir)} is in use by another running BCTRL (process ${parent}, whose Postgres has pid ${pid}): stop it first`,
+    );
+  }
   log(`stopping the Postgres (pid ${pid}) an earlier start left running on ${databaseDir}`);
   // Its backends outlive a SIGKILLed postmaster for a moment and still hold the shared memory: wait for them too.
   const backends = childrenOf(pid);
-  process.kill(pid, 'SIGINT');
+  try {
+    process.kill(pid, 'SIGINT');
+  } catch {
+    // Ended on its own meanwhile.
+  }
   if (await waitGone([pid], STALE_SHUTDOWN_MS)) return;
   log(`Postgres (pid ${pid}) did not shut down within ${STALE_SHUTDOWN_MS} ms: killing it`);
   for (const target of [pid, ...backends]) {
