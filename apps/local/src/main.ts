@@ -1,7 +1,7 @@
 import './instrumentation';
-import { bootstrap, describeStartupError } from './bootstrap';
+import { bootstrap, describeFailure } from './bootstrap';
 
 bootstrap().catch((error: unknown) => {
-  process.stderr.write(`BCTRL could not start: ${describeStartupError(error)}\n`);
+  process.stderr.write(`BCTRL could not start: ${describeFailure(error)}\n`);
   process.exit(1);
 });
