@@ -3,6 +3,7 @@ import { chromium } from 'playwright-core';
 import puppeteer from 'puppeteer-core';
 import request from 'supertest';
 import WebSocket from 'ws';
+import { CdpSession } from '@bctrl/cdp-client';
 import { readCommandRecords, readRunEvents } from './run-events';
 import { startTestSite, type TestSite } from './test-site';
 import type { Platform } from './platform';
@@ -37,18 +38,13 @@ function closeOf(socket: WebSocket): Promise<{ code: number; reason: string; at:
   );
 }
 
-/** One CDP call on a raw socket. */
-function call(socket: WebSocket, id: number, method: string, params: object = {}, sessionId?: string) {
-  return new Promise<Record<string, unknown>>((resolve) => {
-    const onMessage = (data: WebSocket.RawData) => {
-      const message = JSON.parse(data.toString()) as Record<string, unknown>;
-      if (message['id'] !== id) return;
-      socket.off('message', onMessage);
-      resolve(message);
-    };
-    socket.on('message', onMessage);
-    socket.send(JSON.stringify({ id, method, params, ...(sessionId ? { sessionId } : {}) }));
-  });
+const sessions = new WeakMap<WebSocket, CdpSession>();
+
+/** The shared CDP client over a raw socket, which the test keeps to see how the proxy closes it. */
+function cdp(socket: WebSocket): CdpSession {
+  let session = sessions.get(socket);
+  if (!session) sessions.set(socket, (session = CdpSession.over(socket)));
+  return session;
 }
 
 const PNG_MAGIC = Buffer.from([0x89, 0x50, 0x4e, 0x47]);
@@ -132,7 +128,7 @@ export function defineConnectionSuite(platform: () => Platform) {
       expect(inspector.status).toBe(200);
       expect(await inspector.text()).toContain('<!DOCTYPE html>');
       const socket = await openSocket(pageSocket);
-      expect((await call(socket, 1, 'Runtime.evaluate', { expression: '1 + 1' }))['result']).toMatchObject({
+      expect(await cdp(socket).send('Runtime.evaluate', { expression: '1 + 1' })).toMatchObject({
         result: { value: 2 },
       });
       socket.close();
@@ -246,10 +242,10 @@ export function defineConnectionSuite(platform: () => Platform) {
         },
       );
       const [va, vb] = await Promise.all([
-        call(first as WebSocket, 1, 'Browser.getVersion'),
-        call(second as WebSocket, 1, 'Browser.getVersion'),
+        cdp(first as WebSocket).send('Browser.getVersion'),
+        cdp(second as WebSocket).send('Browser.getVersion'),
       ]);
-      expect(va['result']).toEqual(vb['result']);
+      expect(va).toEqual(vb);
       first?.close();
       second?.close();
     });
@@ -283,7 +279,7 @@ export function defineConnectionSuite(platform: () => Platform) {
       await expect(openSocket(conn.wsUrl)).rejects.toMatchObject({ status: 401 });
       expect((await fetch(`${conn.httpUrl}/json/version`)).status).toBe(401);
       // Another connection to the same runtime is not affected.
-      expect((await call(untouched, 7, 'Browser.getVersion'))['result']).toBeDefined();
+      expect(await cdp(untouched).send('Browser.getVersion')).toHaveProperty('product');
       untouched.close();
       // Revoking again changes nothing.
       const again = await http().delete(`/v1/connections/${conn.id}`).set(auth());
@@ -313,9 +309,10 @@ export function defineConnectionSuite(platform: () => Platform) {
       const cb = await connect(b.id);
       const sa = await openSocket(ca.wsUrl);
       const sb = await openSocket(cb.wsUrl);
-      const created = await call(sb, 1, 'Target.createTarget', { url: `${site.url}/second` });
-      const targetOfB = (created['result'] as { targetId: string }).targetId;
-      const targetsOfA = (await call(sa, 2, 'Target.getTargets'))['result'] as { targetInfos: { targetId: string }[] };
+      const { targetId: targetOfB } = await cdp(sb).send<{ targetId: string }>('Target.createTarget', {
+        url: `${site.url}/second`,
+      });
+      const targetsOfA = await cdp(sa).send<{ targetInfos: { targetId: string }[] }>('Target.getTargets');
       expect(targetsOfA.targetInfos.map((t) => t.targetId)).not.toContain(targetOfB);
       // Naming B's page under A's token does not reach it.
       await expect(openSocket(`${ca.wsUrl}/devtools/page/${targetOfB}`)).rejects.toMatchObject({ status: 404 });

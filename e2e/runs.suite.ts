@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import request from 'supertest';
-import WebSocket from 'ws';
+import { CdpSession } from '@bctrl/cdp-client';
 import { runSubject, runsV1 } from '@bctrl/contracts';
 import { adminAccountId, type Platform } from './platform';
 import { sleep, waitFor } from '@bctrl/testing';
@@ -90,19 +90,11 @@ export function defineRunSuite(platform: () => Platform) {
       // A live reader from the start: it gets what was stored so far, then the rest as it happens.
       const live = readSse(`${platform().url}/v1/runs/${runId}/events`, auth());
       const conn = await http().post(`/v1/runtimes/${rt.body.id}/connections`).set(auth()).send({});
-      const socket = new WebSocket(conn.body.wsUrl, { perMessageDeflate: false });
-      await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
-      for (const [id, method] of [
-        [1, 'Browser.getVersion'],
-        [2, 'Target.getTargets'],
-        [3, 'No.suchMethod'],
-      ] as const) {
-        await new Promise<void>((resolve) => {
-          socket.once('message', () => resolve());
-          socket.send(JSON.stringify({ id, method }));
-        });
-      }
-      socket.close();
+      const cdp = await CdpSession.connect(conn.body.wsUrl);
+      await cdp.send('Browser.getVersion');
+      await cdp.send('Target.getTargets');
+      await expect(cdp.send('No.suchMethod')).rejects.toMatchObject({ code: -32601 });
+      cdp.close();
       await waitFor('connection.closed to be recorded', async () =>
         live.events.some((e) => e.event === 'connection.closed') ? true : undefined,
       );
@@ -167,27 +159,13 @@ export function defineRunSuite(platform: () => Platform) {
         .send({ type: 'browser', timeoutSeconds: 300 });
       const runId = rt.body.activeRunId as string;
       const conn = await http().post(`/v1/runtimes/${rt.body.id}/connections`).set(auth()).send({});
-      const socket = new WebSocket(conn.body.wsUrl, { perMessageDeflate: false });
-      await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
-      let id = 0;
-      const call = (method: string, params: object = {}, sessionId?: string) =>
-        new Promise<Record<string, unknown>>((resolve) => {
-          const mine = ++id;
-          const onMessage = (data: WebSocket.RawData) => {
-            const message = JSON.parse(data.toString()) as Record<string, unknown>;
-            if (message['id'] !== mine) return;
-            socket.off('message', onMessage);
-            resolve((message['result'] ?? {}) as Record<string, unknown>);
-          };
-          socket.on('message', onMessage);
-          socket.send(JSON.stringify({ id: mine, method, params, ...(sessionId ? { sessionId } : {}) }));
-        });
-      const { targetId } = (await call('Target.createTarget', { url: 'about:blank' })) as { targetId: string };
-      const { sessionId } = (await call('Target.attachToTarget', { targetId, flatten: true })) as { sessionId: string };
-      await call('Page.navigate', { url: 'data:text/html,<title>Recorded</title><p>hello</p>' }, sessionId);
-      await call('Runtime.evaluate', { expression: "console.warn('from the page', 42)" }, sessionId);
-      await call('Target.closeTarget', { targetId });
-      socket.close();
+      const cdp = await CdpSession.connect(conn.body.wsUrl);
+      const { targetId } = await cdp.send<{ targetId: string }>('Target.createTarget', { url: 'about:blank' });
+      const { sessionId } = await cdp.send<{ sessionId: string }>('Target.attachToTarget', { targetId, flatten: true });
+      await cdp.send('Page.navigate', { url: 'data:text/html,<title>Recorded</title><p>hello</p>' }, { sessionId });
+      await cdp.send('Runtime.evaluate', { expression: "console.warn('from the page', 42)" }, { sessionId });
+      await cdp.send('Target.closeTarget', { targetId });
+      cdp.close();
       const events = await waitFor('page and console events', async () => {
         const all = await allEvents(runId);
         return all.some((e) => e.type === 'page.closed' && e.data['targetId'] === targetId) &&

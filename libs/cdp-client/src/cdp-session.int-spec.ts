@@ -1,3 +1,5 @@
+import type { AddressInfo } from 'node:net';
+import WebSocket, { WebSocketServer } from 'ws';
 import { launchTestChromium, type TestChromium } from '@bctrl/testing';
 import { CdpError, CdpNoReplyError, CdpSession, cdpCall } from './cdp-session';
 
@@ -104,7 +106,7 @@ describe('CdpSession', () => {
     const pending = page
       .send('Runtime.evaluate', { expression: 'new Promise(() => {})', awaitPromise: true })
       .catch((error: unknown) => error);
-    const closed = new Promise<void>((resolve) => page.onClose(resolve));
+    const closed = new Promise<void>((resolve) => page.onClose(() => resolve()));
     await cdp.send('Target.closeTarget', { targetId });
     await closed;
     expect(page.closed).toBe(true);
@@ -117,6 +119,31 @@ describe('CdpSession', () => {
     );
     expect((error as Error).message).toMatch(/ECONNREFUSED/);
     expect((error as Error).message).not.toContain('secret-token');
+  });
+
+  it('serves a socket the caller opened and keeps, and reports the close code the other side sent', async () => {
+    // A peer that closes with its own code, as cdp-proxy does on revoke (4001) or runtime stop (4003).
+    const server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    server.on('connection', (peer) =>
+      peer.on('message', (data) => {
+        const { id } = JSON.parse(String(data)) as { id: number };
+        peer.send(JSON.stringify({ id, result: { product: 'Peer/1.0' } }));
+        peer.close(4003, 'runtime stopped');
+      }),
+    );
+    await new Promise((resolve) => server.once('listening', resolve));
+    try {
+      const socket = new WebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
+      await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+      const cdp = CdpSession.over(socket);
+      sessions.push(cdp);
+      const heard = new Promise<[number, string]>((resolve) => cdp.onClose((code, reason) => resolve([code, reason])));
+      expect(await cdp.send('Browser.getVersion')).toEqual({ product: 'Peer/1.0' });
+      expect(await heard).toEqual([4003, 'runtime stopped']);
+      expect(() => CdpSession.over(socket)).toThrow(/open socket/);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('makes a single call with cdpCall and closes after it', async () => {

@@ -79,15 +79,21 @@ export class CdpSession {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private readonly listeners = new Map<string, Set<CdpListener>>();
-  private readonly closeListeners = new Set<() => void>();
+  private readonly closeListeners = new Set<(code: number, reason: string) => void>();
   private isClosed = false;
+  private closeCode = 1006;
+  private closeReason = '';
 
   private constructor(
     private readonly socket: WebSocket,
     private readonly callTimeoutMs: number,
   ) {
     socket.on('message', (data) => this.onMessage(String(data)));
-    socket.on('close', () => this.onClosed());
+    socket.on('close', (code, reason) => {
+      this.closeCode = code;
+      this.closeReason = reason.toString();
+      this.onClosed();
+    });
     // An error is always followed by 'close'; the pending calls learn of it there.
     socket.on('error', () => undefined);
   }
@@ -114,6 +120,15 @@ export class CdpSession {
         reject(error);
       });
     });
+    return new CdpSession(socket, options.callTimeoutMs ?? 10_000);
+  }
+
+  /**
+   * A client over a socket that is already open: for callers that must hold the socket themselves (a test that
+   * checks how the proxy closes it, or how it refused the upgrade).
+   */
+  static over(socket: WebSocket, options: Pick<CdpConnectOptions, 'callTimeoutMs'> = {}): CdpSession {
+    if (socket.readyState !== 1) throw new Error('CdpSession.over needs an open socket');
     return new CdpSession(socket, options.callTimeoutMs ?? 10_000);
   }
 
@@ -187,10 +202,13 @@ export class CdpSession {
     });
   }
 
-  /** Runs once when the socket closes (at once when it already has). Returns the unsubscribe. */
-  onClose(listener: () => void): () => void {
+  /**
+   * Runs once when the socket closes (at once when it already has), with the close code and reason the other side
+   * sent (1006 and '' when it sent none, or when this side closed it). Returns the unsubscribe.
+   */
+  onClose(listener: (code: number, reason: string) => void): () => void {
     if (this.isClosed) {
-      queueMicrotask(listener);
+      queueMicrotask(() => listener(this.closeCode, this.closeReason));
       return () => undefined;
     }
     this.closeListeners.add(listener);
@@ -249,7 +267,7 @@ export class CdpSession {
       clearTimeout(call.timer);
       call.reject(new CdpNoReplyError(call.method, 'closed', `CDP connection closed before ${call.method} answered`));
     }
-    for (const listener of [...this.closeListeners]) listener();
+    for (const listener of [...this.closeListeners]) listener(this.closeCode, this.closeReason);
     this.closeListeners.clear();
     this.listeners.clear();
   }

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
-import WebSocket from 'ws';
+import { CdpSession } from '@bctrl/cdp-client';
 import { AGENT_ENV, AGENT_PATHS, type AgentHealth, type BrowserLaunchConfig } from '@bctrl/contracts';
 import { AgentProcesses, pidAlive, shutdown, waitHealthy, type StartedAgent } from '../testing/agent-process';
 
@@ -23,27 +23,6 @@ function call(agent: StartedAgent, method: string, path: string, body?: unknown,
   });
 }
 
-/** A minimal CDP client: browser-level commands, and page commands through flattened sessions. */
-async function cdp(url: string) {
-  const socket = new WebSocket(url);
-  await new Promise((ok, fail) => socket.once('open', ok).once('error', fail));
-  let nextId = 0;
-  const pending = new Map<number, (message: { result?: unknown; error?: unknown }) => void>();
-  socket.on('message', (data) => {
-    const message = JSON.parse(String(data)) as { id?: number; result?: unknown; error?: unknown };
-    if (message.id !== undefined) pending.get(message.id)?.(message);
-  });
-  const send = <T>(method: string, params: object = {}, sessionId?: string) =>
-    new Promise<T>((ok, fail) => {
-      const id = ++nextId;
-      pending.set(id, (message) =>
-        message.error ? fail(new Error(JSON.stringify(message.error))) : ok(message.result as T),
-      );
-      socket.send(JSON.stringify({ id, method, params, ...(sessionId ? { sessionId } : {}) }));
-    });
-  return { send, close: () => socket.close() };
-}
-
 afterAll(async () => {
   expect(await agents.tearDown()).toEqual([]);
 });
@@ -63,7 +42,7 @@ describe('browser-runtime agent', () => {
     expect(health).toMatchObject({ status: 'ready', runtimeId: '' });
     expect(health.browser?.product).toMatch(/^(Headless)?Chrome\/\d+/);
     expect(health.readyAt).not.toBeNull();
-    const client = await cdp(health.browser?.cdpUrl ?? '');
+    const client = await CdpSession.connect(health.browser?.cdpUrl ?? '');
     const version = await client.send<{ product: string }>('Browser.getVersion');
     expect(version.product).toBe(health.browser?.product);
     client.close();
@@ -96,7 +75,7 @@ describe('browser-runtime agent', () => {
     );
     const health = await waitHealthy(agent);
     expect(health.runtimeId).toBe('rt_config');
-    const client = await cdp(health.browser?.cdpUrl ?? '');
+    const client = await CdpSession.connect(health.browser?.cdpUrl ?? '');
     const { targetId } = await client.send<{ targetId: string }>('Target.createTarget', { url: 'about:blank' });
     const { sessionId } = await client.send<{ sessionId: string }>('Target.attachToTarget', {
       targetId,
@@ -109,7 +88,7 @@ describe('browser-runtime agent', () => {
           'JSON.stringify([navigator.userAgent, navigator.language, window.innerWidth, window.innerHeight, Intl.DateTimeFormat().resolvedOptions().timeZone])',
         returnByValue: true,
       },
-      sessionId,
+      { sessionId },
     );
     client.close();
     const [userAgent, language, width, height, timeZone] = JSON.parse(evaluated.result.value) as unknown[];
@@ -150,7 +129,7 @@ describe('browser-runtime agent', () => {
     expect(own.hostname).toBe('127.0.0.1');
     const version = (await (await fetch(`http://127.0.0.1:${port}/json/version`)).json()) as { Browser: string };
     expect(version.Browser).toBe(health.browser?.product);
-    const client = await cdp(`ws://127.0.0.1:${port}${own.pathname}`);
+    const client = await CdpSession.connect(`ws://127.0.0.1:${port}${own.pathname}`);
     expect((await client.send<{ product: string }>('Browser.getVersion')).product).toBe(health.browser?.product);
     client.close();
     expect(await shutdown(agent)).toEqual({ code: 0, signal: null });

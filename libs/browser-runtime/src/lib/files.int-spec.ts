@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
-import WebSocket from 'ws';
+import { CdpSession } from '@bctrl/cdp-client';
 import {
   AGENT_ENV,
   AGENT_PATHS,
@@ -336,16 +336,9 @@ describe('browser-runtime downloads', () => {
   }
 
   it('keeps a download of a plain CDP client in downloads/ and reports it', async () => {
-    const socket = new WebSocket(agent.cdpUrl);
-    await new Promise((done, fail) => socket.once('open', done).once('error', fail));
-    const { targetId } = await new Promise<{ targetId: string }>((done) => {
-      socket.on('message', (data) => {
-        const message = JSON.parse(String(data)) as { id?: number; result?: { targetId: string } };
-        if (message.id === 1 && message.result) done(message.result);
-      });
-      socket.send(
-        JSON.stringify({ id: 1, method: 'Target.createTarget', params: { url: `${site.url}/report?token=s3cret` } }),
-      );
+    const socket = await CdpSession.connect(agent.cdpUrl);
+    const { targetId } = await socket.send<{ targetId: string }>('Target.createTarget', {
+      url: `${site.url}/report?token=s3cret`,
     });
     const event = await waitForEvent(agent, (e) => e.type === 'download.completed');
     socket.close();
@@ -385,18 +378,16 @@ describe('browser-runtime downloads', () => {
 
     // Chromium resets what a client configured when it leaves, to the profile's preferences (chromium.ts): the
     // next download still lands in downloads/, under the name the site suggested.
-    const socket = new WebSocket(agent.cdpUrl);
-    await new Promise((done, fail) => socket.once('open', done).once('error', fail));
-    socket.send(JSON.stringify({ id: 1, method: 'Target.createTarget', params: { url: `${site.url}/report` } }));
+    const socket = await CdpSession.connect(agent.cdpUrl);
+    await socket.send('Target.createTarget', { url: `${site.url}/report` });
     const event = await waitForEvent(agent, (e) => e.type === 'download.completed' && !seen.has(guidOf(e)));
     socket.close();
     expect((await expectKept(event)).path).toBe('downloads/quarterly report.bin');
   });
 
   it('cancels a download over the size limit and reports it failed', async () => {
-    const socket = new WebSocket(agent.cdpUrl);
-    await new Promise((done, fail) => socket.once('open', done).once('error', fail));
-    socket.send(JSON.stringify({ id: 1, method: 'Target.createTarget', params: { url: `${site.url}/huge` } }));
+    const socket = await CdpSession.connect(agent.cdpUrl);
+    await socket.send('Target.createTarget', { url: `${site.url}/huge` });
     const event = await waitForEvent(agent, (e) => e.type === 'download.failed');
     socket.close();
     expect(event.data).toMatchObject({ reason: 'too_large', suggestedFilename: 'huge.bin', url: `${site.url}/huge` });

@@ -1,5 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import {
   connect,
@@ -8,11 +6,10 @@ import {
   type Server as TcpServer,
   type Socket,
 } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { crc32, inflateSync } from 'node:zlib';
 import WebSocket, { WebSocketServer, type RawData } from 'ws';
+import { launchTestChromium, type TestChromium } from '@bctrl/testing';
 import { acceptKeyFor, FrameParser, MessageCollector } from './ws-frames';
 import {
   acceptClient,
@@ -694,71 +691,6 @@ describe('splice edge cases with raw sockets', () => {
 // ---------------------------------------------------------------------------------------------------------------
 // (b) Real Chromium
 
-const CHROME_PATH = process.env['CHROME_PATH'] ?? '/usr/lib/chromium/chromium';
-const LISTENING = /DevTools listening on (ws:\/\/\S+)/;
-
-interface Chromium {
-  child: ChildProcess;
-  /** The browser endpoint, e.g. ws://127.0.0.1:PORT/devtools/browser/ID */
-  browserUrl: string;
-  origin: string;
-  userDataDir: string;
-}
-
-function launchChromium(): Promise<Chromium> {
-  // The directory name and instance marker let the global teardown find this browser if afterAll does not stop it.
-  const userDataDir = mkdtempSync(join(tmpdir(), 'bctrl-browsers-ws-splice-'));
-  const marker = `--bctrl-instance=jest-${process.env['BCTRL_TEST_RUN_STARTED_AT'] ?? 'adhoc'}-ws-splice`;
-  const child = spawn(
-    CHROME_PATH,
-    [
-      '--headless=new',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--no-first-run',
-      '--disable-breakpad',
-      '--disable-background-networking',
-      '--remote-debugging-address=127.0.0.1',
-      '--remote-debugging-port=0',
-      `--user-data-dir=${userDataDir}`,
-      marker,
-      'about:blank',
-    ],
-    { detached: true, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  return new Promise((resolve, reject) => {
-    let stderr = '';
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      const match = LISTENING.exec(stderr);
-      if (match) {
-        const browserUrl = match[1];
-        resolve({ child, browserUrl, origin: new URL(browserUrl).origin.replace('http', 'ws'), userDataDir });
-      } else if (stderr.length > 100_000) stderr = stderr.slice(-10_000);
-    });
-    child.once('exit', (code, signal) =>
-      reject(new Error(`Chromium exited before listening (${code ?? signal}): ${stderr.slice(-2000)}`)),
-    );
-    child.once('error', reject);
-  });
-}
-
-async function stopChromium(chromium: Chromium | undefined): Promise<void> {
-  if (!chromium) return;
-  const { child } = chromium;
-  if (child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    try {
-      // The whole process group: renderers and zygotes too.
-      process.kill(-(child.pid as number), 'SIGKILL');
-    } catch {
-      // already gone
-    }
-    await exited;
-  }
-  rmSync(chromium.userDataDir, { recursive: true, force: true });
-}
-
 interface CdpIncoming {
   id?: number;
   method?: string;
@@ -869,19 +801,19 @@ function checkPng(base64: string): { width: number; height: number } {
 }
 
 describe('splice in front of real Chromium', () => {
-  let chromium: Chromium | undefined;
+  let chromium: TestChromium | undefined;
   let proxy: TestProxy;
 
   beforeAll(async () => {
-    chromium = await launchChromium();
+    chromium = await launchTestChromium('ws-splice');
     proxy = await startProxy(chromium.origin, { midFrameTimeoutMs: 5_000 });
   }, 60_000);
   afterAll(async () => {
     await proxy?.stop();
-    await stopChromium(chromium);
+    await chromium?.stop();
   });
 
-  const browserPath = () => new URL((chromium as Chromium).browserUrl).pathname;
+  const browserPath = () => new URL((chromium as TestChromium).browserUrl).pathname;
 
   it('carries a CDP session, and the tap matches every command and reply by id and sessionId', async () => {
     const cdp = await Cdp.open(`${proxy.url}${browserPath()}`);
