@@ -1,15 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import {
-  ApiException,
-  CoreV1Api,
-  KubeConfig,
-  PatchStrategy,
-  setHeaderOptions,
-  V1Pod,
-  V1ResourceRequirements,
-  Watch,
-} from '@kubernetes/client-node';
-import { AGENT_ENV, AGENT_PATHS, AgentHealth, BrowserLaunchConfig } from '@bctrl/contracts';
+import { Logger } from '@nestjs/common';
+import { ApiException, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, V1Pod } from '@kubernetes/client-node';
+import { AGENT_PATHS, AgentHealth, BrowserLaunchConfig } from '@bctrl/contracts';
 import type {
   BrowserDriver,
   BrowserExit,
@@ -18,15 +10,22 @@ import type {
   DiscoveredBrowser,
   DriverKind,
 } from './browser-driver';
+import {
+  agentTokenSecret,
+  browserPod,
+  browserPodSelector,
+  type BrowserPodSettings,
+  describePodEnd,
+  KUBERNETES_LABELS,
+  podAgentUrl,
+  podCdpUrl,
+  pooledPodName,
+  runtimeLabels,
+  runtimePodName,
+} from './kubernetes-pod-manifest';
+import { PodWatch } from './kubernetes-pod-watch';
 
-export const KUBERNETES_LABELS = {
-  name: 'app.kubernetes.io/name',
-  component: 'app.kubernetes.io/component',
-  instance: 'app.kubernetes.io/instance',
-  runtimeId: 'bctrl.dev/runtime-id',
-  spaceId: 'bctrl.dev/space-id',
-  accountId: 'bctrl.dev/account-id',
-} as const;
+export { KUBERNETES_LABELS } from './kubernetes-pod-manifest';
 
 export interface KubernetesDriverOptions {
   /** In-cluster (`kc.loadFromCluster()`) or from a kubeconfig file; tests pass one pointed at the fake server. */
@@ -69,10 +68,6 @@ export interface KubernetesDriverOptions {
   watchRetryMs?: number;
 }
 
-const CONTAINER_NAME = 'browser';
-/** Key of the agent token in the pod's Secret. */
-const TOKEN_KEY = 'agent-token';
-
 /** What the driver knows about one pod it started (or adopted). */
 interface Tracked {
   name: string;
@@ -109,51 +104,62 @@ interface LaunchWaiter {
  */
 export class KubernetesDriver implements BrowserDriver {
   readonly kind: DriverKind = 'kubernetes';
+  private readonly logger = new Logger('KubernetesDriver');
   private readonly api: CoreV1Api;
-  private readonly watcher: Watch;
+  private readonly watch: PodWatch;
+  private readonly pods: BrowserPodSettings;
   private readonly tracked = new Map<string, Tracked>();
   private readonly listeners: ((exit: BrowserExit) => void)[] = [];
   private readonly launches = new Set<AbortController>();
   /** Launches in progress: close() waits for them to clean up after their abort. */
   private readonly inflight = new Set<Promise<unknown>>();
-  private readonly selector: string;
-  private readonly agentPort: number;
-  private readonly cdpPort: number;
-  private watchStarted: Promise<void> | undefined;
-  private watchAbort: AbortController | undefined;
-  /** Bumped for every watch opened or stopped: callbacks of an older watch are ignored. */
-  private watchGeneration = 0;
-  private lastRv = '';
-  private retryMs: number;
-  private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
-  private readonly tokenInSecret: boolean;
 
   constructor(private readonly options: KubernetesDriverOptions) {
     this.api = options.kubeConfig.makeApiClient(CoreV1Api);
-    this.watcher = new Watch(options.kubeConfig);
-    this.selector = `${KUBERNETES_LABELS.component}=browser-runtime,${KUBERNETES_LABELS.instance}=${options.installationId}`;
-    this.agentPort = options.agentPort ?? 9223;
-    this.cdpPort = options.cdpPort ?? 9222;
-    this.retryMs = options.watchRetryMs ?? 200;
-    this.tokenInSecret = (options.tokenDelivery ?? 'secret') === 'secret';
+    this.pods = {
+      image: options.image,
+      imagePullPolicy: options.imagePullPolicy,
+      resources: options.resources,
+      installationId: options.installationId,
+      agentPort: options.agentPort ?? 9223,
+      cdpPort: options.cdpPort ?? 9222,
+      serviceAccountName: options.serviceAccountName,
+      labels: options.labels,
+      deleteGracePeriodSeconds: options.deleteGracePeriodSeconds ?? 5,
+      tokenDelivery: options.tokenDelivery ?? 'secret',
+    };
+    this.watch = new PodWatch(
+      {
+        kubeConfig: options.kubeConfig,
+        api: this.api,
+        namespace: options.namespace,
+        labelSelector: browserPodSelector(options.installationId),
+        retryMs: options.watchRetryMs,
+      },
+      {
+        pod: (type, pod) => this.observe(type, pod),
+        listed: (resourceVersion, names) => {
+          // Pods we track that the LIST no longer has were deleted while we were not watching.
+          for (const t of [...this.tracked.values()]) {
+            if (!names.has(t.name) && t.createdRv !== undefined && resourceVersion >= t.createdRv) {
+              this.podGone(t, 'pod deleted');
+            }
+          }
+        },
+      },
+    );
   }
 
   launch(spec: BrowserSpec, signal?: AbortSignal): Promise<BrowserHandle> {
-    // Pod names are DNS labels: lowercase only. Two runtime ids differing only in case would collide; with 24
-    // random base62 characters that is vanishingly rare, and the create then fails with 409 instead of sharing.
-    const name = `bctrl-rt-${spec.runtimeId.toLowerCase().replace(/_/g, '-')}`;
-    const labels = {
-      [KUBERNETES_LABELS.runtimeId]: spec.runtimeId,
-      [KUBERNETES_LABELS.spaceId]: spec.spaceId,
-      [KUBERNETES_LABELS.accountId]: spec.accountId,
-    };
     const deadline = spec.timeoutSeconds + (this.options.deadlineMarginSeconds ?? 60);
-    return this.track(this.start(name, spec.runtimeId, labels, spec.config, deadline, signal));
+    return this.track(
+      this.start(runtimePodName(spec.runtimeId), spec.runtimeId, runtimeLabels(spec), spec.config, deadline, signal),
+    );
   }
 
   launchPooled(signal?: AbortSignal): Promise<BrowserHandle> {
-    const name = `bctrl-pool-${randomBytes(8).toString('hex')}`;
+    const name = pooledPodName();
     const deadline = this.options.pooledDeadlineSeconds ?? 24 * 3600;
     return this.track(this.start(name, '', {}, this.options.defaultLaunchConfig ?? {}, deadline, signal));
   }
@@ -168,13 +174,7 @@ export class KubernetesDriver implements BrowserDriver {
     const wanted = elapsed + spec.timeoutSeconds + (this.options.deadlineMarginSeconds ?? 60);
     const current = pod.spec?.activeDeadlineSeconds;
     const patch = {
-      metadata: {
-        labels: {
-          [KUBERNETES_LABELS.runtimeId]: spec.runtimeId,
-          [KUBERNETES_LABELS.spaceId]: spec.spaceId,
-          [KUBERNETES_LABELS.accountId]: spec.accountId,
-        },
-      },
+      metadata: { labels: runtimeLabels(spec) },
       ...(current === undefined || wanted < current ? { spec: { activeDeadlineSeconds: wanted } } : {}),
     };
     // Merge patch: labels are a plain map, and it is the one patch type every apiserver (and our fake) accepts.
@@ -193,9 +193,9 @@ export class KubernetesDriver implements BrowserDriver {
       t.stopping = true;
       // Best effort: the agent closes Chromium cleanly (profile flushed); the pod deletion below ends it anyway
       // (SIGTERM, then SIGKILL after the grace period), so a dead or unreachable agent changes nothing.
-      if (t.agentUrl) await this.agentCall(t.agentUrl, t.token, AGENT_PATHS.shutdown).catch(() => undefined);
+      if (t.agentUrl) await this.askAgentToShutDown(t);
     }
-    const grace = this.options.deleteGracePeriodSeconds ?? 5;
+    const grace = this.pods.deleteGracePeriodSeconds;
     await this.deletePod(ref, grace);
     // A deleted pod lingers while it terminates; "removes every trace" means waiting for the watch to see it gone.
     if (t && !this.closed) {
@@ -204,7 +204,10 @@ export class KubernetesDriver implements BrowserDriver {
   }
 
   async list(): Promise<DiscoveredBrowser[]> {
-    const list = await this.api.listNamespacedPod({ namespace: this.options.namespace, labelSelector: this.selector });
+    const list = await this.api.listNamespacedPod({
+      namespace: this.options.namespace,
+      labelSelector: browserPodSelector(this.options.installationId),
+    });
     const found: DiscoveredBrowser[] = [];
     for (const pod of list.items) {
       const name = pod.metadata?.name;
@@ -213,7 +216,7 @@ export class KubernetesDriver implements BrowserDriver {
       if (phase === 'Failed' || phase === 'Succeeded') {
         // A finished pod holds no browser; what reconcile would do with it is delete it, so do it here (its
         // end, if it was ours, was already reported by the watch).
-        void this.deletePod(name, 0).catch(() => undefined);
+        void this.deletePod(name, 0).catch((error: unknown) => this.destroyFailed(name, error));
         continue;
       }
       found.push({ runtimeId: pod.metadata?.labels?.[KUBERNETES_LABELS.runtimeId] ?? '', ref: name });
@@ -229,14 +232,14 @@ export class KubernetesDriver implements BrowserDriver {
     if (this.closed) return;
     this.closed = true;
     for (const launch of this.launches) launch.abort(new Error('kubernetes driver closed'));
-    this.stopWatching();
+    this.watch.stop();
     await Promise.allSettled([...this.inflight]);
-    const grace = this.options.deleteGracePeriodSeconds ?? 5;
+    const grace = this.pods.deleteGracePeriodSeconds;
     await Promise.all(
       [...this.tracked.values()].map(async (t) => {
         t.stopping = true;
-        if (t.agentUrl) await this.agentCall(t.agentUrl, t.token, AGENT_PATHS.shutdown).catch(() => undefined);
-        await this.deletePod(t.name, grace).catch(() => undefined);
+        if (t.agentUrl) await this.askAgentToShutDown(t);
+        await this.deletePod(t.name, grace).catch((error: unknown) => this.destroyFailed(t.name, error));
       }),
     );
     this.tracked.clear();
@@ -257,7 +260,7 @@ export class KubernetesDriver implements BrowserDriver {
   private async start(
     name: string,
     runtimeId: string,
-    runtimeLabels: Record<string, string>,
+    labels: Record<string, string>,
     config: BrowserLaunchConfig,
     deadlineSeconds: number,
     signal?: AbortSignal,
@@ -294,32 +297,24 @@ export class KubernetesDriver implements BrowserDriver {
     try {
       // The watch must be established (its LIST done) before the create, so that no status change of the new pod
       // can fall between the LIST and the watch: it starts from the LIST's resourceVersion.
-      await race(this.ensureWatching(), waiter.failed.promise);
+      await race(this.watch.ensureStarted(), waiter.failed.promise);
       if (this.tracked.has(name)) throw new Error(`kubernetes: pod ${name} already exists`);
       this.tracked.set(name, t);
-      const body = this.podManifest(name, runtimeId, runtimeLabels, config, token, deadlineSeconds);
+      const body = browserPod(this.pods, { name, runtimeId, runtimeLabels: labels, config, token, deadlineSeconds });
       creating = this.api.createNamespacedPod({ namespace: this.options.namespace, body });
       const pod = await race(creating, waiter.failed.promise);
       t.createdRv = Number(pod.metadata?.resourceVersion ?? '0');
-      if (this.tokenInSecret) {
+      if (this.pods.tokenDelivery === 'secret') {
         const secret = this.api.createNamespacedSecret({
           namespace: this.options.namespace,
-          body: {
-            apiVersion: 'v1',
-            kind: 'Secret',
-            type: 'Opaque',
-            metadata: {
-              name,
-              labels: body.metadata?.labels,
-              ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name, uid: pod.metadata?.uid ?? '' }],
-            },
-            data: { [TOKEN_KEY]: Buffer.from(token).toString('base64') },
-          },
+          body: agentTokenSecret(body, pod.metadata?.uid ?? '', token),
         });
         await race(secret, waiter.failed.promise);
       }
       const running = await race(waiter.running.promise, waiter.failed.promise);
-      const agentUrl = this.options.agentUrlFor ? this.options.agentUrlFor(running) : this.defaultAgentUrl(running);
+      const agentUrl = this.options.agentUrlFor
+        ? this.options.agentUrlFor(running)
+        : podAgentUrl(running, this.pods.agentPort);
       t.agentUrl = agentUrl;
       const health = await this.waitForAgent(agentUrl, token, controller.signal, waiter.failed.promise);
       t.launch = undefined;
@@ -329,7 +324,7 @@ export class KubernetesDriver implements BrowserDriver {
         ref: name,
         agentUrl,
         agentToken: token,
-        cdpUrl: this.podCdpUrl(agentUrl, health.browser?.cdpUrl ?? ''),
+        cdpUrl: podCdpUrl(agentUrl, health.browser?.cdpUrl ?? '', this.pods.cdpPort),
       };
     } catch (err) {
       // A launch that fails leaves nothing running and reports through its rejection, not through onExit.
@@ -342,7 +337,7 @@ export class KubernetesDriver implements BrowserDriver {
         () => true,
         (createErr: unknown) => !(createErr instanceof ApiException),
       );
-      if (made) await this.deletePod(name, 0).catch(() => undefined);
+      if (made) await this.deletePod(name, 0).catch((error: unknown) => this.destroyFailed(name, error));
       throw asError(controller.signal.aborted ? controller.signal.reason : err);
     } finally {
       clearTimeout(timer);
@@ -387,206 +382,13 @@ export class KubernetesDriver implements BrowserDriver {
     }
   }
 
-  private podManifest(
-    name: string,
-    runtimeId: string,
-    runtimeLabels: Record<string, string>,
-    config: BrowserLaunchConfig,
-    token: string,
-    deadlineSeconds: number,
-  ): V1Pod {
-    const port = this.agentPort;
-    const resources: V1ResourceRequirements = {};
-    if (this.options.resources?.requests) resources.requests = this.options.resources.requests;
-    if (this.options.resources?.limits) resources.limits = this.options.resources.limits;
-    return {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: {
-        name,
-        labels: {
-          ...this.options.labels,
-          [KUBERNETES_LABELS.name]: 'bctrl',
-          [KUBERNETES_LABELS.component]: 'browser-runtime',
-          [KUBERNETES_LABELS.instance]: this.options.installationId,
-          ...runtimeLabels,
-        },
-      },
-      spec: {
-        restartPolicy: 'Never', // a browser that died is a failed runtime, never silently a fresh one
-        activeDeadlineSeconds: Math.max(1, Math.ceil(deadlineSeconds)),
-        automountServiceAccountToken: false, // the browser has no business with the Kubernetes API
-        enableServiceLinks: false, // no env vars describing the platform's services
-        ...(this.options.serviceAccountName ? { serviceAccountName: this.options.serviceAccountName } : {}),
-        terminationGracePeriodSeconds: this.options.deleteGracePeriodSeconds ?? 5,
-        securityContext: {
-          runAsNonRoot: true,
-          runAsUser: 1000,
-          runAsGroup: 1000,
-          fsGroup: 1000,
-          seccompProfile: { type: 'RuntimeDefault' },
-        },
-        containers: [
-          {
-            name: CONTAINER_NAME,
-            image: this.options.image,
-            ...(this.options.imagePullPolicy ? { imagePullPolicy: this.options.imagePullPolicy } : {}),
-            env: [
-              this.tokenInSecret
-                ? { name: AGENT_ENV.token, valueFrom: { secretKeyRef: { name, key: TOKEN_KEY } } }
-                : { name: AGENT_ENV.token, value: token },
-              { name: AGENT_ENV.runtimeId, value: runtimeId },
-              { name: AGENT_ENV.launchConfig, value: JSON.stringify(config) },
-              { name: AGENT_ENV.port, value: String(port) },
-              { name: AGENT_ENV.host, value: '0.0.0.0' },
-              { name: AGENT_ENV.cdpPort, value: String(this.cdpPort) },
-              // The pod is the sandbox: see AGENT_ENV.chromiumSandbox.
-              { name: AGENT_ENV.chromiumSandbox, value: 'off' },
-              { name: AGENT_ENV.workDir, value: '/work' },
-            ],
-            ports: [
-              { name: 'agent', containerPort: port, protocol: 'TCP' },
-              { name: 'cdp', containerPort: this.cdpPort, protocol: 'TCP' },
-            ],
-            readinessProbe: { tcpSocket: { port }, periodSeconds: 2 },
-            resources,
-            securityContext: {
-              runAsNonRoot: true,
-              runAsUser: 1000,
-              allowPrivilegeEscalation: false,
-              capabilities: { drop: ['ALL'] },
-              seccompProfile: { type: 'RuntimeDefault' },
-            },
-            volumeMounts: [
-              { name: 'work', mountPath: '/work' },
-              { name: 'tmp', mountPath: '/tmp' },
-              { name: 'dshm', mountPath: '/dev/shm' },
-            ],
-          },
-        ],
-        volumes: [
-          { name: 'work', emptyDir: {} },
-          { name: 'tmp', emptyDir: {} },
-          // Chromium needs more shared memory than a container's default 64 MiB /dev/shm.
-          { name: 'dshm', emptyDir: { medium: 'Memory' } },
-        ],
-      },
-    };
-  }
-
-  /**
-   * Where the platform reaches the browser's CDP. The URL the agent reports is Chromium's own, on 127.0.0.1: in a
-   * pod that is the pod's loopback, so cdp-proxy dialing it would reach its own loopback instead (connections failed
-   * on a real cluster; found when the e2e ran the driver against real agents, each on a pod IP of its own). The
-   * agent forwards `cdpPort` on the pod's address to it: same path, the pod's host, that port.
-   */
-  private podCdpUrl(agentUrl: string, chromiumUrl: string): string {
-    if (!chromiumUrl) return '';
-    const url = new URL(chromiumUrl);
-    url.hostname = new URL(agentUrl).hostname;
-    url.port = String(this.cdpPort);
-    return url.href;
-  }
-
-  private defaultAgentUrl(pod: V1Pod): string {
-    const ip = pod.status?.podIP ?? '';
-    return `http://${ip.includes(':') ? `[${ip}]` : ip}:${this.agentPort}`;
-  }
-
-  // ---- watch ----
-
-  private ensureWatching(): Promise<void> {
-    if (!this.watchStarted) {
-      this.watchStarted = this.relist().catch((err) => {
-        this.watchStarted = undefined; // let the next launch try again
-        throw err;
-      });
-    }
-    return this.watchStarted;
-  }
-
-  /** LIST (state now + resourceVersion), reconcile what we track against it, then watch from there. */
-  private async relist(): Promise<void> {
-    const list = await this.api.listNamespacedPod({ namespace: this.options.namespace, labelSelector: this.selector });
-    const listRv = list.metadata?.resourceVersion ?? '';
-    const present = new Set<string>();
-    for (const pod of list.items) {
-      if (pod.metadata?.name) present.add(pod.metadata.name);
-      this.observe('MODIFIED', pod);
-    }
-    // Pods we track that the LIST no longer has were deleted while we were not watching.
-    for (const t of [...this.tracked.values()]) {
-      if (!present.has(t.name) && t.createdRv !== undefined && Number(listRv) >= t.createdRv) {
-        this.podGone(t, 'pod deleted');
-      }
-    }
-    this.lastRv = listRv;
-    await this.openWatch();
-  }
-
-  private async openWatch(): Promise<void> {
-    if (this.closed) return;
-    const path = `/api/v1/namespaces/${encodeURIComponent(this.options.namespace)}/pods`;
-    let expired = false;
-    const generation = ++this.watchGeneration;
-    const openedAt = Date.now();
-    const controller = await this.watcher.watch(
-      path,
-      { labelSelector: this.selector, resourceVersion: this.lastRv, allowWatchBookmarks: true },
-      (type: string, object: unknown) => {
-        if (generation !== this.watchGeneration) return; // a watch we already left behind
-        if (type === 'ERROR') {
-          // 410 Expired: our resourceVersion was compacted away; only a fresh LIST can tell what we missed.
-          expired = (object as { code?: number } | undefined)?.code === 410;
-          return;
-        }
-        const pod = object as V1Pod;
-        if (pod.metadata?.resourceVersion) this.lastRv = pod.metadata.resourceVersion;
-        if (type === 'BOOKMARK') return;
-        this.observe(type, pod);
-      },
-      (err: unknown) => {
-        // `done` can run before watch() returns (connection refused): hence the generation, not the controller.
-        if (this.closed || generation !== this.watchGeneration) return;
-        const gone = expired || (err as { statusCode?: number } | null)?.statusCode === 410;
-        // A watch that ends normally after a while (server timeout) is resumed at once; one that fails or ends
-        // right away is retried with backoff, so a misbehaving server cannot make us spin.
-        const failed = (err !== null && err !== undefined) || Date.now() - openedAt < 1000;
-        this.scheduleReconnect(gone, failed);
-      },
-    );
-    if (generation === this.watchGeneration) this.watchAbort = controller;
-    else controller.abort();
-  }
-
-  /** After a drop, resume from the last resourceVersion; after 410, re-list. Back off only on errors. */
-  private scheduleReconnect(relist: boolean, failed: boolean): void {
-    this.watchAbort = undefined;
-    const delay = failed ? this.retryMs : 0;
-    this.retryMs = failed ? Math.min(this.retryMs * 2, 5000) : (this.options.watchRetryMs ?? 200);
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      if (this.closed) return;
-      const next = relist ? this.relist() : this.openWatch();
-      next.catch(() => this.scheduleReconnect(true, true));
-    }, delay);
-  }
-
-  private stopWatching(): void {
-    this.watchGeneration += 1;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    const controller = this.watchAbort;
-    this.watchAbort = undefined;
-    controller?.abort();
-  }
-
   private observe(type: string, pod: V1Pod): void {
     const name = pod.metadata?.name;
     const t = name === undefined ? undefined : this.tracked.get(name);
     if (!t) return;
     if (type === 'DELETED') return this.podGone(t, 'pod deleted');
     const phase = pod.status?.phase;
-    if (phase === 'Failed' || phase === 'Succeeded') return this.podEnded(t, `pod ${phase}: ${describeEnd(pod)}`);
+    if (phase === 'Failed' || phase === 'Succeeded') return this.podEnded(t, `pod ${phase}: ${describePodEnd(pod)}`);
     if (phase === 'Running' && pod.status?.podIP) t.launch?.running.resolve(pod);
   }
 
@@ -627,6 +429,23 @@ export class KubernetesDriver implements BrowserDriver {
     }
   }
 
+  /**
+   * Best effort: the agent closes Chromium cleanly (profile flushed); the pod deletion that follows ends it anyway
+   * (SIGTERM, then SIGKILL after the grace period), so an agent that does not answer changes nothing but is said.
+   */
+  private async askAgentToShutDown(t: Tracked): Promise<void> {
+    try {
+      await this.agentCall(t.agentUrl as string, t.token, AGENT_PATHS.shutdown);
+    } catch (error) {
+      this.logger.warn(`pod ${t.name}: the agent did not take the shutdown (${String(error)}); deleting the pod`);
+    }
+  }
+
+  /** A pod that could not be deleted may be a browser left running: never silent. */
+  private destroyFailed(name: string, error: unknown): void {
+    this.logger.error(`pod ${name} could not be deleted and may still be running: ${String(error)}`);
+  }
+
   private async agentCall(agentUrl: string, token: string, path: string, body: unknown = {}): Promise<void> {
     const res = await fetch(agentUrl + path, {
       method: 'POST',
@@ -637,23 +456,6 @@ export class KubernetesDriver implements BrowserDriver {
     await res.body?.cancel();
     if (!res.ok) throw new Error(`agent ${path} answered ${res.status}`);
   }
-}
-
-/** "container browser terminated: OOMKilled, exit code 137" from the pod's status, as far as it tells. */
-function describeEnd(pod: V1Pod): string {
-  const parts: string[] = [];
-  if (pod.status?.reason) parts.push(pod.status.reason);
-  if (pod.status?.message) parts.push(pod.status.message);
-  for (const cs of pod.status?.containerStatuses ?? []) {
-    const term = cs.state?.terminated;
-    if (term) {
-      parts.push(
-        `container ${cs.name} terminated: ${term.reason ?? 'unknown reason'}, exit code ${term.exitCode}` +
-          (term.message ? ` (${term.message})` : ''),
-      );
-    }
-  }
-  return parts.length > 0 ? parts.join('; ') : 'no reason reported';
 }
 
 interface Deferred<T> {
