@@ -75,3 +75,20 @@ export interface BrowserDriver {
   /** Destroys every browser it started and stops watching. */
   close(): Promise<void>;
 }
+
+/**
+ * Destroys a browser nobody will use (a launch that lost its runtime, a pool being closed). A failure is logged,
+ * never thrown and never swallowed: it may have left a browser running, which an operator must be able to see.
+ */
+export async function discardBrowser(
+  driver: Pick<BrowserDriver, 'destroy'>,
+  ref: string,
+  logger: { error(message: string): void },
+  why: string,
+): Promise<void> {
+  try {
+    await driver.destroy(ref);
+  } catch (error) {
+    logger.error(`could not destroy browser ${ref} (${why}); it may still be running: ${String(error)}`);
+  }
+}

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { BrowserLaunchConfig } from '@bctrl/contracts';
-import type { BrowserDriver, BrowserHandle, BrowserSpec } from '../drivers/browser-driver';
+import { type BrowserDriver, type BrowserHandle, type BrowserSpec, discardBrowser } from '../drivers/browser-driver';
 
 /** A pooled browser starts with the driver's defaults; a runtime asking for anything else starts cold. */
 const REFILL_DELAY_MS = 200;
@@ -82,7 +82,7 @@ export class WarmPool {
     this.closed = true;
     this.abort.abort();
     const idle = this.idle.splice(0);
-    await Promise.all(idle.map((handle) => this.driver.destroy(handle.ref).catch(() => undefined)));
+    await Promise.all(idle.map((handle) => discardBrowser(this.driver, handle.ref, this.logger, 'the pool closed')));
   }
 
   private refill(): void {

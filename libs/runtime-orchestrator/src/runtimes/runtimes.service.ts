@@ -3,7 +3,13 @@ import { toJson } from '@bufbuild/protobuf';
 import { AGENT_PATHS, agentWebDriverToken, runtimesV1, SpacesV1, StopReason } from '@bctrl/contracts';
 import { BctrlError, isId, newId, Principal, requireKey, requireOperator, toPage } from '@bctrl/core';
 import { Transport, TRANSPORT } from '@bctrl/transport';
-import type { BrowserDriver, BrowserExit, BrowserHandle, BrowserSpec } from '../drivers/browser-driver';
+import {
+  type BrowserDriver,
+  type BrowserExit,
+  type BrowserHandle,
+  type BrowserSpec,
+  discardBrowser,
+} from '../drivers/browser-driver';
 import type { Prisma } from '../generated/prisma/client';
 import { WarmPool } from '../pool/warm-pool';
 import { AgentEventRelay } from './agent-event-relay';
@@ -272,7 +278,7 @@ export class RuntimesService implements BeforeApplicationShutdown {
         cdpUrl: pooled.cdpUrl,
       });
     } catch (error) {
-      await this.driver.destroy(pooled.ref).catch(() => undefined);
+      await discardBrowser(this.driver, pooled.ref, this.logger, `its runtime ${spec.runtimeId} was not recorded`);
       throw error;
     } finally {
       this.pool.settle(pooled.ref);
@@ -305,7 +311,7 @@ export class RuntimesService implements BeforeApplicationShutdown {
       async (error: unknown) => {
         abort.abort();
         const { handle } = await launching;
-        if (handle) await this.driver.destroy(handle.ref).catch(() => undefined);
+        if (handle) await discardBrowser(this.driver, handle.ref, this.logger, `runtime ${row.id} was not recorded`);
         this.logger.error(`could not record runtime ${row.id}: ${String(error)}`);
         return null;
       },
@@ -362,12 +368,12 @@ export class RuntimesService implements BeforeApplicationShutdown {
         cdpUrl: handle.cdpUrl,
       })
       .catch(async (error: unknown) => {
-        await this.driver.destroy(handle.ref).catch(() => undefined);
+        await discardBrowser(this.driver, handle.ref, this.logger, `runtime ${row.id} could not be marked ready`);
         throw error;
       });
     if (!ready) {
       // Stopped (or crashed) while starting: the browser it was waiting for must not outlive it.
-      await this.driver.destroy(handle.ref).catch(() => undefined);
+      await discardBrowser(this.driver, handle.ref, this.logger, `runtime ${row.id} stopped while starting`);
       return null;
     }
     await this.events.publish(ready, 'runtime.ready', { warm: false, startMs: Date.now() - started });
