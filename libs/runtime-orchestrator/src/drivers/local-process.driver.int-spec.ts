@@ -3,7 +3,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { request } from 'node:http';
 import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import WebSocket from 'ws';
+import { cdpCall } from '@bctrl/cdp-client';
 import { AGENT_PATHS, type AgentHealth } from '@bctrl/contracts';
 import type { BrowserExit, BrowserHandle, BrowserSpec } from './browser-driver';
 import { LocalProcessDriver } from './local-process.driver';
@@ -43,16 +43,8 @@ function health(handle: BrowserHandle): Promise<{ status: number; body: AgentHea
   });
 }
 
-function browserVersion(cdpUrl: string): Promise<string> {
-  return new Promise((done, fail) => {
-    const socket = new WebSocket(cdpUrl);
-    socket.once('error', fail);
-    socket.once('open', () => socket.send(JSON.stringify({ id: 1, method: 'Browser.getVersion' })));
-    socket.on('message', (data) => {
-      socket.close();
-      done((JSON.parse(String(data)) as { result: { product: string } }).result.product);
-    });
-  });
+async function browserVersion(cdpUrl: string): Promise<string> {
+  return (await cdpCall<{ product: string }>(cdpUrl, 'Browser.getVersion')).product;
 }
 
 async function eventually(check: () => boolean, timeoutMs = 5_000): Promise<void> {

@@ -164,6 +164,11 @@ export class ScriptedBrowserDriver implements BrowserDriver {
         settled = true;
       },
     };
+    // A real driver checks the signal before it starts anything: an already aborted launch starts nothing.
+    if (signal?.aborted && !(outcome.kind === 'hold' && outcome.ignoreAbort)) {
+      launch.reject(new Error('launch aborted'));
+      return { launch, promise };
+    }
     switch (outcome.kind) {
       case 'ready':
         launch.resolve();
@@ -173,8 +178,6 @@ export class ScriptedBrowserDriver implements BrowserDriver {
         break;
       case 'hold':
         if (!outcome.ignoreAbort) {
-          // An already aborted signal never fires 'abort' again: a real driver checks it before starting.
-          if (signal?.aborted) launch.reject(new Error('launch aborted'));
           signal?.addEventListener('abort', () => launch.reject(new Error('launch aborted')), { once: true });
         }
         break;
