@@ -16,6 +16,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { CHROMIUM_FLAGS } from '@bctrl/browser-runtime';
+import { cdpCall } from '@bctrl/cdp-client';
 import { runsV1 } from '@bctrl/contracts';
 import { generateApiKey } from '@bctrl/core';
 import { type LocalPlatform, startLocal } from '@bctrl/local';
@@ -96,27 +97,8 @@ function devtoolsUrl(child: ChildProcess, userDataDir: string): Promise<string> 
   });
 }
 
-function getVersion(url: string): Promise<string> {
-  return new Promise((resolveVersion, reject) => {
-    const socket = new WebSocket(url, { perMessageDeflate: false });
-    const timer = setTimeout(() => {
-      socket.terminate();
-      reject(new Error('Browser.getVersion: no reply within 30 s'));
-    }, 30_000);
-    socket.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    socket.once('open', () => socket.send(JSON.stringify({ id: 1, method: 'Browser.getVersion' })));
-    socket.on('message', (data: WebSocket.RawData) => {
-      const message = JSON.parse(data.toString()) as { id?: number; result?: { product: string } };
-      if (message.id !== 1) return;
-      clearTimeout(timer);
-      socket.close();
-      if (!message.result) reject(new Error(`Browser.getVersion failed: ${data.toString()}`));
-      else resolveVersion(message.result.product);
-    });
-  });
+async function getVersion(url: string): Promise<string> {
+  return (await cdpCall<{ product: string }>(url, 'Browser.getVersion', {}, 30_000)).product;
 }
 
 let rawProduct = '';
