@@ -136,6 +136,7 @@ async function main(): Promise<number> {
     sweeper = setInterval(() => void sweep(), 1_000);
 
     const reportDir = join(work, 'report');
+    const doc = (await (await fetch(`${baseUrl}/openapi.json`)).json()) as OpenApiDocument;
     const config = {
       'base-url': baseUrl,
       headers: { Authorization: `Bearer ${fuzzKey.secret}` },
@@ -165,8 +166,12 @@ async function main(): Promise<number> {
         artifactIds: { values: [main.artifactId] },
         storagePaths: { values: [main.storagePath, 'seed-collected.txt'] },
         runtimePaths: { values: [main.runtimePath] },
+        edgeStrings: { values: EDGE_STRINGS },
+        edgeNumbers: { values: EDGE_NUMBERS },
       },
       parameters: {
+        // First, so that the seeded paths below win over the edges for the same fields.
+        ...edgeBindings(doc),
         'path.spaceId': draw('spaceIds'),
         'path.subaccountId': draw('subaccountIds'),
         'path.runtimeId': draw('runtimeIds'),
@@ -257,6 +262,70 @@ const ALL_CHECKS = [
   'ensure_resource_availability',
   'ignored_auth',
 ];
+
+const EDGE_STRINGS = [
+  '',
+  ' ',
+  '\u0000',
+  'a\u0000b',
+  '\u202e',
+  '\ud83d\ude42',
+  '../../etc/passwd',
+  '%00',
+  'x'.repeat(5000),
+  'null',
+  '-1',
+  '2147483648',
+];
+const EDGE_NUMBERS = [0, -1, 2147483647, 2147483648, -2147483649, 4294967296, 9007199254740992, 1e308];
+
+interface Schema {
+  $ref?: string;
+  type?: string;
+  properties?: Record<string, Schema>;
+}
+interface OpenApiDocument {
+  paths: Record<
+    string,
+    Record<
+      string,
+      {
+        parameters?: Array<{ in: string; name: string; schema?: Schema }>;
+        requestBody?: { content?: Record<string, { schema?: Schema }> };
+      }
+    >
+  >;
+  components?: { schemas?: Record<string, Schema> };
+}
+
+/**
+ * Now and then a value from the edges above in a query parameter or a top-level JSON body field of the
+ * document, beside what schemathesis generates: the inputs that broke this API before (int32 overflow, NUL,
+ * huge strings) are rare draws otherwise. Not headers: most edges are not valid HTTP header values, and the
+ * client would refuse to send them.
+ */
+function edgeBindings(doc: OpenApiDocument): Record<string, { dictionary: string; probability: number }> {
+  const resolve = (schema: Schema | undefined): Schema | undefined =>
+    schema?.$ref ? doc.components?.schemas?.[schema.$ref.split('/').pop() as string] : schema;
+  const dictionaryFor = (schema: Schema | undefined) => {
+    const type = resolve(schema)?.type;
+    if (type === 'string') return 'edgeStrings';
+    return type === 'number' || type === 'integer' ? 'edgeNumbers' : undefined;
+  };
+  const bindings: Record<string, { dictionary: string; probability: number }> = {};
+  const bind = (key: string, schema: Schema | undefined) => {
+    const dictionary = dictionaryFor(schema);
+    if (dictionary && /^[\w.-]+$/.test(key)) bindings[key] = draw(dictionary, 0.1);
+  };
+  for (const item of Object.values(doc.paths)) {
+    for (const op of Object.values(item)) {
+      for (const p of op.parameters ?? []) if (p.in === 'query') bind(`query.${p.name}`, p.schema);
+      const body = resolve(op.requestBody?.content?.['application/json']?.schema);
+      for (const [name, schema] of Object.entries(body?.properties ?? {})) bind(`body.${name}`, schema);
+    }
+  }
+  return bindings;
+}
 
 function draw(dictionary: string, probability = 0.9) {
   return { dictionary, probability };
