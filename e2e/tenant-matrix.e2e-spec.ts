@@ -177,6 +177,7 @@ describe('tenant-and-role matrix over every /v1 operation (local mode)', () => {
   let doc: OpenApiDocument;
   let seeds: Seeds;
   let adminA: Api;
+  let adminKeyA: string;
   const keys = {} as Record<KeyKind, Api>;
   /** Strings no probe answer may contain: every key's secret and the lease tokens A holds. */
   const credentials: string[] = [];
@@ -210,8 +211,6 @@ describe('tenant-and-role matrix over every /v1 operation (local mode)', () => {
       ),
     };
   }
-  let adminKeyA: string;
-
   beforeAll(async () => {
     platform = await startLocalPlatform();
     const root = apiClient(platform.url, platform.adminKey);
