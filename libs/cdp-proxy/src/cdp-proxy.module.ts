@@ -1,5 +1,5 @@
 import { DynamicModule, Inject, Injectable, Module, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { ConnectionsV1, runsV1 } from '@bctrl/contracts';
+import { ConnectionsV1, runsV1, RunEvent } from '@bctrl/contracts';
 import { bindHandlers, handle } from '@bctrl/service';
 import { type Closable, type Transport, TRANSPORT } from '@bctrl/transport';
 import { CdpEndpoint } from './cdp/cdp-endpoint';
@@ -17,7 +17,11 @@ import type { LeaseStore } from './leases/lease-store';
 import { CommandPublisher } from './recording/command-recorder';
 
 /** A runtime leaving `ready` takes its connections with it. */
-const RUNTIME_ENDS = new Set(['runtime.stopping', 'runtime.stopped', 'runtime.failed']);
+const RUNTIME_ENDS: ReadonlySet<string> = new Set([
+  RunEvent.runtimeStopping,
+  RunEvent.runtimeStopped,
+  RunEvent.runtimeFailed,
+]);
 
 @Injectable()
 class CdpProxyLifecycle implements OnApplicationBootstrap, OnModuleDestroy {

@@ -11,5 +11,6 @@ export * from './connections';
 export * as connectionsV1 from './generated/bctrl/connections/v1/connections_pb';
 export * as commandsV1 from './generated/bctrl/runs/v1/commands_pb';
 export * from './runs';
+export * from './run-events';
 export * from './storage';
 export * as storageV1 from './generated/bctrl/storage/v1/storage_pb';

@@ -20,6 +20,3 @@ export const RunsV1 = {
     pb.ListRunCommandsResponseSchema,
   ),
 } as const;
-
-/** Events after which a run has nothing more to say. */
-export const RUN_END_EVENTS: readonly string[] = ['runtime.stopped', 'runtime.failed'];

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { commandsV1, runSubject, runsV1 } from '@bctrl/contracts';
+import { commandsV1, type RunEventData, type RunEventType, runSubject, runsV1 } from '@bctrl/contracts';
 import type { Transport } from '@bctrl/transport';
 
 /** Whose run an event belongs to: copied into every event so runs-recorder can file it without asking anyone. */
@@ -15,11 +15,11 @@ export interface RunEventSource {
  * Publishes one event on its run's stream (`runs.<runId>.events`). Each gets a unique id here, so a publish that
  * is retried, or a message JetStream delivers twice, is still stored once.
  */
-export function publishRunEvent(
+export function publishRunEvent<T extends RunEventType>(
   transport: Transport,
   source: RunEventSource,
-  type: string,
-  data: Record<string, unknown> = {},
+  type: T,
+  data: RunEventData<T>,
   /** A relayed event keeps its own time and a stable id, so relaying it again stores nothing twice. */
   origin: { eventId?: string; at?: string } = {},
 ): Promise<void> {

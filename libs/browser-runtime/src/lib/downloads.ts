@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { CdpSession } from '@bctrl/cdp-client';
 import type { AgentDownloadCompleted, AgentDownloadFailed } from '@bctrl/contracts';
 import type { WorkArea } from './work-area';
+import { RunEvent } from '@bctrl/contracts';
 
 /** A download URL in an event is cut to this: it is a pointer for a reader, not a payload. */
 const URL_MAX = 2_048;
@@ -54,7 +55,10 @@ export class DownloadWatcher {
   constructor(
     private readonly area: WorkArea,
     private readonly maxBytes: number,
-    private readonly report: (type: 'download.completed' | 'download.failed', data: object) => void,
+    private readonly report: (
+      type: typeof RunEvent.downloadCompleted | typeof RunEvent.downloadFailed,
+      data: object,
+    ) => void,
   ) {}
 
   async attach(cdpUrl: string): Promise<void> {
@@ -169,7 +173,7 @@ export class DownloadWatcher {
       url: download.url,
       ...(download.targetId ? { targetId: download.targetId } : {}),
     };
-    this.report('download.completed', data);
+    this.report(RunEvent.downloadCompleted, data);
   }
 
   private fail(download: Started, reason: AgentDownloadFailed['reason']): void {
@@ -180,7 +184,7 @@ export class DownloadWatcher {
       ...(download.targetId ? { targetId: download.targetId } : {}),
       reason,
     };
-    this.report('download.failed', data);
+    this.report(RunEvent.downloadFailed, data);
   }
 }
 

@@ -1,5 +1,6 @@
 import { CdpSession } from '@bctrl/cdp-client';
 import type { AgentEvent } from '@bctrl/contracts';
+import { RunEvent } from '@bctrl/contracts';
 
 /** A console message longer than this is cut: events are a record, not a log shipper. */
 const CONSOLE_TEXT_MAX = 1_000;
@@ -33,7 +34,7 @@ export class PageEventFeed {
     cdp.on('Target.targetInfoChanged', (params) => this.onTargetChanged(params['targetInfo'] as TargetInfo));
     cdp.on('Target.targetDestroyed', (params) => {
       const targetId = params['targetId'] as string;
-      if (this.pages.delete(targetId)) this.push('page.closed', { targetId });
+      if (this.pages.delete(targetId)) this.push(RunEvent.pageClosed, { targetId });
     });
     cdp.on('Target.attachedToTarget', (params) => {
       const info = params['targetInfo'] as TargetInfo;
@@ -79,7 +80,7 @@ export class PageEventFeed {
   private onTargetCreated(info: TargetInfo): void {
     if (info.type !== 'page') return;
     this.pages.set(info.targetId, { ...info });
-    this.push('page.created', { targetId: info.targetId, url: info.url });
+    this.push(RunEvent.pageCreated, { targetId: info.targetId, url: info.url });
   }
 
   private onTargetChanged(info: TargetInfo): void {
@@ -87,7 +88,7 @@ export class PageEventFeed {
     if (!known) return;
     // A new tab's URL goes from '' to about:blank and back before its first real load: not navigations.
     if (known.url !== info.url && info.url !== '' && info.url !== 'about:blank') {
-      this.push('page.navigated', { targetId: info.targetId, url: info.url, title: info.title });
+      this.push(RunEvent.pageNavigated, { targetId: info.targetId, url: info.url, title: info.title });
     }
     this.pages.set(info.targetId, { ...info });
   }
@@ -99,7 +100,7 @@ export class PageEventFeed {
     const text = args
       .map((arg) => (arg.value !== undefined ? String(arg.value) : (arg.description ?? arg.type ?? '')))
       .join(' ');
-    this.push('console', {
+    this.push(RunEvent.console, {
       targetId,
       level: params['type'],
       text: text.length > CONSOLE_TEXT_MAX ? `${text.slice(0, CONSOLE_TEXT_MAX)}…` : text,

@@ -3,7 +3,7 @@ import { request as httpRequest, type IncomingMessage, type ServerResponse } fro
 import type { Duplex } from 'node:stream';
 import { Logger } from '@nestjs/common';
 import { CdpSession } from '@bctrl/cdp-client';
-import { RuntimesV1 } from '@bctrl/contracts';
+import { RuntimesV1, RunEvent } from '@bctrl/contracts';
 import type { Transport } from '@bctrl/transport';
 import { type ConnectionLease, connectionStatus, type EndReason, type LeaseStore } from '../leases/lease-store';
 import { CommandPublisher, CommandTracker } from '../recording/command-recorder';
@@ -199,7 +199,7 @@ export class CdpEndpoint {
     const live = this.register(lease, (code, reason) => spliced.close(code, reason), spliced.closed);
     void spliced.closed.then((outcome) => {
       tracker.finish();
-      void this.options.events.publish(lease, 'connection.closed', {
+      void this.options.events.publish(lease, RunEvent.connectionClosed, {
         connectionId: lease.id,
         socketId: live.id,
         closedBy: outcome.by,
@@ -212,7 +212,7 @@ export class CdpEndpoint {
       });
       void this.touchRuntimes([lease.runtimeId]);
     });
-    void this.options.events.publish(lease, 'connection.opened', {
+    void this.options.events.publish(lease, RunEvent.connectionOpened, {
       connectionId: lease.id,
       socketId: live.id,
       target: target ? `${target[1]}/${target[2]}` : 'browser',
@@ -272,7 +272,7 @@ export class CdpEndpoint {
       closed,
     );
     void closed.then((outcome) =>
-      this.options.events.publish(lease, 'live_view.closed', {
+      this.options.events.publish(lease, RunEvent.liveViewClosed, {
         socketId: live.id,
         code: outcome.code,
         reason: outcome.reason,
@@ -281,7 +281,7 @@ export class CdpEndpoint {
         inputs: session.stats.inputs,
       }),
     );
-    void this.options.events.publish(lease, 'live_view.opened', {
+    void this.options.events.publish(lease, RunEvent.liveViewOpened, {
       socketId: live.id,
       interactive: lease.interactive ?? false,
     });

@@ -1,10 +1,19 @@
 import { Logger } from '@nestjs/common';
+import { type ConnectionSocket, RunEvent, type RunEventData } from '@bctrl/contracts';
 import { publishRunEvent } from '@bctrl/service';
 import type { Transport } from '@bctrl/transport';
 import type { ConnectionLease, LeaseStore } from '../leases/lease-store';
 
 /** What tells one socket (or WebDriver session) of a connection from another in its opened/closed events. */
-export type SocketKey = { socketId: string } | { webdriverSessionId: string };
+export type SocketKey = ConnectionSocket;
+
+/** The events cdp-proxy publishes on a connection's run. */
+type ConnectionEventType =
+  | typeof RunEvent.connectionOpened
+  | typeof RunEvent.connectionClosed
+  | typeof RunEvent.connectionRevoked
+  | typeof RunEvent.liveViewOpened
+  | typeof RunEvent.liveViewClosed;
 
 /**
  * Keeps account of the sockets that are open right now, so that a process that dies without closing them (local
@@ -38,11 +47,11 @@ export class ConnectionEvents {
     private readonly journal: SocketJournal | null = null,
   ) {}
 
-  async publish(lease: ConnectionLease, type: string, data: Record<string, unknown>): Promise<void> {
+  async publish<T extends ConnectionEventType>(lease: ConnectionLease, type: T, data: RunEventData<T>): Promise<void> {
     // Noted before the event goes out: a crash right after a socket opened must still find it in the journal.
-    const key = this.journal ? socketKeyOf(data) : null;
-    if (key && type === 'connection.opened') this.journal?.socketOpened(lease.id, key);
-    if (key && type === 'connection.closed') this.journal?.socketClosed(lease.id, key);
+    const key = this.journal ? socketKeyOf(data as Record<string, unknown>) : null;
+    if (key && type === RunEvent.connectionOpened) this.journal?.socketOpened(lease.id, key);
+    if (key && type === RunEvent.connectionClosed) this.journal?.socketClosed(lease.id, key);
     try {
       await publishRunEvent(this.transport, lease, type, data);
     } catch (error) {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import { CONNECTION_TYPES, type ConnectionType, connectionsV1, RuntimesV1 } from '@bctrl/contracts';
+import { CONNECTION_TYPES, type ConnectionType, connectionsV1, RuntimesV1, RunEvent } from '@bctrl/contracts';
 import {
   BctrlError,
   canSeeSpaceResource,
@@ -133,7 +133,7 @@ export class ConnectionsService {
   async revoke(principal: Principal, connectionId: string) {
     const lease = await this.findVisible(principal, connectionId, 'member');
     const ended = await this.store.end(lease.id, 'revoked');
-    if (ended) await this.events.publish(ended, 'connection.revoked', { connectionId: ended.id });
+    if (ended) await this.events.publish(ended, RunEvent.connectionRevoked, { connectionId: ended.id });
     // Revoking an ended connection changes nothing and is not an error: DELETE is idempotent.
     return renderConnection(ended ?? (await this.store.get(lease.id)) ?? lease);
   }

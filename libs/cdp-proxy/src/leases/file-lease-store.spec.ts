@@ -111,7 +111,11 @@ describe('FileLeaseStore across a crash', () => {
     await events.publish(a, 'connection.opened', { connectionId: a.id, socketId: 'sock-1', target: 'browser' });
     await events.publish(a, 'connection.opened', { connectionId: a.id, socketId: 'sock-2', target: 'browser' });
     await events.publish(a, 'connection.closed', { connectionId: a.id, socketId: 'sock-2', closedBy: 'client' });
-    await events.publish(b, 'connection.opened', { connectionId: b.id, webdriverSessionId: 'wd-1' });
+    await events.publish(b, 'connection.opened', {
+      connectionId: b.id,
+      webdriverSessionId: 'wd-1',
+      target: 'webdriver',
+    });
     await settle();
     closed.length = 0;
 

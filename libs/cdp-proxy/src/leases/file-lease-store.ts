@@ -4,6 +4,7 @@ import { Logger } from '@nestjs/common';
 import type { Transport } from '@bctrl/transport';
 import { ConnectionEvents, type SocketJournal, type SocketKey } from '../cdp/connection-events';
 import { type ConnectionLease, type EndReason, InMemoryLeaseStore, isLive } from './lease-store';
+import { RunEvent } from '@bctrl/contracts';
 
 /** What `connections.json` holds: the records, and the sockets open when it was written. */
 interface Snapshot {
@@ -97,7 +98,7 @@ export class FileLeaseStore extends InMemoryLeaseStore implements SocketJournal 
       const lease = this.leases.get(connectionId);
       if (!lease) continue;
       for (const socket of sockets) {
-        await events.publish({ ...lease }, 'connection.closed', {
+        await events.publish({ ...lease }, RunEvent.connectionClosed, {
           connectionId,
           ...socket,
           closedBy: 'platform',

@@ -1,6 +1,6 @@
 import { type IncomingHttpHeaders, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Logger } from '@nestjs/common';
-import { AGENT_PATHS, AGENT_WEBDRIVER_CONNECTION } from '@bctrl/contracts';
+import { AGENT_PATHS, AGENT_WEBDRIVER_CONNECTION, RunEvent } from '@bctrl/contracts';
 import type { ConnectionLease, EndReason, LeaseStore } from '../leases/lease-store';
 import type { CommandPublisher } from '../recording/command-recorder';
 import type { ConnectionEvents } from '../cdp/connection-events';
@@ -163,7 +163,7 @@ export class WebDriverRelay {
     if (!tracked) return;
     this.untrack(connectionId);
     for (const sessionId of tracked.sessions) {
-      void this.options.events.publish(tracked.lease, 'connection.closed', {
+      void this.options.events.publish(tracked.lease, RunEvent.connectionClosed, {
         connectionId,
         webdriverSessionId: sessionId,
         closedBy: 'platform',
@@ -195,7 +195,7 @@ export class WebDriverRelay {
       this.tracked.set(lease.id, tracked);
     }
     tracked.sessions.add(sessionId);
-    void this.options.events.publish(lease, 'connection.opened', {
+    void this.options.events.publish(lease, RunEvent.connectionOpened, {
       connectionId: lease.id,
       webdriverSessionId: sessionId,
       target: 'webdriver',
@@ -208,7 +208,7 @@ export class WebDriverRelay {
     // Created through another replica: that one keeps its own account, this one reports the close all the same.
     tracked?.sessions.delete(sessionId);
     if (tracked && tracked.sessions.size === 0) this.untrack(lease.id);
-    void this.options.events.publish(lease, 'connection.closed', {
+    void this.options.events.publish(lease, RunEvent.connectionClosed, {
       connectionId: lease.id,
       webdriverSessionId: sessionId,
       closedBy,

@@ -2,7 +2,7 @@ import { Controller, Get, Headers, Param, Query, Req, Res } from '@nestjs/common
 import { ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
-import { RunsV1, runsV1 } from '@bctrl/contracts';
+import { RunsV1, runsV1, RunEvent } from '@bctrl/contracts';
 import { BctrlError } from '@bctrl/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiRoute } from '../http/api-docs';
@@ -59,7 +59,7 @@ export class RunEventDto {
   @ApiProperty()
   runId!: string;
 
-  @ApiProperty({ example: 'runtime.ready' })
+  @ApiProperty({ example: RunEvent.runtimeReady })
   type!: string;
 
   @ApiProperty({ format: 'date-time' })

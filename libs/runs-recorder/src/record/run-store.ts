@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { Inject, Injectable } from '@nestjs/common';
-import { RUN_END_EVENTS, type commandsV1, type runsV1 } from '@bctrl/contracts';
+import { RUN_END_EVENTS, type commandsV1, type runsV1, RunEvent } from '@bctrl/contracts';
 import type { BatchItem } from '@bctrl/transport';
 import { RECORDER_DB, RECORDER_DB_SCHEMA, type RecorderDb } from '../db/recorder-db';
 
@@ -83,8 +83,8 @@ export class RunStore {
           if (known.has(event.eventId)) continue;
           known.add(event.eventId);
           rows.push({ runId, seq: ++seq, event });
-          if (!endedAt && RUN_END_EVENTS.includes(event.type)) endedAt = validTime(event.at);
-          if (event.type === 'artifact.created') artifacts++;
+          if (!endedAt && (RUN_END_EVENTS as readonly string[]).includes(event.type)) endedAt = validTime(event.at);
+          if (event.type === RunEvent.artifactCreated) artifacts++;
         }
         if (seq !== (bases.get(runId) ?? 0)) updates.push({ runId, seq, endedAt, artifacts });
       }

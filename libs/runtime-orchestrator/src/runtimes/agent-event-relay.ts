@@ -1,5 +1,12 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
-import { AGENT_PATHS, type AgentDownloadCompleted, type AgentEvent } from '@bctrl/contracts';
+import {
+  AGENT_PATHS,
+  type AgentDownloadCompleted,
+  type AgentEvent,
+  isBrowserEventType,
+  RunEvent,
+  type RunEventData,
+} from '@bctrl/contracts';
 import { agentRequest } from '../drivers/agent-client';
 import { RunEvents } from './run-events';
 import { RuntimeArtifacts } from './runtime-artifacts';
@@ -56,8 +63,15 @@ export class AgentEventRelay implements OnApplicationShutdown {
         for (const event of events) {
           // Stopped meanwhile: what the browser did while it was being shut down is not the run's any more.
           if (signal.aborted) return;
-          const data = event.type === 'download.completed' ? await this.storeDownload(row, event) : event.data;
-          await this.events.publish(row, event.type, data, { eventId: `${row.id}:${event.seq}`, at: event.at });
+          const origin = { eventId: `${row.id}:${event.seq}`, at: event.at };
+          if (!isBrowserEventType(event.type)) {
+            this.logger.warn(`runtime ${row.id}: its agent reported an unknown event type; dropped`);
+          } else if (event.type === RunEvent.downloadCompleted) {
+            await this.events.publish(row, event.type, await this.storeDownload(row, event), origin);
+          } else {
+            // The agent's own payload for the type, as the catalogue describes it.
+            await this.events.publish(row, event.type, event.data as RunEventData<typeof event.type>, origin);
+          }
           after = event.seq;
         }
       } catch (error) {
@@ -73,7 +87,10 @@ export class AgentEventRelay implements OnApplicationShutdown {
    * A finished download becomes a `download` artifact before its event is published, so the event names the
    * artifact. In the loop, so events stay in order; a download storage could not take is still reported, with why.
    */
-  private async storeDownload(row: RuntimeRow, event: AgentEvent): Promise<Record<string, unknown>> {
+  private async storeDownload(
+    row: RuntimeRow,
+    event: AgentEvent,
+  ): Promise<RunEventData<typeof RunEvent.downloadCompleted>> {
     const download = event.data as unknown as AgentDownloadCompleted;
     const { path: _path, ...shown } = download;
     try {

@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { RunEventData, RunEventType } from '@bctrl/contracts';
 import { BctrlError } from '@bctrl/core';
 import { publishPlatformCommand, publishRunEvent } from '@bctrl/service';
 import { Transport, TRANSPORT } from '@bctrl/transport';
@@ -14,10 +15,10 @@ export class RunEvents {
 
   constructor(@Inject(TRANSPORT) private readonly transport: Transport) {}
 
-  async publish(
+  async publish<T extends RunEventType>(
     row: RuntimeRow,
-    type: string,
-    data: Record<string, unknown> = {},
+    type: T,
+    data: RunEventData<T>,
     origin: { eventId?: string; at?: string } = {},
   ): Promise<void> {
     try {

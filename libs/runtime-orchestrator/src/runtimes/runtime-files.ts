@@ -1,5 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { AGENT_PATHS, type AgentFileList, type AgentFileWritten, type runtimesV1, StorageV1 } from '@bctrl/contracts';
+import {
+  AGENT_PATHS,
+  type AgentFileList,
+  type AgentFileWritten,
+  type runtimesV1,
+  StorageV1,
+  RunEvent,
+} from '@bctrl/contracts';
 import { BctrlError, isId, type Principal, requireKey, requireStoragePath } from '@bctrl/core';
 import { Transport, TRANSPORT } from '@bctrl/transport';
 import { agentFilePath, agentRequest, agentSource } from '../drivers/agent-client';
@@ -76,7 +83,7 @@ export class RuntimeFiles {
     const written = JSON.parse(exported.targetResponse) as AgentFileWritten;
     // The run's record shows the work-area path only: the absolute one names the runtime's host layout, and is
     // handed to the caller alone, for DOM.setFileInputFiles.
-    await this.events.publish(row, 'file.staged', {
+    await this.events.publish(row, RunEvent.fileStaged, {
       storagePath,
       path: written.path,
       size: written.size,
@@ -127,7 +134,7 @@ export class RuntimeFiles {
     const object = imported.object;
     if (!object) throw new BctrlError('internal', 'storage answered without the stored object');
     const artifactId = imported.artifact?.id ?? '';
-    await this.events.publish(row, 'file.collected', {
+    await this.events.publish(row, RunEvent.fileCollected, {
       runtimePath,
       storagePath,
       size: Number(object.size),

@@ -1,6 +1,14 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
 import { toJson } from '@bufbuild/protobuf';
-import { AGENT_PATHS, agentWebDriverToken, runtimesV1, SpacesV1, StopReason } from '@bctrl/contracts';
+import {
+  AGENT_PATHS,
+  agentWebDriverToken,
+  RunEvent,
+  runtimesV1,
+  SpacesV1,
+  STOP_REASONS,
+  type StopReason,
+} from '@bctrl/contracts';
 import { BctrlError, isId, newId, Principal, requireKey, requireOperator, toPage } from '@bctrl/core';
 import { Transport, TRANSPORT } from '@bctrl/transport';
 import {
@@ -193,7 +201,7 @@ export class RuntimesService implements BeforeApplicationShutdown {
       });
       if (stopped) {
         this.launches.get(row.id)?.abort.abort();
-        await this.events.publish(stopped, 'runtime.stopped', { stopReason: reason });
+        await this.events.publish(stopped, RunEvent.runtimeStopped, { stopReason: reason });
         return stopped;
       }
       return this.stopRow((await this.runtimes.findById(row.id)) ?? row, reason);
@@ -202,7 +210,7 @@ export class RuntimesService implements BeforeApplicationShutdown {
       const stopping = await this.runtimes.transition(row.id, ['ready'], { status: 'stopping', stopReason: reason });
       if (!stopping) return this.stopRow((await this.runtimes.findById(row.id)) ?? row, reason);
       this.relay.stop(row.id);
-      await this.events.publish(stopping, 'runtime.stopping', { stopReason: reason });
+      await this.events.publish(stopping, RunEvent.runtimeStopping, { stopReason: reason });
       return this.finishStopping(stopping);
     }
     return row;
@@ -220,7 +228,7 @@ export class RuntimesService implements BeforeApplicationShutdown {
     }
     const stopped = await this.runtimes.transition(row.id, ['stopping'], { status: 'stopped', stoppedAt: new Date() });
     if (!stopped) return (await this.runtimes.findById(row.id)) ?? row;
-    await this.events.publish(stopped, 'runtime.stopped', { stopReason: stopped.stopReason });
+    await this.events.publish(stopped, RunEvent.runtimeStopped, { stopReason: stopReasonOf(stopped) });
     return stopped;
   }
 
@@ -239,7 +247,7 @@ export class RuntimesService implements BeforeApplicationShutdown {
     if (failed) {
       this.relay.stop(runtimeId);
       this.launches.get(runtimeId)?.abort.abort();
-      await this.events.publish(failed, 'runtime.failed', { stopReason: 'crashed', detail });
+      await this.events.publish(failed, RunEvent.runtimeFailed, { stopReason: 'crashed', detail });
     }
   }
 
@@ -289,8 +297,8 @@ export class RuntimesService implements BeforeApplicationShutdown {
       .catch((error: unknown) =>
         this.markCrashed(ready.id, `its pooled browser could not be assigned: ${String(error)}`),
       );
-    await this.events.publish(ready, 'runtime.starting', { driver: this.driver.kind });
-    await this.events.publish(ready, 'runtime.ready', { warm: true, startMs: Date.now() - now.getTime() });
+    await this.events.publish(ready, RunEvent.runtimeStarting, { driver: this.driver.kind });
+    await this.events.publish(ready, RunEvent.runtimeReady, { warm: true, startMs: Date.now() - now.getTime() });
     this.relay.start(ready);
     return ready;
   }
@@ -338,7 +346,7 @@ export class RuntimesService implements BeforeApplicationShutdown {
   ): Promise<RuntimeRow | null> {
     const row = await created;
     if (!row) return null;
-    await this.events.publish(row, 'runtime.starting', { driver: this.driver.kind });
+    await this.events.publish(row, RunEvent.runtimeStarting, { driver: this.driver.kind });
     const launched = await launching;
     if (!launched.handle) {
       if (signal.aborted) return null;
@@ -350,7 +358,10 @@ export class RuntimesService implements BeforeApplicationShutdown {
         stoppedAt: new Date(),
       });
       if (failed)
-        await this.events.publish(failed, 'runtime.failed', { stopReason: 'crashed', detail: failed.failure });
+        await this.events.publish(failed, RunEvent.runtimeFailed, {
+          stopReason: 'crashed',
+          detail: failed.failure ?? 'the browser could not start',
+        });
       return failed;
     }
     const handle = launched.handle;
@@ -376,7 +387,7 @@ export class RuntimesService implements BeforeApplicationShutdown {
       await discardBrowser(this.driver, handle.ref, this.logger, `runtime ${row.id} stopped while starting`);
       return null;
     }
-    await this.events.publish(ready, 'runtime.ready', { warm: false, startMs: Date.now() - started });
+    await this.events.publish(ready, RunEvent.runtimeReady, { warm: false, startMs: Date.now() - started });
     this.relay.start(ready);
     return ready;
   }
@@ -397,4 +408,9 @@ export class RuntimesService implements BeforeApplicationShutdown {
     requireKey(principal, role);
     return row;
   }
+}
+
+/** The row's stop reason as the catalogue has it: the column holds only what this service wrote, from STOP_REASONS. */
+function stopReasonOf(row: RuntimeRow): StopReason | null {
+  return (STOP_REASONS as readonly string[]).includes(row.stopReason ?? '') ? (row.stopReason as StopReason) : null;
 }

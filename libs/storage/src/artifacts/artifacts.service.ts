@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { Readable } from 'node:stream';
-import { ARTIFACT_KINDS, RunsV1, storageV1 } from '@bctrl/contracts';
+import { ARTIFACT_KINDS, RunsV1, storageV1, RunEvent } from '@bctrl/contracts';
 import {
   BctrlError,
   type ErrorDetail,
@@ -188,7 +188,7 @@ export class ArtifactsService {
         accountId: row.accountId,
         subaccountId: row.subaccountId,
       },
-      'artifact.created',
+      RunEvent.artifactCreated,
       {
         artifactId: row.id,
         kind: row.kind,
