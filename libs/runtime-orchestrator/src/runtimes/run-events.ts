@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { RunEventData, RunEventType } from '@bctrl/contracts';
 import { BctrlError } from '@bctrl/core';
-import { publishPlatformCommand, publishRunEvent } from '@bctrl/service';
+import { publishPlatformCommand, publishRunEvent, type RunEventSource } from '@bctrl/service';
 import { Transport, TRANSPORT } from '@bctrl/transport';
 import type { RuntimeRow } from './runtimes.repository';
 
@@ -22,19 +22,7 @@ export class RunEvents {
     origin: { eventId?: string; at?: string } = {},
   ): Promise<void> {
     try {
-      await publishRunEvent(
-        this.transport,
-        {
-          runId: row.runId,
-          runtimeId: row.id,
-          spaceId: row.spaceId,
-          accountId: row.accountId,
-          subaccountId: row.subaccountId,
-        },
-        type,
-        data,
-        origin,
-      );
+      await publishRunEvent(this.transport, sourceOf(row), type, data, origin);
     } catch (error) {
       // The lifecycle itself must not fail because the event stream is briefly unavailable.
       this.logger.error(`could not publish ${type} for ${row.id}: ${String(error)}`);
@@ -64,20 +52,21 @@ export class RunEvents {
   ): Promise<void> {
     if (!row.runId) return;
     try {
-      await publishPlatformCommand(
-        this.transport,
-        {
-          runId: row.runId,
-          runtimeId: row.id,
-          spaceId: row.spaceId,
-          accountId: row.accountId,
-          subaccountId: row.subaccountId,
-        },
-        command,
-      );
+      await publishPlatformCommand(this.transport, sourceOf(row), command);
     } catch (error) {
       // The action's own outcome stands; a record lost to a stream outage is logged, like an event.
       this.logger.error(`could not record ${command.method} for ${row.id}: ${String(error)}`);
     }
   }
+}
+
+/** Whose run a runtime's events and records belong to. */
+function sourceOf(row: RuntimeRow): RunEventSource {
+  return {
+    runId: row.runId,
+    runtimeId: row.id,
+    spaceId: row.spaceId,
+    accountId: row.accountId,
+    subaccountId: row.subaccountId,
+  };
 }
