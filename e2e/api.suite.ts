@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import request from 'supertest';
 import { SpacesV1 } from '@bctrl/contracts';
 import type { Platform } from './platform';
@@ -511,6 +512,60 @@ export function defineApiSuite(start: () => Promise<Platform>): () => Platform {
       expect(atLimit.status).toBe(400);
       expect(atLimit.body.error.message).not.toMatch(/nested too deeply/);
       expect(atLimit.body.error.details.map((d: { field?: string }) => d.field)).toContain('metadata');
+    });
+
+    it('refuses a NUL in any body string with a 400 and stores nothing (Postgres cannot hold one)', async () => {
+      const space = await createSpace('nul-target');
+      const before = (await http().get('/v1/spaces?limit=100').set(admin())).body.data.length as number;
+      const cases: Array<['post' | 'patch', string, string]> = [
+        ['post', '/v1/spaces', '{"name":"n","metadata":{"k":"a\\u0000b"}}'],
+        ['post', '/v1/spaces', '{"name":"a\\u0000b"}'],
+        ['patch', `/v1/spaces/${space.id}`, '{"metadata":{"k":"a\\u0000b"}}'],
+        ['post', `/v1/spaces/${space.id}/runtimes`, '{"metadata":{"k":"a\\u0000b"}}'],
+      ];
+      for (const [method, path, body] of cases) {
+        const res = await http()[method](path).set(admin()).set('Content-Type', 'application/json').send(body);
+        expect({ path, body, status: res.status, code: res.body?.error?.code }).toEqual({
+          path,
+          body,
+          status: 400,
+          code: 'validation_failed',
+        });
+        expect(res.body.error.details[0].issue).toMatch(/NUL/);
+      }
+      expect((await http().get('/v1/spaces?limit=100').set(admin())).body.data.length).toBe(before);
+      expect((await http().get(`/v1/spaces/${space.id}`).set(admin())).body.metadata).toEqual({});
+      // An escaped backslash followed by "u0000" is text, not a NUL.
+      const literal = await http()
+        .post('/v1/spaces')
+        .set(admin())
+        .set('Content-Type', 'application/json')
+        .send('{"name":"n","metadata":{"k":"a\\\\u0000b"}}');
+      expect([literal.status, literal.body.metadata?.k]).toEqual([201, 'a\\u0000b']);
+    });
+
+    it('answers a request with a malformed header in the error envelope, with a request id', async () => {
+      const { host, port } = new URL(platform.url);
+      const raw = await new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(port), host.split(':')[0] as string, () =>
+          socket.write(`GET /v1/spaces HTTP/1.1\r\nHost: ${host}\r\nRange: a\x01b\r\n\r\n`),
+        );
+        let answer = '';
+        socket.on('data', (chunk) => (answer += chunk.toString()));
+        socket.on('end', () => resolve(answer));
+        socket.on('error', reject);
+      });
+      const [head, body] = raw.split('\r\n\r\n') as [string, string];
+      expect(head).toMatch(/^HTTP\/1\.1 400 /);
+      const requestId = /x-request-id: ([0-9a-f]{32})/i.exec(head)?.[1];
+      expect(JSON.parse(body)).toEqual({
+        error: {
+          code: 'validation_failed',
+          message: expect.stringMatching(/headers are malformed/),
+          details: [],
+          requestId,
+        },
+      });
     });
 
     it('quotes no long input back whole in an error', async () => {

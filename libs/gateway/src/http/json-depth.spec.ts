@@ -1,4 +1,4 @@
-import { jsonDepthExceeds } from './json-depth';
+import { jsonBodyProblem, jsonDepthExceeds } from './json-depth';
 
 const nested = (levels: number, open = '[', close = ']') => open.repeat(levels) + close.repeat(levels);
 
@@ -22,5 +22,18 @@ describe('jsonDepthExceeds', () => {
 
   it('finds the depth of a body of 3,000 levels, the one that overflowed validation', () => {
     expect(jsonDepthExceeds(nested(3000, '{"a":', '}').replace(/\{"a":\}/, '{"a":1}'), 128)).toBe(true);
+  });
+});
+
+describe('jsonBodyProblem', () => {
+  it('finds a NUL escaped in any string, key or value, and nothing in a body without one', () => {
+    expect(jsonBodyProblem(JSON.stringify({ name: 'n', metadata: { k: 'a\u0000b' } }), 128)).toBe('nul');
+    expect(jsonBodyProblem(JSON.stringify({ ['k\u0000']: 1 }), 128)).toBe('nul');
+    expect(jsonBodyProblem(JSON.stringify({ name: 'plain', note: 'tab\tand\u0001' }), 128)).toBeNull();
+  });
+
+  it('does not take an escaped backslash followed by "u0000" for a NUL', () => {
+    expect(JSON.parse(JSON.stringify({ path: '\\u0000' })).path).toBe('\\u0000');
+    expect(jsonBodyProblem(JSON.stringify({ path: '\\u0000' }), 128)).toBeNull();
   });
 });
