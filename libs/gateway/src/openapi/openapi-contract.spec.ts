@@ -127,6 +127,18 @@ describe('OpenAPI document against API.md', () => {
     expect(document.paths['/healthz']?.get?.responses?.['429']).toBeUndefined();
   });
 
+  it('closes every JSON request body schema (unknown fields are refused) and leaves maps open', () => {
+    const document = buildOpenApiDocument(app, 'http://localhost:8080');
+    const schemas = document.components?.schemas as Record<string, Record<string, unknown>>;
+    expect(schemas['CreateSpaceDto']?.['additionalProperties']).toBe(false);
+    expect(schemas['CreateRuntimeDto']?.['additionalProperties']).toBe(false);
+    expect(schemas['ViewportDto']?.['additionalProperties']).toBe(false);
+    const metadata = (schemas['CreateSpaceDto']?.['properties'] as Record<string, Record<string, unknown>>)['metadata'];
+    expect(metadata?.['additionalProperties']).toEqual({ type: 'string', maxLength: 500 });
+    // Answers are not request bodies: a client must ignore fields it does not know, so those stay open.
+    expect(schemas['SpaceDto']?.['additionalProperties']).toBeUndefined();
+  });
+
   it('states who may create view links: a shareable link takes a member or admin key', () => {
     const document = buildOpenApiDocument(app, 'http://localhost:8080');
     for (const path of ['/v1/runs/{runId}/live-view', '/v1/runs/{runId}/recording-view']) {

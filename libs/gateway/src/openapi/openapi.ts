@@ -26,6 +26,7 @@ export function buildOpenApiDocument(app: INestApplication, publicUrl: string): 
     operationIdFactory: (controllerKey, methodKey) => `${controllerKey.replace(/Controller$/, '')}_${methodKey}`,
   });
   documentGatewayRefusals(document);
+  closeRequestSchemas(document);
   const text = { 'text/html': { schema: { type: 'string' } } };
   document.paths['/openapi.json'] = {
     get: {
@@ -79,6 +80,35 @@ function documentGatewayRefusals(document: OpenAPIObject): void {
           content: { 'application/json': { schema: ERROR_ENVELOPE } },
         };
       }
+    }
+  }
+}
+
+/**
+ * Request bodies are whitelists (an unknown field is a 400 naming it), so their schemas say so: every schema a JSON
+ * request body refers to, and the ones nested in it, get `additionalProperties: false` unless they are maps.
+ */
+function closeRequestSchemas(document: OpenAPIObject): void {
+  const schemas = (document.components?.schemas ?? {}) as Record<string, Record<string, unknown>>;
+  const closed = new Set<string>();
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(visit);
+    if (typeof node !== 'object' || node === null) return;
+    const ref = (node as { $ref?: unknown }).$ref;
+    if (typeof ref === 'string') {
+      const name = ref.replace('#/components/schemas/', '');
+      const schema = schemas[name];
+      if (!schema || closed.has(name)) return;
+      closed.add(name);
+      if (schema['additionalProperties'] === undefined) schema['additionalProperties'] = false;
+      return visit(schema['properties']);
+    }
+    for (const value of Object.values(node)) visit(value);
+  };
+  for (const item of Object.values(document.paths)) {
+    for (const operation of Object.values(item) as OperationObject[]) {
+      const body = operation?.requestBody as { content?: Record<string, { schema?: unknown }> } | undefined;
+      visit(body?.content?.['application/json']?.schema);
     }
   }
 }

@@ -1,5 +1,5 @@
 import { Controller, Get, Headers, Param, Query, Req, Res } from '@nestjs/common';
-import { ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { ApiHeader, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
 import { RunsV1, runsV1, RunEvent } from '@bctrl/contracts';
@@ -226,6 +226,12 @@ export class RunsController {
     type: RunEventListDto,
     description:
       'Ordered by seq. With `Accept: text/event-stream` it streams events live (SSE, `id:` = seq) until the run ends, resuming after `Last-Event-ID`.',
+  })
+  @ApiHeader({ name: 'accept', required: false, description: '`text/event-stream` streams the events live (SSE).' })
+  @ApiHeader({
+    name: 'last-event-id',
+    required: false,
+    description: 'Resume a stream after this seq (what an SSE client sends when it reconnects).',
   })
   async events(
     @Req() req: FastifyRequest,
