@@ -14,7 +14,6 @@ import { tmpdir } from 'node:os';
 import { Agent, request as httpRequest } from 'node:http';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import WebSocket from 'ws';
 import { CHROMIUM_FLAGS } from '@bctrl/browser-runtime';
 import { cdpCall } from '@bctrl/cdp-client';
 import { runsV1 } from '@bctrl/contracts';
