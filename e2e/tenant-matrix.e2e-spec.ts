@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Platform, startLocalPlatform } from './platform';
-import { Api, apiClient, createKey, expectStatus, SeededSpace, seedSpace } from '../tools/fuzz/seed';
+import { Api, apiClient, createKey, expectStatus, SeededSpace, seedSpace } from './seed';
 
 /**
  * The tenant-and-role matrix, generated from the served `/openapi.json`: every operation under /v1 is called

@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { generateApiKey } from '@bctrl/core';
 import { startLocal } from '@bctrl/local';
-import { apiClient, createKey, expectStatus, seedSpace } from './seed';
+import { apiClient, createKey, expectStatus, seedSpace } from '../../e2e/seed';
 import { ensureSchemathesis, SCHEMATHESIS_VERSION, toToml } from './schemathesis';
 
 const REPO_ROOT = resolve(__dirname, '..', '..');

@@ -55,6 +55,30 @@ const PROBES: Probe[] = [
     code: "import { BctrlError } from '@bctrl/core';\nimport { SpacesV1 } from '@bctrl/contracts';\nexport const x = [BctrlError, SpacesV1];\n",
     rule: null,
   },
+  {
+    what: "an e2e suite reaching into a lib's files by relative path",
+    file: 'e2e/lint-probe-h.ts',
+    code: "import { FakeKubelet } from '../libs/runtime-orchestrator/src/testing/fake-kubelet';\nexport const k = FakeKubelet;\n",
+    rule: '@nx/enforce-module-boundaries',
+  },
+  {
+    what: 'an e2e suite importing an app',
+    file: 'e2e/lint-probe-i.ts',
+    code: "import { bootstrap } from '../apps/gateway/src/bootstrap';\nexport const b = bootstrap;\n",
+    rule: '@nx/enforce-module-boundaries',
+  },
+  {
+    what: "an e2e suite using a lib's testing entry point and the services' libs",
+    file: 'e2e/lint-probe-j.ts',
+    code: "import { FakeKubelet } from '@bctrl/runtime-orchestrator/testing';\nimport { startLocal } from '@bctrl/local';\nexport const x = [FakeKubelet, startLocal];\n",
+    rule: null,
+  },
+  {
+    what: 'loose equality',
+    file: 'libs/core/src/lint-probe-k.ts',
+    code: 'export function same(a: unknown, b: unknown) {\n  return a == b;\n}\n',
+    rule: 'eqeqeq',
+  },
 ];
 
 /**
