@@ -13,6 +13,7 @@ import { bindHandlers, handle, HealthRegistry } from '@bctrl/service';
 import { type Closable, type Transport, TRANSPORT } from '@bctrl/transport';
 import { createRecorderDb, RECORDER_DB, type RecorderDb } from './db/recorder-db';
 import { RunStore } from './record/run-store';
+import { RunsRepository } from './record/runs.repository';
 import { RunsService } from './record/runs.service';
 
 export interface RunsRecorderOptions {
@@ -97,6 +98,7 @@ export class RunsRecorderModule {
         { provide: RECORDER_DB, useFactory: () => createRecorderDb(options.databaseUrl) },
         RunStore,
         RunsService,
+        RunsRepository,
         RunsRecorderLifecycle,
       ],
     };

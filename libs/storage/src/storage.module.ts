@@ -11,10 +11,12 @@ import {
 import { StorageV1 } from '@bctrl/contracts';
 import { bindHandlers, handle, HealthRegistry } from '@bctrl/service';
 import { type Closable, type Transport, TRANSPORT } from '@bctrl/transport';
+import { ArtifactsRepository } from './artifacts/artifacts.repository';
 import { ArtifactsService } from './artifacts/artifacts.service';
 import { LocalStorageDataPlane } from './data-plane/local-data-plane';
 import { createStorageDb, STORAGE_DB, type StorageDb } from './db/storage-db';
 import { TransfersService } from './transfers/transfers.service';
+import { ObjectsRepository } from './objects/objects.repository';
 import { ObjectsService } from './objects/objects.service';
 import type { ObjectStore } from './object-store/object-store';
 import { OBJECT_STORE, STORAGE_OPTIONS, type StorageOptions } from './storage-options';
@@ -77,7 +79,9 @@ export class StorageModule {
         { provide: OBJECT_STORE, useValue: options.objectStore },
         { provide: STORAGE_DB, useFactory: () => createStorageDb(options.databaseUrl) },
         ObjectsService,
+        ObjectsRepository,
         ArtifactsService,
+        ArtifactsRepository,
         TransfersService,
         LocalStorageDataPlane,
         { provide: STORAGE_DATA_PLANE_SERVICE, useExisting: LocalStorageDataPlane },

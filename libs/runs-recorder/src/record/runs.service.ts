@@ -1,20 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { runsV1, SpacesV1 } from '@bctrl/contracts';
-import {
-  BctrlError,
-  isId,
-  pageLimit,
-  pageQuery,
-  type Principal,
-  requireKey,
-  spaceResourceScope,
-  toPage,
-} from '@bctrl/core';
+import { BctrlError, isId, pageLimit, type Principal, requireKey, toPage } from '@bctrl/core';
 import { type Transport, TRANSPORT } from '@bctrl/transport';
-import { RECORDER_DB, type RecorderDb } from '../db/recorder-db';
 import type { Run } from '../generated/prisma/client';
 import { RunStore } from './run-store';
+import { RunsRepository } from './runs.repository';
 
 const iso = (date: Date | null) => (date ? date.toISOString() : '');
 /** Events and command records are small: pages of them are larger than the API's usual lists. */
@@ -50,7 +41,7 @@ function checkAfter(after: bigint): number {
 @Injectable()
 export class RunsService {
   constructor(
-    @Inject(RECORDER_DB) private readonly db: RecorderDb,
+    private readonly runs: RunsRepository,
     @Inject(TRANSPORT) private readonly transport: Transport,
     private readonly store: RunStore,
   ) {}
@@ -63,13 +54,11 @@ export class RunsService {
     const key = requireKey(principal, 'viewer');
     // An invisible space lists as not found, exactly like a missing one.
     await this.transport.request(SpacesV1.getSpace, { spaceId: request.spaceId }, { principal: key });
-    const query = pageQuery({ limit: request.limit, cursor: request.cursor });
-    const rows = await this.db.run.findMany({
-      where: { AND: [spaceResourceScope(key), { spaceId: request.spaceId }, query.where] },
-      orderBy: query.orderBy,
-      take: query.take,
+    const { rows, limit } = await this.runs.listInSpace(key, request.spaceId, {
+      limit: request.limit,
+      cursor: request.cursor,
     });
-    const page = toPage(rows, query.limit, renderRun);
+    const page = toPage(rows, limit, renderRun);
     return { data: page.data, nextCursor: page.nextCursor ?? '' };
   }
 
@@ -77,18 +66,13 @@ export class RunsService {
     const limit = pageLimit(request.limit, SEQ_PAGE);
     const after = checkAfter(request.after);
     let run = await this.findVisible(principal, request.runId);
-    const read = () =>
-      this.db.runEvent.findMany({
-        where: { runId: run.id, seq: { gt: after } },
-        orderBy: { seq: 'asc' },
-        take: limit,
-      });
+    const read = () => this.runs.eventsAfter(run.id, after, limit);
     let rows = await read();
     const waitMs = Math.min(Math.max(request.waitMs, 0), MAX_WAIT_MS);
     if (rows.length === 0 && waitMs > 0 && run.status !== 'ended') {
       // Woken by this replica's own inserts at once; another replica's show up at the deadline's re-read.
       await this.store.waitForNew(run.id, waitMs);
-      run = (await this.db.run.findUnique({ where: { id: run.id } })) ?? run;
+      run = (await this.runs.findById(run.id)) ?? run;
       rows = await read();
     }
     const lastSeq = rows.length ? (rows[rows.length - 1]?.seq ?? after) : after;
@@ -109,11 +93,7 @@ export class RunsService {
     const limit = pageLimit(request.limit, SEQ_PAGE);
     const after = checkAfter(request.after);
     const run = await this.findVisible(principal, request.runId);
-    const rows = await this.db.commandRecord.findMany({
-      where: { runId: run.id, seq: { gt: after } },
-      orderBy: { seq: 'asc' },
-      take: limit,
-    });
+    const rows = await this.runs.commandsAfter(run.id, after, limit);
     return {
       data: rows.map((row) => ({
         runId: row.runId,
@@ -136,9 +116,7 @@ export class RunsService {
   /** Out of reach and nonexistent look the same, so a key never learns another tenant's run exists. */
   private async findVisible(principal: Principal, runId: string): Promise<Run> {
     const key = requireKey(principal, 'viewer');
-    const run = isId('run', runId)
-      ? await this.db.run.findFirst({ where: { AND: [spaceResourceScope(key), { id: runId }] } })
-      : null;
+    const run = isId('run', runId) ? await this.runs.findVisible(key, runId) : null;
     if (!run) throw BctrlError.notFound('run');
     return run;
   }

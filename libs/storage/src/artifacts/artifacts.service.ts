@@ -8,24 +8,22 @@ import {
   isId,
   type KeyPrincipal,
   newId,
-  pageQuery,
   type Principal,
   requireKey,
   requireOperator,
-  spaceResourceScope,
   toPage,
 } from '@bctrl/core';
 import { publishRunEvent } from '@bctrl/service';
 import { type Transport, TRANSPORT } from '@bctrl/transport';
 import { resolveRange } from '../data-plane/byte-range';
 import type { ByteRead, ReadArtifactRequest } from '../data-plane/data-plane';
-import { STORAGE_DB, type StorageDb } from '../db/storage-db';
 import type { Artifact } from '../generated/prisma/client';
 import { artifactKey, safeArtifactName } from '../keys';
 import { type ObjectStore, ObjectTooLargeError } from '../object-store/object-store';
 import { tooLarge, uploadFailure } from '../objects/objects.service';
 import { OBJECT_STORE, STORAGE_OPTIONS, type StorageOptions } from '../storage-options';
 import { openSource } from '../transfers/source';
+import { ArtifactsRepository } from './artifacts.repository';
 
 type ArtifactMessage = MessageInitShape<typeof storageV1.ArtifactSchema>;
 
@@ -52,7 +50,7 @@ export class ArtifactsService {
   private readonly logger = new Logger('Artifacts');
 
   constructor(
-    @Inject(STORAGE_DB) private readonly db: StorageDb,
+    private readonly artifacts: ArtifactsRepository,
     @Inject(OBJECT_STORE) private readonly store: ObjectStore,
     @Inject(STORAGE_OPTIONS) private readonly options: StorageOptions,
     @Inject(TRANSPORT) private readonly transport: Transport,
@@ -66,13 +64,11 @@ export class ArtifactsService {
     const key = requireKey(principal, 'viewer');
     // A run the key cannot see is not found, like a missing one (runs-recorder applies the same scope).
     await this.transport.request(RunsV1.get, { runId: request.runId }, { principal: key });
-    const query = pageQuery({ limit: request.limit, cursor: request.cursor });
-    const rows = await this.db.artifact.findMany({
-      where: { AND: [spaceResourceScope(key), { runId: request.runId }, query.where] },
-      orderBy: query.orderBy,
-      take: query.take,
+    const { rows, limit } = await this.artifacts.listOfRun(key, request.runId, {
+      limit: request.limit,
+      cursor: request.cursor,
     });
-    const page = toPage(rows, query.limit, renderArtifact);
+    const page = toPage(rows, limit, renderArtifact);
     return { data: page.data, nextCursor: page.nextCursor ?? '' };
   }
 
@@ -114,7 +110,7 @@ export class ArtifactsService {
     if (details.length > 0) throw BctrlError.validation(details, 'The artifact import is not valid.');
     if (request.artifactId) {
       // A retry (the caller timed out waiting, say) of an import that went through: nothing is fetched or told twice.
-      const existing = await this.db.artifact.findUnique({ where: { id: request.artifactId } });
+      const existing = await this.artifacts.findById(request.artifactId);
       if (existing) {
         if (existing.runId !== request.runId)
           throw new BctrlError('conflict', 'That artifact id belongs to another run.');
@@ -155,30 +151,22 @@ export class ArtifactsService {
       if (error instanceof ObjectTooLargeError) throw tooLarge(max);
       throw uploadFailure(error);
     }
-    const created = await this.db.artifact
-      .create({
-        data: {
-          id,
-          runId: spec.runId,
-          runtimeId: spec.runtimeId,
-          spaceId: spec.spaceId,
-          accountId: spec.accountId,
-          subaccountId: spec.subaccountId || null,
-          kind: spec.kind,
-          name,
-          contentType,
-          size: BigInt(stored.size),
-          sha256: stored.sha256,
-          objectKey,
-        },
-      })
-      .catch(async (error: unknown) => {
-        // Two imports of one caller-chosen id raced (replicas, a retry): the first row stands, and is the answer.
-        if ((error as { code?: string }).code !== 'P2002') throw error;
-        return { existing: await this.db.artifact.findUniqueOrThrow({ where: { id } }) };
-      });
-    if ('existing' in created) return renderArtifact(created.existing);
-    const row = created;
+    const { created, row } = await this.artifacts.createOnce({
+      id,
+      runId: spec.runId,
+      runtimeId: spec.runtimeId,
+      spaceId: spec.spaceId,
+      accountId: spec.accountId,
+      subaccountId: spec.subaccountId || null,
+      kind: spec.kind,
+      name,
+      contentType,
+      size: BigInt(stored.size),
+      sha256: stored.sha256,
+      objectKey,
+    });
+    // An import of the same id that raced this one and won: its row is the answer, and its event was told.
+    if (!created) return renderArtifact(row);
     await publishRunEvent(
       this.transport,
       {
@@ -205,9 +193,7 @@ export class ArtifactsService {
   }
 
   private async findVisible(key: KeyPrincipal, artifactId: string): Promise<Artifact> {
-    const row = isId('artifact', artifactId)
-      ? await this.db.artifact.findFirst({ where: { AND: [spaceResourceScope(key), { id: artifactId }] } })
-      : null;
+    const row = isId('artifact', artifactId) ? await this.artifacts.findVisible(key, artifactId) : null;
     if (!row) throw BctrlError.notFound('artifact');
     return row;
   }

@@ -10,17 +10,16 @@ import {
   requireKey,
   requireOperator,
   requireStoragePath,
-  spaceResourceScope,
 } from '@bctrl/core';
 import { type Transport, TRANSPORT } from '@bctrl/transport';
 import { resolveRange } from '../data-plane/byte-range';
 import type { ByteRead, PutObjectRequest, ReadObjectRequest, SpaceObjectView } from '../data-plane/data-plane';
-import { STORAGE_DB, STORAGE_DB_SCHEMA, type StorageDb } from '../db/storage-db';
-import { Prisma } from '../generated/prisma/client';
+import { ArtifactsRepository } from '../artifacts/artifacts.repository';
 import type { SpaceObject } from '../generated/prisma/client';
 import { decodePathCursor, encodePathCursor, newObjectVersion, spaceObjectKey } from '../keys';
 import { type ObjectStore, ObjectTooLargeError } from '../object-store/object-store';
 import { OBJECT_STORE, STORAGE_OPTIONS, type StorageOptions } from '../storage-options';
+import { ObjectsRepository } from './objects.repository';
 
 export function renderObject(row: SpaceObject): SpaceObjectView {
   return {
@@ -38,9 +37,6 @@ const toMessage = (row: SpaceObject): MessageInitShape<typeof storageV1.SpaceObj
   size: row.size,
 });
 
-/** The objects table, schema-qualified: raw statements do not go through the adapter's qualification. */
-const OBJECTS = Prisma.raw(`"${STORAGE_DB_SCHEMA}"."space_objects"`);
-
 export function tooLarge(maxBytes: number): BctrlError {
   return new BctrlError('payload_too_large', `The body is larger than this installation's ${maxBytes}-byte limit.`);
 }
@@ -54,7 +50,8 @@ export function tooLarge(maxBytes: number): BctrlError {
 @Injectable()
 export class ObjectsService {
   constructor(
-    @Inject(STORAGE_DB) private readonly db: StorageDb,
+    private readonly objects: ObjectsRepository,
+    private readonly artifacts: ArtifactsRepository,
     @Inject(OBJECT_STORE) private readonly store: ObjectStore,
     @Inject(STORAGE_OPTIONS) private readonly options: StorageOptions,
     @Inject(TRANSPORT) private readonly transport: Transport,
@@ -94,7 +91,7 @@ export class ObjectsService {
       if (request.contentLength !== null && stored.size !== request.contentLength) {
         throw BctrlError.validation([{ field: 'Content-Length', issue: 'does not match the bytes sent' }]);
       }
-      replaced = await this.swap(row);
+      replaced = await this.objects.swap(row);
     } catch (error) {
       // No row names these bytes: nobody can ever read them.
       await this.discard(objectKey);
@@ -103,34 +100,6 @@ export class ObjectsService {
     // The bytes the row described until now; a reader that got that row just before retries (see read).
     if (replaced !== null && replaced !== version) await this.discard(spaceObjectKey(space.id, path, replaced));
     return renderObject(row);
-  }
-
-  /**
-   * Points the path's row at a new upload and answers the version it described before (null: there was no row).
-   * The UPDATE reads the old version under the row lock it takes, so of two PUTs racing on one path each learns
-   * exactly the version it replaced, and the row always describes the bytes of whichever came last.
-   */
-  private async swap(row: SpaceObject): Promise<string | null> {
-    for (;;) {
-      const updated = await this.db.$queryRaw<{ replaced: string }[]>`
-        UPDATE ${OBJECTS} AS o
-           SET account_id = ${row.accountId}, subaccount_id = ${row.subaccountId}, size = ${row.size},
-               sha256 = ${row.sha256}, content_type = ${row.contentType}, updated_at = ${row.updatedAt},
-               version = ${row.version}
-          FROM (SELECT space_id, path, version FROM ${OBJECTS}
-                 WHERE space_id = ${row.spaceId} AND path = ${row.path} FOR UPDATE) AS old
-         WHERE o.space_id = old.space_id AND o.path = old.path
-     RETURNING old.version AS replaced`;
-      if (updated[0]) return updated[0].replaced;
-      const inserted = await this.db.$queryRaw<{ path: string }[]>`
-        INSERT INTO ${OBJECTS} (space_id, path, account_id, subaccount_id, size, sha256, content_type, updated_at, version)
-        VALUES (${row.spaceId}, ${row.path}, ${row.accountId}, ${row.subaccountId}, ${row.size}, ${row.sha256},
-                ${row.contentType}, ${row.updatedAt}, ${row.version})
-        ON CONFLICT (space_id, path) DO NOTHING
-        RETURNING path`;
-      if (inserted[0]) return null;
-      // Another upload created the row between the two statements: replace it like any other.
-    }
   }
 
   /** Bytes no row names any more (or never will). Best effort: a key left behind is invisible, and purged with its space. */
@@ -174,18 +143,7 @@ export class ObjectsService {
     const limit = pageLimit(request.limit);
     const after = request.cursor ? decodePathCursor(request.cursor) : null;
     await this.transport.request(SpacesV1.getSpace, { spaceId: request.spaceId }, { principal: key });
-    const rows = await this.db.spaceObject.findMany({
-      where: {
-        AND: [
-          spaceResourceScope(key),
-          { spaceId: request.spaceId },
-          prefix ? { path: { startsWith: prefix } } : {},
-          after ? { path: { gt: after } } : {},
-        ],
-      },
-      orderBy: { path: 'asc' },
-      take: limit + 1,
-    });
+    const rows = await this.objects.listInSpace(key, request.spaceId, { prefix, after, limit });
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
     return {
@@ -199,9 +157,9 @@ export class ObjectsService {
     const row = await this.findVisible(key, request.spaceId, request.path);
     // The row first: bytes without a row are invisible garbage, a row without bytes would be a broken object. Only
     // the bytes of the row this delete removed go: an upload landing meanwhile keeps its own.
-    const deleted = await this.db.$queryRaw<{ version: string }[]>`
-      DELETE FROM ${OBJECTS} WHERE space_id = ${row.spaceId} AND path = ${row.path} RETURNING version`;
-    for (const { version } of deleted) await this.store.delete(spaceObjectKey(row.spaceId, row.path, version));
+    for (const version of await this.objects.delete(row.spaceId, row.path)) {
+      await this.store.delete(spaceObjectKey(row.spaceId, row.path, version));
+    }
     return {};
   }
 
@@ -214,8 +172,8 @@ export class ObjectsService {
     requireOperator(principal);
     if (!isId('space', request.spaceId))
       throw BctrlError.validation([{ field: 'spaceId', issue: 'must be a space id' }]);
-    const objects = await this.db.spaceObject.deleteMany({ where: { spaceId: request.spaceId } });
-    const artifacts = await this.db.artifact.deleteMany({ where: { spaceId: request.spaceId } });
+    const objects = await this.objects.deleteSpace(request.spaceId);
+    const artifacts = await this.artifacts.deleteSpace(request.spaceId);
     let keys = 0;
     for (;;) {
       // Always from the start: what was listed is deleted before the next page is asked for.
@@ -224,14 +182,12 @@ export class ObjectsService {
       keys += page.objects.length;
       if (page.objects.length === 0 || !page.nextStartAfter) break;
     }
-    return { objects: BigInt(objects.count), artifacts: BigInt(artifacts.count), keys: BigInt(keys) };
+    return { objects: BigInt(objects), artifacts: BigInt(artifacts), keys: BigInt(keys) };
   }
 
   private async findVisible(key: KeyPrincipal, spaceId: string, path: string): Promise<SpaceObject> {
     requireStoragePath(path);
-    const row = await this.db.spaceObject.findFirst({
-      where: { AND: [spaceResourceScope(key), { spaceId, path }] },
-    });
+    const row = await this.objects.findVisible(key, spaceId, path);
     if (!row) throw BctrlError.notFound('object');
     return row;
   }
