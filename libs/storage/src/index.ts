@@ -1,5 +1,5 @@
 export { StorageModule, STORAGE_DATA_PLANE_SERVICE } from './storage.module';
-export type { StorageOptions } from './storage-options';
+export type { StorageOptions } from './storage.options';
 export { createObjectStore } from './create-object-store';
 export type * from './object-store/object-store';
 export { FsObjectStore } from './object-store/fs-object-store';

@@ -16,7 +16,7 @@ import {
 import { type Transport, TRANSPORT } from '@bctrl/transport';
 import { ConnectionEvents } from '../cdp/connection-events';
 import { type ConnectionLease, connectionStatus, isConnectionLease, type LeaseStore } from '../leases/lease-store';
-import { CDP_PROXY_OPTIONS, type CdpProxyOptions, CONNECTION_EVENTS, LEASE_STORE } from './cdp-proxy-options';
+import { CDP_PROXY_OPTIONS, type CdpProxyOptions, CONNECTION_EVENTS, LEASE_STORE } from '../cdp-proxy.options';
 
 const iso = (ms: number | null) => (ms === null ? '' : new Date(ms).toISOString());
 

@@ -5,7 +5,7 @@ import { connectionsV1, RunsV1, RuntimesV1, type ViewKind, VIEW_KINDS } from '@b
 import { BctrlError, isId, newId, type Principal, requireKey, requireOperator } from '@bctrl/core';
 import { type Transport, TRANSPORT } from '@bctrl/transport';
 import type { ConnectionLease, LeaseStore } from '../leases/lease-store';
-import { CDP_PROXY_OPTIONS, type CdpProxyOptions, LEASE_STORE } from '../connections/cdp-proxy-options';
+import { CDP_PROXY_OPTIONS, type CdpProxyOptions, LEASE_STORE } from '../cdp-proxy.options';
 
 const LEASE_TYPE = { live: 'live_view', recording: 'recording_view' } as const satisfies Record<ViewKind, string>;
 

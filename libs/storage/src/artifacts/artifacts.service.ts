@@ -21,7 +21,7 @@ import type { Artifact } from '../generated/prisma/client';
 import { artifactKey, safeArtifactName } from '../keys';
 import { type ObjectStore, ObjectTooLargeError } from '../object-store/object-store';
 import { tooLarge, uploadFailure } from '../objects/objects.service';
-import { OBJECT_STORE, STORAGE_OPTIONS, type StorageOptions } from '../storage-options';
+import { OBJECT_STORE, STORAGE_OPTIONS, type StorageOptions } from '../storage.options';
 import { openSource } from '../transfers/source';
 import { ArtifactsRepository } from './artifacts.repository';
 

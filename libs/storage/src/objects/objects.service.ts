@@ -18,7 +18,7 @@ import { ArtifactsRepository } from '../artifacts/artifacts.repository';
 import type { SpaceObject } from '../generated/prisma/client';
 import { decodePathCursor, encodePathCursor, newObjectVersion, spaceObjectKey } from '../keys';
 import { type ObjectStore, ObjectTooLargeError } from '../object-store/object-store';
-import { OBJECT_STORE, STORAGE_OPTIONS, type StorageOptions } from '../storage-options';
+import { OBJECT_STORE, STORAGE_OPTIONS, type StorageOptions } from '../storage.options';
 import { ObjectsRepository } from './objects.repository';
 
 export function renderObject(row: SpaceObject): SpaceObjectView {

@@ -1,4 +1,4 @@
-import type { LeaseStore } from '../leases/lease-store';
+import type { LeaseStore } from './leases/lease-store';
 
 export interface CdpProxyOptions {
   /** Redis in distributed mode, memory in local mode. Closed with the module. */
