@@ -276,8 +276,7 @@ describe('helm chart helm/bctrl (rendered with the helm CLI)', () => {
       const configMap = rendered.find((m) => m.kind === 'ConfigMap');
       for (const deployment of deployments(rendered)) {
         const envFrom = deployment.spec.template.spec.containers[0].envFrom;
-        expect(envFrom[0].configMapRef.name).toBe(configMap?.metadata.name);
-        expect(envFrom[1].secretRef.name).toBeTruthy();
+        expect(envFrom).toEqual([{ configMapRef: { name: configMap?.metadata.name } }]);
       }
       expect(configMap?.data).toMatchObject({
         BCTRL_MODE: 'distributed',
@@ -337,7 +336,33 @@ describe('helm chart helm/bctrl (rendered with the helm CLI)', () => {
     const rendered = template(valueSets['existing secret']);
     expect(rendered.filter((m) => m.kind === 'Secret')).toEqual([]);
     for (const deployment of deployments(rendered)) {
-      expect(deployment.spec.template.spec.containers[0].envFrom[1].secretRef.name).toBe('bctrl-credentials');
+      for (const key of secretKeysOf(deployment)) expect(key.name).toBe('bctrl-credentials');
+    }
+    expect(deployments(rendered).flatMap(secretKeysOf).length).toBeGreaterThan(0);
+  });
+
+  it("gives each Deployment only the Secret keys its service reads, never another service's credentials", () => {
+    const rendered = template(valueSets['defaults']);
+    const keysOf = Object.fromEntries(
+      deployments(rendered).map((d) => [
+        d.metadata.name.replace(/^bctrl-/, ''),
+        secretKeysOf(d)
+          .map((ref) => ref.key)
+          .sort(),
+      ]),
+    );
+    expect(keysOf).toEqual({
+      gateway: ['REDIS_URL'],
+      'cdp-proxy': ['REDIS_URL'],
+      spaces: ['BCTRL_BOOTSTRAP_API_KEY', 'DATABASE_URL'],
+      'runtime-orchestrator': ['DATABASE_URL'],
+      'runs-recorder': ['DATABASE_URL'],
+      storage: ['DATABASE_URL', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY'],
+      'invocation-worker': [],
+    });
+    // No pod takes the whole Secret.
+    for (const deployment of deployments(rendered)) {
+      expect(JSON.stringify(deployment.spec.template.spec.containers[0].envFrom)).not.toContain('secretRef');
     }
   });
 
@@ -396,3 +421,13 @@ describe('helm chart helm/bctrl (rendered with the helm CLI)', () => {
     expect(templateError(args)).toContain(message);
   });
 });
+
+/** The Secret keys a Deployment's container takes, one env entry each. */
+function secretKeysOf(deployment: Manifest): Array<{ name: string; key: string; optional?: boolean }> {
+  const env = (deployment.spec.template.spec.containers[0]?.env ?? []) as Array<{
+    valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean } };
+  }>;
+  return env
+    .map((entry) => entry.valueFrom?.secretKeyRef)
+    .filter((ref): ref is { name: string; key: string; optional?: boolean } => ref !== undefined);
+}

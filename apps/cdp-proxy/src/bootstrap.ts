@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Logger } from '@nestjs/common';
 import Redis from 'ioredis';
-import { CDP_ENDPOINT, type CdpEndpoint, CdpProxyModule, RedisLeaseStore } from '@bctrl/cdp-proxy';
+import { CDP_ENDPOINT, type CdpEndpoint, CdpProxyModule, cdpProxySettings, RedisLeaseStore } from '@bctrl/cdp-proxy';
 import { runServiceProcess } from '@bctrl/service';
 
 /**
@@ -12,6 +12,7 @@ import { runServiceProcess } from '@bctrl/service';
 export async function bootstrap() {
   const service = await runServiceProcess({
     service: 'cdp-proxy',
+    settings: cdpProxySettings,
     modules: (config) => [
       CdpProxyModule.forRoot({
         leaseStore: new RedisLeaseStore(new Redis(config.redisUrl as string, { maxRetriesPerRequest: 2 })),

@@ -1,10 +1,11 @@
 import { Module } from '@nestjs/common';
 import Redis from 'ioredis';
-import { describeConfig, loadConfig, platformSettings } from '@bctrl/config';
+import { describeConfig, loadConfig } from '@bctrl/config';
 import {
   createGatewayApp,
   ForwardingCdpRoute,
   GatewayModule,
+  gatewaySettings,
   installCdpRoute,
   RedisIdempotencyStore,
   HttpStorageDataPlane,
@@ -18,9 +19,10 @@ import { NatsTransport } from '@bctrl/transport';
 
 /** The public API as its own process: NATS to reach the services, Redis for idempotency keys. */
 export async function bootstrap() {
-  const config = loadConfig(platformSettings, { ...process.env, BCTRL_MODE: 'distributed' });
+  // The gateway's own settings only: it needs no database or object store, and boots without them.
+  const config = loadConfig(gatewaySettings, { ...process.env, BCTRL_MODE: 'distributed' });
   const logger = new JsonLogger({ service: 'gateway', level: config.logLevel });
-  logger.log(`starting with ${JSON.stringify(describeConfig(config, platformSettings))}`, 'gateway');
+  logger.log(`starting with ${JSON.stringify(describeConfig(config, gatewaySettings))}`, 'gateway');
   const transport = await NatsTransport.connect({ servers: config.natsUrl as string, name: 'gateway' });
   const redis = new Redis(config.redisUrl as string, { lazyConnect: false, maxRetriesPerRequest: 2 });
 

@@ -1,5 +1,5 @@
 import { migrateService } from '@bctrl/db';
-import { RunsRecorderModule } from '@bctrl/runs-recorder';
+import { RunsRecorderModule, runsRecorderSettings } from '@bctrl/runs-recorder';
 import { runServiceProcess } from '@bctrl/service';
 
 /**
@@ -7,11 +7,11 @@ import { runServiceProcess } from '@bctrl/service';
  * from JetStream (durable consumers: nothing is lost while it is down) and serves the record.
  */
 export function bootstrap() {
-  const workspaceRoot = process.env.BCTRL_WORKSPACE_ROOT ?? process.cwd();
   return runServiceProcess({
     service: 'runs-recorder',
+    settings: runsRecorderSettings,
     prepare: async (config) => {
-      await migrateService(config.databaseUrl as string, 'runs-recorder', { workspaceRoot });
+      await migrateService(config.databaseUrl as string, 'runs-recorder', { workspaceRoot: config.workspaceRoot });
     },
     modules: (config) => [RunsRecorderModule.forRoot({ databaseUrl: config.databaseUrl as string })],
   });

@@ -1,5 +1,9 @@
 import { migrateService } from '@bctrl/db';
-import { orchestratorOptions, RuntimeOrchestratorModule } from '@bctrl/runtime-orchestrator';
+import {
+  orchestratorOptions,
+  RuntimeOrchestratorModule,
+  runtimeOrchestratorSettings,
+} from '@bctrl/runtime-orchestrator';
 import { runServiceProcess } from '@bctrl/service';
 
 /**
@@ -7,15 +11,17 @@ import { runServiceProcess } from '@bctrl/service';
  * lifecycle, the driver (BCTRL_BROWSER_DRIVER), the warm pool and reconcile.
  */
 export function bootstrap() {
-  const workspaceRoot = process.env.BCTRL_WORKSPACE_ROOT ?? process.cwd();
   return runServiceProcess({
     service: 'runtime-orchestrator',
+    settings: runtimeOrchestratorSettings,
     prepare: async (config) => {
-      await migrateService(config.databaseUrl as string, 'runtime-orchestrator', { workspaceRoot });
+      await migrateService(config.databaseUrl as string, 'runtime-orchestrator', {
+        workspaceRoot: config.workspaceRoot,
+      });
     },
     modules: (config) => [
       RuntimeOrchestratorModule.forRoot(
-        orchestratorOptions(config, { databaseUrl: config.databaseUrl as string, workspaceRoot }),
+        orchestratorOptions(config, { databaseUrl: config.databaseUrl as string, workspaceRoot: config.workspaceRoot }),
       ),
     ],
   });

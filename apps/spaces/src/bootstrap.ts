@@ -1,6 +1,6 @@
 import { migrateService } from '@bctrl/db';
 import { runServiceProcess } from '@bctrl/service';
-import { SpacesModule } from '@bctrl/spaces';
+import { SpacesModule, spacesSettings } from '@bctrl/spaces';
 
 /**
  * The spaces service as its own process. It applies its own migrations before serving (under an advisory
@@ -9,10 +9,9 @@ import { SpacesModule } from '@bctrl/spaces';
 export function bootstrap() {
   return runServiceProcess({
     service: 'spaces',
+    settings: spacesSettings,
     prepare: async (config) => {
-      await migrateService(config.databaseUrl as string, 'spaces', {
-        workspaceRoot: process.env.BCTRL_WORKSPACE_ROOT ?? process.cwd(),
-      });
+      await migrateService(config.databaseUrl as string, 'spaces', { workspaceRoot: config.workspaceRoot });
     },
     modules: (config) => [
       SpacesModule.forRoot({ databaseUrl: config.databaseUrl as string, bootstrapApiKey: config.bootstrapApiKey }),

@@ -9,6 +9,7 @@ import {
   type StorageDataPlane,
   StorageDataPlaneServer,
   StorageModule,
+  storageSettings,
 } from '@bctrl/storage';
 
 /**
@@ -16,11 +17,11 @@ import {
  * and streams object bytes for the gateway on BCTRL_STORAGE_PORT (bytes cannot go over NATS).
  */
 export async function bootstrap() {
-  const workspaceRoot = process.env.BCTRL_WORKSPACE_ROOT ?? process.cwd();
   const service = await runServiceProcess({
     service: 'storage',
+    settings: storageSettings,
     prepare: async (config) => {
-      await migrateService(config.databaseUrl as string, 'storage', { workspaceRoot });
+      await migrateService(config.databaseUrl as string, 'storage', { workspaceRoot: config.workspaceRoot });
     },
     modules: (config) => [
       StorageModule.forRoot({

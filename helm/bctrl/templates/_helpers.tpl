@@ -108,7 +108,7 @@ release, so rotating it still needs a `kubectl rollout restart`.
 
 {{/*
 One Deployment shape for every long-running service, so their security settings cannot drift apart.
-dict "root" $ "key" "gateway" "extraEnv" (list ...) "ports" (list ...) "probePort" "http" "serviceAccountName" "" "automountToken" false
+dict "root" $ "key" "gateway" "extraEnv" (list ...) "ports" (list ...) "probePort" "http" "secretKeys" (list ...) "serviceAccountName" "" "automountToken" false
 */}}
 {{- define "bctrl.deployment" -}}
 {{- $root := .root -}}
@@ -163,13 +163,20 @@ spec:
           envFrom:
             - configMapRef:
                 name: {{ include "bctrl.configMapName" $root }}
-            # Listed after the ConfigMap so that a key present in both (e.g. S3_ACCESS_KEY_ID kept in an
-            # existingSecret) takes the Secret's value.
-            - secretRef:
-                name: {{ include "bctrl.secretName" $root }}
           env:
             - name: OTEL_SERVICE_NAME
               value: {{ $component | quote }}
+            {{- /* Only the Secret keys this service reads: a pod never holds another service's credentials. An env
+                 entry wins over the ConfigMap, so a key kept in both (S3_ACCESS_KEY_ID in an existingSecret) takes the
+                 Secret's value; optional, so a key the Secret lacks is named by the service's own boot check. */}}
+            {{- range .secretKeys }}
+            - name: {{ . }}
+              valueFrom:
+                secretKeyRef:
+                  name: {{ include "bctrl.secretName" $root }}
+                  key: {{ . }}
+                  optional: true
+            {{- end }}
             {{- with .extraEnv }}
             {{- toYaml . | nindent 12 }}
             {{- end }}

@@ -7,3 +7,4 @@ export { FileLeaseStore } from './leases/file-lease-store';
 export type { LeaseStore } from './leases/lease-store';
 export { RedisLeaseStore } from './leases/redis-lease-store';
 export { WEBDRIVER_PATH_PREFIX } from './webdriver/webdriver-relay';
+export * from './cdp-proxy.settings';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 import { envBoolean, envBytes, envEnum, envInteger, envPort, envString, envUrl } from './schemas';
-import { ConfigOf, defineSetting } from './setting';
+import { ConfigOf, defineSetting, pickSettings } from './setting';
 
 // One table for the whole platform: local mode composes every service in one process, so names and defaults
 // must agree everywhere. Services load the subset they use with `pickSettings`. To add a setting, declare it
@@ -54,6 +54,17 @@ const dataDir = defineSetting({
   default: './.bctrl',
   group: 'General',
   description: 'Directory for local-mode state: embedded Postgres data, the filesystem object store, browser profiles.',
+  sensitive: false,
+});
+
+const workspaceRoot = defineSetting({
+  env: 'BCTRL_WORKSPACE_ROOT',
+  schema: envString(),
+  default: () => process.cwd(),
+  defaultDoc: 'the working directory',
+  group: 'General',
+  description:
+    'Where a service finds what ships beside its code: the services\' database migrations and the built browser-runtime the local-process driver starts.',
   sensitive: false,
 });
 
@@ -410,6 +421,7 @@ export const platformSettings = {
   host,
   publicUrl,
   dataDir,
+  workspaceRoot,
   bootstrapApiKey,
   healthPort,
   maxBodyBytes,
@@ -452,3 +464,19 @@ export const platformSettings = {
 export type PlatformSettings = typeof platformSettings;
 export type PlatformConfig = ConfigOf<PlatformSettings>;
 export type LogLevel = z.output<typeof logLevel.schema>;
+
+/**
+ * What every service running as its own process reads besides its own settings: where it listens for health, how it
+ * reaches NATS, how it logs and exports traces, and where its migrations ship.
+ */
+export const serviceProcessSettings = pickSettings(
+  platformSettings,
+  'mode',
+  'host',
+  'healthPort',
+  'natsUrl',
+  'logLevel',
+  'otelExporterOtlpEndpoint',
+  'otelServiceName',
+  'workspaceRoot',
+);

@@ -7,3 +7,4 @@ export { CDP_ROUTE_PREFIX, ForwardingCdpRoute, installCdpRoute, PUBLIC_URL } fro
 export type { CdpRouteHandler } from './connections/cdp-route';
 export { HttpStorageDataPlane, useStorageDataPlane } from './storage/storage-data-plane';
 export type { StorageDataPlane } from './storage/storage-data-plane';
+export * from './gateway.settings';

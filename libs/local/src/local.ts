@@ -56,7 +56,7 @@ export interface LocalOptions {
 export async function startLocal(options: LocalOptions = {}): Promise<LocalPlatform> {
   const config = loadConfig(platformSettings, { ...(options.env ?? process.env), BCTRL_MODE: 'local' });
   const logger = new JsonLogger({ service: 'bctrl-local', level: config.logLevel });
-  const workspaceRoot = options.workspaceRoot ?? process.cwd();
+  const workspaceRoot = options.workspaceRoot ?? config.workspaceRoot;
   const postgres = config.databaseUrl
     ? { url: config.databaseUrl, stop: async () => undefined }
     : await startLocalPostgres(config.dataDir, (msg) => logger.log(msg, 'postgres'));

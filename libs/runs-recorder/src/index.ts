@@ -1,2 +1,3 @@
 export { RunsRecorderModule, RECORDER_CONSUMERS } from './runs-recorder.module';
 export type { RunsRecorderOptions } from './runs-recorder.module';
+export * from './runs-recorder.settings';

@@ -8,3 +8,4 @@ export type { RuntimeOrchestratorOptions } from './runtimes/runtime-options';
 export * from './runtime-orchestrator.factory';
 export { WARM_POOL } from './runtimes/runtime-options';
 export type { WarmPool } from './pool/warm-pool';
+export * from './runtime-orchestrator.settings';

@@ -1,10 +1,14 @@
-import type { PlatformConfig } from '@bctrl/config';
+import type { ConfigOf } from '@bctrl/config';
 import { hostname } from 'node:os';
 import type { BrowserDriver } from './drivers/browser-driver';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubernetesDriver } from './drivers/kubernetes.driver';
 import { LocalProcessDriver } from './drivers/local-process.driver';
 import type { RuntimeOrchestratorOptions } from './runtimes/runtime-options';
+import type { runtimeOrchestratorSettings } from './runtime-orchestrator.settings';
+
+/** What the orchestrator reads: its own settings (local mode hands it the whole platform's, a superset). */
+type OrchestratorConfig = ConfigOf<typeof runtimeOrchestratorSettings>;
 
 export interface OrchestratorSetup {
   databaseUrl: string;
@@ -14,7 +18,7 @@ export interface OrchestratorSetup {
   installationId?: string;
 }
 
-export function createBrowserDriver(config: PlatformConfig, setup: OrchestratorSetup): BrowserDriver {
+export function createBrowserDriver(config: OrchestratorConfig, setup: OrchestratorSetup): BrowserDriver {
   const installationId = setup.installationId ?? config.installationId;
   switch (config.browserDriver) {
     case 'local-process':
@@ -36,7 +40,7 @@ export function createBrowserDriver(config: PlatformConfig, setup: OrchestratorS
 }
 
 /** The orchestrator's options from the platform settings, shared by its own app and local mode. */
-export function orchestratorOptions(config: PlatformConfig, setup: OrchestratorSetup): RuntimeOrchestratorOptions {
+export function orchestratorOptions(config: OrchestratorConfig, setup: OrchestratorSetup): RuntimeOrchestratorOptions {
   const installationId = setup.installationId ?? config.installationId;
   return {
     databaseUrl: setup.databaseUrl,

@@ -1,2 +1,3 @@
 export * from './spaces.module';
 export { SPACES_DB_SCHEMA } from './db/spaces-db';
+export * from './spaces.settings';

@@ -7,3 +7,4 @@ export { S3ObjectStore } from './object-store/s3-object-store';
 export type { S3ObjectStoreOptions } from './object-store/s3-object-store';
 export { StorageDataPlaneServer } from './data-plane/data-plane.server';
 export type * from './data-plane/data-plane';
+export * from './storage.settings';

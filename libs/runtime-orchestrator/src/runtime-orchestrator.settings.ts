@@ -1,0 +1,19 @@
+import { pickSettings, platformSettings } from '@bctrl/config';
+
+/** The orchestrator's own settings (beside every service process's): its database, the browser driver and its
+ * limits. */
+export const runtimeOrchestratorSettings = pickSettings(
+  platformSettings,
+  'databaseUrl',
+  'browserDriver',
+  'chromePath',
+  'warmPoolSize',
+  'runtimeDefaultTimeout',
+  'runtimeMaxTimeout',
+  'installationId',
+  'reconcileIntervalSeconds',
+  'runtimeNamespace',
+  'runtimeImage',
+  'runtimeServiceAccount',
+  'runtimeCdpPort',
+);
