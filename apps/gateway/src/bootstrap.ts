@@ -5,12 +5,12 @@ import {
   createGatewayApp,
   ForwardingCdpRoute,
   GatewayModule,
+  gatewayOptions,
   gatewaySettings,
   installCdpRoute,
   RedisIdempotencyStore,
   HttpStorageDataPlane,
   RedisRateLimiter,
-  UnlimitedRateLimiter,
   useStorageDataPlane,
 } from '@bctrl/gateway';
 import { PlatformModule } from '@bctrl/service';
@@ -29,15 +29,12 @@ export async function bootstrap() {
   @Module({
     imports: [
       PlatformModule.forRoot({ services: ['gateway'], transport }),
-      GatewayModule.forRoot({
-        idempotencyStore: new RedisIdempotencyStore(redis),
-        rateLimiter:
-          config.rateLimitPerSecond > 0
-            ? new RedisRateLimiter(redis, config.rateLimitPerSecond)
-            : new UnlimitedRateLimiter(),
-        publicUrl: { value: config.publicUrl },
-        artifactContentRedirect: config.artifactContentRedirect,
-      }),
+      GatewayModule.forRoot(
+        gatewayOptions(config, {
+          idempotencyStore: new RedisIdempotencyStore(redis),
+          rateLimiter: (perSecond) => new RedisRateLimiter(redis, perSecond),
+        }),
+      ),
     ],
   })
   class GatewayRootModule {}

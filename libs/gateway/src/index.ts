@@ -8,3 +8,4 @@ export type { CdpRouteHandler } from './connections/cdp-route';
 export { HttpStorageDataPlane, useStorageDataPlane } from './storage/storage-data-plane';
 export type { StorageDataPlane } from './storage/storage-data-plane';
 export * from './gateway.settings';
+export * from './gateway.options';

@@ -11,9 +11,9 @@ import {
   createGatewayApp,
   installCdpRoute,
   GatewayModule,
+  gatewayOptions,
   InMemoryIdempotencyStore,
   InMemoryRateLimiter,
-  UnlimitedRateLimiter,
   useStorageDataPlane,
 } from '@bctrl/gateway';
 import { PlatformModule } from '@bctrl/service';
@@ -79,15 +79,13 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalPlatf
             installationId: localInstallationId(config),
           }),
         ),
-        GatewayModule.forRoot({
-          idempotencyStore: new InMemoryIdempotencyStore(),
-          rateLimiter:
-            config.rateLimitPerSecond > 0
-              ? new InMemoryRateLimiter(config.rateLimitPerSecond)
-              : new UnlimitedRateLimiter(),
-          publicUrl,
-          artifactContentRedirect: config.artifactContentRedirect,
-        }),
+        GatewayModule.forRoot(
+          gatewayOptions(config, {
+            idempotencyStore: new InMemoryIdempotencyStore(),
+            rateLimiter: (perSecond) => new InMemoryRateLimiter(perSecond),
+            publicUrl,
+          }),
+        ),
         RunsRecorderModule.forRoot({ databaseUrl: postgres.url }),
         // Files under BCTRL_DATA_DIR/objects by default; BCTRL_OBJECT_STORE=s3 works here too.
         StorageModule.forRoot({
