@@ -2,7 +2,14 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Logger } from '@nestjs/common';
 import Redis from 'ioredis';
-import { CDP_ENDPOINT, type CdpEndpoint, CdpProxyModule, cdpProxySettings, RedisLeaseStore } from '@bctrl/cdp-proxy';
+import {
+  CDP_ENDPOINT,
+  type CdpEndpoint,
+  CdpProxyModule,
+  cdpProxyOptions,
+  cdpProxySettings,
+  RedisLeaseStore,
+} from '@bctrl/cdp-proxy';
 import { runServiceProcess } from '@bctrl/service';
 
 /**
@@ -14,11 +21,9 @@ export async function bootstrap() {
     service: 'cdp-proxy',
     settings: cdpProxySettings,
     modules: (config) => [
-      CdpProxyModule.forRoot({
-        leaseStore: new RedisLeaseStore(new Redis(config.redisUrl as string, { maxRetriesPerRequest: 2 })),
-        defaultTtlSeconds: config.connectionDefaultTtl,
-        maxTtlSeconds: config.connectionMaxTtl,
-      }),
+      CdpProxyModule.forRoot(
+        cdpProxyOptions(config, new RedisLeaseStore(new Redis(config.redisUrl as string, { maxRetriesPerRequest: 2 }))),
+      ),
     ],
   });
   const endpoint = service.app.get<CdpEndpoint>(CDP_ENDPOINT);

@@ -1,5 +1,5 @@
 export { CdpProxyModule } from './cdp-proxy.module';
-export { CDP_ENDPOINT } from './cdp-proxy.options';
+export { CDP_ENDPOINT, cdpProxyOptions } from './cdp-proxy.options';
 export type { CdpProxyOptions } from './cdp-proxy.options';
 export { CdpEndpoint, CLOSE_CODES, CDP_PATH_PREFIX } from './cdp/cdp-endpoint';
 export { InMemoryLeaseStore } from './leases/lease-store';

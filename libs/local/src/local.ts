@@ -5,7 +5,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { loadConfig, platformSettings, PlatformConfig } from '@bctrl/config';
 import { SERVICES, SpacesV1 } from '@bctrl/contracts';
 import { migrateAll } from '@bctrl/db';
-import { CDP_ENDPOINT, CdpProxyModule, FileLeaseStore } from '@bctrl/cdp-proxy';
+import { CDP_ENDPOINT, CdpProxyModule, cdpProxyOptions, FileLeaseStore } from '@bctrl/cdp-proxy';
 import {
   CdpRouteHandler,
   createGatewayApp,
@@ -93,11 +93,7 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalPlatf
           objectStore: createObjectStore(config),
           maxObjectBytes: config.storageMaxObjectBytes,
         }),
-        CdpProxyModule.forRoot({
-          leaseStore,
-          defaultTtlSeconds: config.connectionDefaultTtl,
-          maxTtlSeconds: config.connectionMaxTtl,
-        }),
+        CdpProxyModule.forRoot(cdpProxyOptions(config, leaseStore)),
       ],
     })
     class LocalRootModule {}
