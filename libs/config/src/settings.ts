@@ -64,7 +64,7 @@ const workspaceRoot = defineSetting({
   defaultDoc: 'the working directory',
   group: 'General',
   description:
-    'Where a service finds what ships beside its code: the services\' database migrations and the built browser-runtime the local-process driver starts.',
+    "Where a service finds what ships beside its code: the services' database migrations and the built browser-runtime the local-process driver starts.",
   sensitive: false,
 });
 
