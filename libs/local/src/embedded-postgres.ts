@@ -16,6 +16,7 @@ import {
 } from 'node:fs';
 import { createServer } from 'node:net';
 import { basename, dirname, join, resolve } from 'node:path';
+import { isAlive } from '@bctrl/runtime-orchestrator';
 
 export interface LocalPostgres {
   url: string;
@@ -62,17 +63,6 @@ function clusterDir(dataDir: string, log: (msg: string) => void): string {
 const LOG_TAIL_LINES = 20;
 /** A stale server gets this long for its fast shutdown (SIGINT) before SIGKILL. */
 const STALE_SHUTDOWN_MS = 15_000;
-
-/** True while the process exists and is not a zombie. */
-function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
 
 function parentOf(pid: number): number | null {
   try {

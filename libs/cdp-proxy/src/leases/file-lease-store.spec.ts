@@ -3,12 +3,11 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runsV1 } from '@bctrl/contracts';
-import { newId } from '@bctrl/core';
 import { InProcessTransport } from '@bctrl/transport';
 import { ConnectionEvents, socketJournalOf } from '../cdp/connection-events';
 import { FileLeaseStore } from './file-lease-store';
-import { describeLeaseStoreSemantics } from './lease-store.conformance';
-import { type ConnectionLease, connectionStatus } from './lease-store';
+import { describeLeaseStoreSemantics, sampleLease } from './lease-store.conformance';
+import { connectionStatus } from './lease-store';
 
 const dir = mkdtempSync(join(tmpdir(), 'bctrl-file-leases-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -26,22 +25,7 @@ describeLeaseStoreSemantics('File-backed', () => ({
   close: async () => undefined,
 }));
 
-const lease = (overrides: Partial<ConnectionLease> = {}): ConnectionLease => ({
-  id: newId('connection'),
-  token: randomBytes(32).toString('base64url'),
-  type: 'cdp',
-  runtimeId: newId('runtime'),
-  spaceId: newId('space'),
-  accountId: 'acct_1',
-  subaccountId: null,
-  runId: newId('run'),
-  cdpUrl: 'ws://127.0.0.1:9222/devtools/browser/x',
-  createdAt: Date.now(),
-  expiresAt: Date.now() + 60_000,
-  endedAt: null,
-  endReason: null,
-  ...overrides,
-});
+const lease = sampleLease;
 
 /** Lets the store's coalesced write happen, as it would before a crash a moment later. */
 const settle = () => new Promise((resolve) => setImmediate(resolve));

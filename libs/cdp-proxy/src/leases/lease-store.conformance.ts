@@ -6,25 +6,30 @@ import { type ConnectionEnded, type ConnectionLease, connectionStatus, type Leas
  * What cdp-proxy relies on from any lease store. The in-memory store (local mode) and the Redis store
  * (distributed mode) both run this suite, so a behaviour only one has is a bug in the other.
  */
+/** A live cdp lease of a runtime of its own, expiring in a minute: what the suites store, with any field changed. */
+export function sampleLease(overrides: Partial<ConnectionLease> = {}): ConnectionLease {
+  return {
+    id: newId('connection'),
+    token: randomBytes(32).toString('base64url'),
+    type: 'cdp',
+    runtimeId: newId('runtime'),
+    spaceId: newId('space'),
+    accountId: 'acct_1',
+    subaccountId: null,
+    runId: newId('run'),
+    cdpUrl: 'ws://127.0.0.1:9222/devtools/browser/x',
+    createdAt: Date.now(),
+    expiresAt: Date.now() + 60_000,
+    endedAt: null,
+    endReason: null,
+    ...overrides,
+  };
+}
+
 export function describeLeaseStoreSemantics(name: string, open: () => LeaseStore | Promise<LeaseStore>) {
   describe(`${name} lease store semantics`, () => {
     let store: LeaseStore;
-    const lease = (overrides: Partial<ConnectionLease> = {}): ConnectionLease => ({
-      id: newId('connection'),
-      token: randomBytes(32).toString('base64url'),
-      type: 'cdp',
-      runtimeId: newId('runtime'),
-      spaceId: newId('space'),
-      accountId: 'acct_1',
-      subaccountId: null,
-      runId: newId('run'),
-      cdpUrl: 'ws://127.0.0.1:9222/devtools/browser/x',
-      createdAt: Date.now(),
-      expiresAt: Date.now() + 60_000,
-      endedAt: null,
-      endReason: null,
-      ...overrides,
-    });
+    const lease = sampleLease;
 
     beforeEach(async () => {
       store = await open();
