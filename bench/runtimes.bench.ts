@@ -25,7 +25,7 @@ import { fmt, intArg, loadAverage, median, sleep, stats } from './stats';
 const REPO_ROOT = resolve(__dirname, '..');
 const CHROME_PATH = process.env['CHROME_PATH'] || '/usr/lib/chromium/chromium';
 const WARM_POOL_SIZE = 2;
-/** The orchestrator's provider token for its WarmPool (runtime-options.ts); `.available` is public. */
+/** The orchestrator's provider token for its WarmPool (runtime-orchestrator.options.ts); `.available` is public. */
 const WARM_POOL = Symbol.for('bctrl.runtime-orchestrator.pool');
 const TARGETS = { coldOverRaw: 1.15, warmP50Ms: 25, warmP99Ms: 80 };
 

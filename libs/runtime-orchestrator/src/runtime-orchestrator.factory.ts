@@ -4,7 +4,7 @@ import type { BrowserDriver } from './drivers/browser-driver';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubernetesDriver } from './drivers/kubernetes.driver';
 import { LocalProcessDriver } from './drivers/local-process.driver';
-import type { RuntimeOrchestratorOptions } from './runtimes/runtime-options';
+import type { RuntimeOrchestratorOptions } from './runtime-orchestrator.options';
 import type { runtimeOrchestratorSettings } from './runtime-orchestrator.settings';
 
 /** What the orchestrator reads: its own settings (local mode hands it the whole platform's, a superset). */

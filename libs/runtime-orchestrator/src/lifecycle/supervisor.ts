@@ -6,7 +6,7 @@ import {
   ORCHESTRATOR_OPTIONS,
   RuntimeOrchestratorOptions,
   WARM_POOL,
-} from '../runtimes/runtime-options';
+} from '../runtime-orchestrator.options';
 import { RuntimesRepository } from '../runtimes/runtimes.repository';
 import { RuntimesService } from '../runtimes/runtimes.service';
 

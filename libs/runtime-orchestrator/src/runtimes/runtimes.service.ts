@@ -23,7 +23,12 @@ import { WarmPool } from '../pool/warm-pool';
 import { AgentEventRelay } from './agent-event-relay';
 import { RunEvents } from './run-events';
 import { checkRuntimeConfig, launchConfigOf } from './runtime-config';
-import { BROWSER_DRIVER, ORCHESTRATOR_OPTIONS, RuntimeOrchestratorOptions, WARM_POOL } from './runtime-options';
+import {
+  BROWSER_DRIVER,
+  ORCHESTRATOR_OPTIONS,
+  RuntimeOrchestratorOptions,
+  WARM_POOL,
+} from '../runtime-orchestrator.options';
 import { RuntimeArtifacts } from './runtime-artifacts';
 import { renderRuntime } from './runtime-view';
 import { RuntimeRow, RuntimesRepository } from './runtimes.repository';

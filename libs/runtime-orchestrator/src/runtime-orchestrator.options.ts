@@ -1,4 +1,4 @@
-import type { BrowserDriver } from '../drivers/browser-driver';
+import type { BrowserDriver } from './drivers/browser-driver';
 
 export interface RuntimeOrchestratorOptions {
   databaseUrl: string;
