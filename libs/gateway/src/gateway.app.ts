@@ -28,8 +28,8 @@ export interface GatewayAppOptions {
  * `Content-Type: application/json` with no body is what many HTTP clients and generated SDKs send for an action that
  * takes none (stop, keepalive): it reads as no body, like a request without the header, instead of Fastify's 400.
  * A body nested deeper than MAX_JSON_DEPTH is refused before it is parsed: validation walks bodies recursively and
- * ~3,000 levels overflow its stack. So is a string holding a NUL, which no Postgres text column can store. Everything else goes to Fastify's own JSON parser, prototype-poisoning checks
- * included.
+ * ~3,000 levels overflow its stack. So is a string holding a NUL, which no Postgres text column can store. Everything
+ * else goes to Fastify's own JSON parser, prototype-poisoning checks included.
  */
 function installJsonBodyParser(fastify: FastifyInstance): void {
   const parseJson = fastify.getDefaultJsonParser('error', 'error');
