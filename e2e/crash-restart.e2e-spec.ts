@@ -9,6 +9,7 @@ import { generateApiKey } from '@bctrl/core';
 import { freePort, sleep, waitFor } from '@bctrl/testing';
 import { agentsOf, chromiumOf, chromiumsOf, processesOfInstallation, testInstallationId } from './browsers';
 import { REPO_ROOT } from './platform';
+import { isAlive } from '@bctrl/runtime-orchestrator';
 
 /**
  * `npm start` killed with SIGKILL (the node process alone: its children are told nothing) while runtimes and a
@@ -76,15 +77,6 @@ async function start(port: number): Promise<Running> {
 function exitOf(child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-}
-
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !['Z', 'X'].includes(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3));
-  } catch {
-    return false;
-  }
 }
 
 /** Postgres servers (postmasters) running on this data dir's cluster. */
@@ -176,12 +168,12 @@ describe('local mode after kill -9 of npm start', () => {
     // The crash: SIGKILL to the node process only. Postgres, the agents and their Chromiums are not told.
     process.kill(first.child.pid as number, 'SIGKILL');
     await exitOf(first.child);
-    expect(alive(oldPostmaster)).toBe(true);
+    expect(isAlive(oldPostmaster)).toBe(true);
 
     const second = await start(port);
     const restartedAt = Date.now();
     // The old server was stopped, not merely outlived: exactly one postmaster serves the cluster, the new one.
-    expect(alive(oldPostmaster)).toBe(false);
+    expect(isAlive(oldPostmaster)).toBe(false);
     expect(postmastersOfDataDir()).toEqual([postmasterPid()]);
 
     // Within 30 s every runtime is settled, and every browser left running belongs to a ready runtime.

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { Client } from 'pg';
 import { waitFor } from '@bctrl/testing';
 import { startLocalPostgres, type LocalPostgres } from './embedded-postgres';
+import { isAlive } from '@bctrl/runtime-orchestrator';
 
 jest.setTimeout(120_000);
 
@@ -15,15 +16,6 @@ chmodSync(dataDir, 0o755);
 const clusterDir = join(dataDir, 'postgres');
 const started: LocalPostgres[] = [];
 const children: ChildProcess[] = [];
-
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !['Z', 'X'].includes(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3));
-  } catch {
-    return false;
-  }
-}
 
 const postmasterPid = () => Number(readFileSync(join(clusterDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
 
@@ -59,7 +51,7 @@ afterAll(async () => {
   // Whatever a failed test left running on this cluster goes with it.
   try {
     const pid = postmasterPid();
-    if (alive(pid)) process.kill(pid, 'SIGKILL');
+    if (isAlive(pid)) process.kill(pid, 'SIGKILL');
   } catch {
     // No server left.
   }
@@ -83,13 +75,13 @@ describe('local mode embedded Postgres', () => {
     const orphan = postmasterPid();
     first.child.kill('SIGKILL');
     await first.exited;
-    expect(alive(orphan)).toBe(true);
+    expect(isAlive(orphan)).toBe(true);
 
     const logs: string[] = [];
     const postgres = await startLocalPostgres(dataDir, (msg) => logs.push(msg));
     started.push(postgres);
     expect(await selectOne(postgres.url)).toBe(1);
-    expect(alive(orphan)).toBe(false);
+    expect(isAlive(orphan)).toBe(false);
     expect(postmasterPid()).not.toBe(orphan);
     expect(logs.join('\n')).toContain(`pid ${orphan}`);
     await postgres.stop();
@@ -104,7 +96,7 @@ describe('local mode embedded Postgres', () => {
       const postgres = await startLocalPostgres(dataDir, () => undefined);
       started.push(postgres);
       expect(await selectOne(postgres.url)).toBe(1);
-      expect(alive(other.pid as number)).toBe(true);
+      expect(isAlive(other.pid as number)).toBe(true);
       await postgres.stop();
       started.pop();
     } finally {
