@@ -1,27 +1,27 @@
-import { jsonBodyProblem, jsonDepthExceeds } from './json-depth';
+import { jsonBodyProblem } from './json-depth';
 
 const nested = (levels: number, open = '[', close = ']') => open.repeat(levels) + close.repeat(levels);
 
-describe('jsonDepthExceeds', () => {
+describe('jsonBodyProblem: depth', () => {
   it('allows bodies up to the limit and refuses one level more', () => {
-    expect(jsonDepthExceeds(nested(5), 5)).toBe(false);
-    expect(jsonDepthExceeds(nested(6), 5)).toBe(true);
-    expect(jsonDepthExceeds('{"a":{"b":{"c":[1,2,{"d":3}]}}}', 5)).toBe(false);
-    expect(jsonDepthExceeds('{"a":{"b":{"c":[1,2,{"d":{"e":[]}}]}}}', 5)).toBe(true);
+    expect(jsonBodyProblem(nested(5), 5)).toBeNull();
+    expect(jsonBodyProblem(nested(6), 5)).toBe('too_deep');
+    expect(jsonBodyProblem('{"a":{"b":{"c":[1,2,{"d":3}]}}}', 5)).toBeNull();
+    expect(jsonBodyProblem('{"a":{"b":{"c":[1,2,{"d":{"e":[]}}]}}}', 5)).toBe('too_deep');
   });
 
   it('counts siblings once, not their sum', () => {
-    expect(jsonDepthExceeds(`[${Array.from({ length: 1000 }, () => '[[]]').join(',')}]`, 3)).toBe(false);
+    expect(jsonBodyProblem(`[${Array.from({ length: 1000 }, () => '[[]]').join(',')}]`, 3)).toBeNull();
   });
 
   it('ignores brackets inside strings, escaped quotes included', () => {
-    expect(jsonDepthExceeds(JSON.stringify({ text: '[[[[[[[[{{{{{{' }), 2)).toBe(false);
-    expect(jsonDepthExceeds(JSON.stringify({ text: 'say \\"[[[[[[" and "{{{{"' }), 2)).toBe(false);
-    expect(jsonDepthExceeds(`{"a":"\\\\","b":[[[[]]]]}`, 3)).toBe(true);
+    expect(jsonBodyProblem(JSON.stringify({ text: '[[[[[[[[{{{{{{' }), 2)).toBeNull();
+    expect(jsonBodyProblem(JSON.stringify({ text: 'say \\"[[[[[[" and "{{{{"' }), 2)).toBeNull();
+    expect(jsonBodyProblem(`{"a":"\\\\","b":[[[[]]]]}`, 3)).toBe('too_deep');
   });
 
   it('finds the depth of a body of 3,000 levels, the one that overflowed validation', () => {
-    expect(jsonDepthExceeds(nested(3000, '{"a":', '}').replace(/\{"a":\}/, '{"a":1}'), 128)).toBe(true);
+    expect(jsonBodyProblem(nested(3000, '{"a":', '}').replace(/\{"a":\}/, '{"a":1}'), 128)).toBe('too_deep');
   });
 });
 

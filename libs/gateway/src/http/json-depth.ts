@@ -40,8 +40,3 @@ export function jsonBodyProblem(text: string, limit: number): JsonBodyProblem | 
   }
   return null;
 }
-
-/** Whether JSON text nests objects and arrays deeper than `limit`. */
-export function jsonDepthExceeds(text: string, limit: number): boolean {
-  return jsonBodyProblem(text, limit) === 'too_deep';
-}
