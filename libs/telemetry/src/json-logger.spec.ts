@@ -67,19 +67,40 @@ describe('JsonLogger', () => {
     const { logger, records } = capture();
     Logger.overrideLogger(logger);
     try {
-      new Logger('RoutesResolver').log('mapped route');
+      new Logger('SpacesService').log('space created');
       new Logger('ExceptionsHandler').error('boom', 'Error: boom\n    at handler (x.ts:1:1)');
     } finally {
       Logger.overrideLogger(false);
     }
     expect(records()).toMatchObject([
-      { level: 'info', context: 'RoutesResolver', msg: 'mapped route' },
+      { level: 'info', context: 'SpacesService', msg: 'space created' },
       {
         level: 'error',
         context: 'ExceptionsHandler',
         msg: 'boom',
         stack: 'Error: boom\n    at handler (x.ts:1:1)',
       },
+    ]);
+  });
+
+  it("writes Nest's start-up wiring (modules, controllers, routes) at debug, and its lifecycle lines at info", () => {
+    const { logger, records } = capture();
+    Logger.overrideLogger(logger);
+    try {
+      new Logger('InstanceLoader').log('GatewayModule dependencies initialized');
+      new Logger('RoutesResolver').log('SpacesController {/v1/spaces}:');
+      new Logger('RouterExplorer').log('Mapped {/v1/spaces, GET} route');
+      new Logger('RouterExplorer').warn('a duplicate route');
+      new Logger('NestApplication').log('Nest application successfully started');
+    } finally {
+      Logger.overrideLogger(false);
+    }
+    expect(records().map(({ level, context }) => [level, context])).toEqual([
+      ['debug', 'InstanceLoader'],
+      ['debug', 'RoutesResolver'],
+      ['debug', 'RouterExplorer'],
+      ['warn', 'RouterExplorer'],
+      ['info', 'NestApplication'],
     ]);
   });
 

@@ -24,6 +24,12 @@ const NEST_LEVELS: Record<NestLogLevel, LogLevel> = {
   fatal: 'fatal',
 };
 
+/**
+ * Nest's start-up wiring: a line per module, controller and route (about a hundred in local mode) that buries the
+ * banner and any real warning. Their `log` calls are written at debug, where whoever debugs routing looks.
+ */
+const NEST_WIRING_CONTEXTS = new Set(['InstanceLoader', 'RoutesResolver', 'RouterExplorer']);
+
 // Fields a caller cannot overwrite, so every line can be parsed and correlated the same way.
 const CORE_KEYS = new Set(['time', 'level', 'service', 'context', 'msg', 'trace_id', 'span_id']);
 
@@ -104,7 +110,8 @@ export class JsonLogger implements LoggerService {
   }
 
   log(message: unknown, ...optionalParams: unknown[]): void {
-    this.nest('info', message, optionalParams);
+    const { context } = splitContext(optionalParams);
+    this.nest(NEST_WIRING_CONTEXTS.has(context ?? '') ? 'debug' : 'info', message, optionalParams);
   }
 
   error(message: unknown, ...optionalParams: unknown[]): void {
