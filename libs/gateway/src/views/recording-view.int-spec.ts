@@ -147,6 +147,20 @@ describe('recording view', () => {
     await page.close();
   });
 
+  it('opens on the first recorded page, not a blank frame, before Play is pressed', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${origin}/view`);
+    await page.waitForSelector('body[data-state="ready"]');
+    // No click, no seek: what the iframe shows as the page opens. The tab began on about:blank; the first page it
+    // loaded is the first frame with anything to see.
+    const frame = page.frameLocator('#stage iframe');
+    await frame.locator('body', { hasText: 'Recorded first page' }).waitFor({ timeout: 10_000 });
+    expect(await page.getAttribute('body', 'data-playing')).toBe('false');
+    // The slider says where that is: at the first page's mark, from where Play goes on.
+    expect(await page.inputValue('#seek')).toBe(await page.locator('#marks button').nth(1).getAttribute('data-offset'));
+    await page.close();
+  });
+
   it('says so when the recording cannot be loaded', async () => {
     const page = await browser.newPage();
     await page.route('**/recording.ndjson', (route) => route.fulfill({ status: 404, body: '' }));

@@ -203,6 +203,9 @@ const VIEWER_SCRIPT = `
     playButton.disabled = false;
     replayer.on('resize', function (dimension) { size = dimension; fit(); });
     replayer.on('finish', function () { playing = false; render(); });
+    // Where the page opens: the first full snapshot of the first real page. Position 0 shows nothing (no event is
+    // before it), and a tab's first document is usually the about:blank it was created with.
+    var first = null;
     events.forEach(function (event, index) {
       if (event.type !== 4 || !event.data) return;
       // A mark lands on the new document's full snapshot: at the Meta event itself the old one is still shown.
@@ -213,15 +216,19 @@ const VIEWER_SCRIPT = `
       mark.className = 'mark';
       // +1: rrweb applies, when seeking, only the events strictly before the position.
       var offset = Math.min(landing.timestamp - meta.startTime + 1, total);
+      if (first === null && landing.type === 2 && event.data.href !== 'about:blank') first = offset;
       mark.title = String(event.data.href) + ' at ' + clock(offset);
       mark.setAttribute('data-offset', String(offset));
       mark.style.left = (total > 0 ? (offset / total) * 100 : 0) + '%';
       mark.addEventListener('click', function () { goTo(offset); });
       marks.appendChild(mark);
     });
-    replayer.pause(0);
+    if (first === null) {
+      var snapshot = events.find(function (event) { return event.type === 2; });
+      first = snapshot ? Math.min(snapshot.timestamp - meta.startTime + 1, total) : 0;
+    }
     document.body.setAttribute('data-tab', id);
-    render();
+    goTo(first);
   }
 
   playButton.addEventListener('click', function () {
