@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -11,6 +11,7 @@ import { JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 
 import { OtlpReceiver, startOtlpReceiver } from './otlp-receiver';
+import { waitFor } from './wait';
 
 function post(url: string, body: Buffer, headers: Record<string, string>): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -179,11 +180,68 @@ describe('startOtlpReceiver', () => {
       }),
     ).toBe(415);
     expect(
-      await post(`${receiver.url}/v1/metrics`, Buffer.from('{}'), {
+      await post(`${receiver.url}/v1/logs`, Buffer.from('{}'), {
         'content-type': 'application/json',
       }),
     ).toBe(404);
   });
+
+  it('receives metrics from the real OTLP exporter of a separate process, every OTEL_METRIC_EXPORT_INTERVAL', async () => {
+    // The child never flushes: what arrives was sent by the periodic reader, on the interval the env asked for.
+    const script = `
+      const { startTelemetry, platformInstruments, addObservation } = require(${JSON.stringify(join(__dirname, '../../telemetry/src/index.ts'))});
+      startTelemetry({ serviceName: 'cdp-proxy' });
+      platformInstruments().httpServerRequestDuration.record(0.2, {
+        'http.request.method': 'GET', 'http.route': '/v1/spaces', 'http.response.status_code': 200,
+      });
+      addObservation('cdpMessages', () => [[7, { direction: 'client', 'cdp.method': 'Page.navigate' }]]);
+      setTimeout(() => process.exit(0), 20_000);
+    `;
+    const child = spawn(process.execPath, ['-r', '@swc-node/register', '-e', script], {
+      cwd: join(__dirname, '../../..'),
+      env: {
+        ...process.env,
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+        OTEL_METRIC_EXPORT_INTERVAL: '200',
+        OTEL_SERVICE_NAME: '',
+      },
+      stdio: 'ignore',
+    });
+    try {
+      const exports = await waitFor(
+        'two metric exports',
+        () => {
+          const seen = receiver.metrics().filter((metric) => metric.name === 'bctrl.cdp.messages');
+          return seen.length >= 2 ? seen : undefined;
+        },
+        20_000,
+      );
+      expect(exports[0]).toEqual({
+        name: 'bctrl.cdp.messages',
+        unit: '{message}',
+        type: 'sum',
+        monotonic: true,
+        serviceName: 'cdp-proxy',
+        dataPoints: [{ attributes: { direction: 'client', 'cdp.method': 'Page.navigate' }, value: 7 }],
+      });
+      expect(receiver.metrics().find((metric) => metric.name === 'http.server.request.duration')).toEqual({
+        name: 'http.server.request.duration',
+        unit: 's',
+        type: 'histogram',
+        monotonic: false,
+        serviceName: 'cdp-proxy',
+        dataPoints: [
+          {
+            attributes: { 'http.request.method': 'GET', 'http.route': '/v1/spaces', 'http.response.status_code': 200 },
+            count: 1,
+            sum: 0.2,
+          },
+        ],
+      });
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 40_000);
 
   it('fails waitFor with the spans it did receive when none matches in time', async () => {
     await expect(receiver.waitFor((span) => span.name === 'never', 50)).rejects.toThrow(

@@ -13,11 +13,37 @@ export interface ReceivedSpan {
   readonly attributes: Readonly<Record<string, unknown>>;
 }
 
+/** One data point of a received metric: a sum or gauge value, or a histogram's count and sum. */
+export interface ReceivedDataPoint {
+  readonly attributes: Readonly<Record<string, unknown>>;
+  /** Sums and gauges. */
+  readonly value?: number;
+  /** Histograms. */
+  readonly count?: number;
+  readonly sum?: number;
+}
+
+export interface ReceivedMetric {
+  readonly name: string;
+  readonly unit: string;
+  readonly type: 'sum' | 'gauge' | 'histogram' | 'other';
+  /** Sums: a counter (true) or an up-down counter. */
+  readonly monotonic: boolean;
+  readonly serviceName: string | undefined;
+  readonly dataPoints: readonly ReceivedDataPoint[];
+}
+
 export interface OtlpReceiver {
-  /** Base URL to use as `OTEL_EXPORTER_OTLP_ENDPOINT`; spans are accepted at `<url>/v1/traces`. */
+  /**
+   * Base URL to use as `OTEL_EXPORTER_OTLP_ENDPOINT`; spans are accepted at `<url>/v1/traces`, metrics at
+   * `<url>/v1/metrics`.
+   */
   readonly url: string;
   readonly tracesUrl: string;
+  readonly metricsUrl: string;
   spans(): ReceivedSpan[];
+  /** Every metric of every export request so far, in arrival order (a periodic exporter repeats each one). */
+  metrics(): ReceivedMetric[];
   /** Resolves with the first received span matching `predicate`, including spans that arrived before the call. */
   waitFor(predicate: (span: ReceivedSpan) => boolean, timeoutMs?: number): Promise<ReceivedSpan>;
   stop(): Promise<void>;
@@ -32,11 +58,13 @@ interface Waiter {
 
 /**
  * A stand-in OTLP/HTTP collector for end-to-end tests whose services run as separate processes. It accepts the JSON
- * encoding that @opentelemetry/exporter-trace-otlp-http sends (hex ids, optionally gzip-compressed), and also
- * base64 ids as written by a protobuf-JSON mapping, so tests do not depend on which the exporter version picks.
+ * encoding that @opentelemetry/exporter-trace-otlp-http and exporter-metrics-otlp-http send (hex ids, optionally
+ * gzip-compressed), and also base64 ids as written by a protobuf-JSON mapping, so tests do not depend on which the
+ * exporter version picks.
  */
 export async function startOtlpReceiver(options: { port?: number; host?: string } = {}): Promise<OtlpReceiver> {
   const received: ReceivedSpan[] = [];
+  const receivedMetrics: ReceivedMetric[] = [];
   let waiters: Waiter[] = [];
 
   const accept = (spans: ReceivedSpan[]) => {
@@ -51,7 +79,7 @@ export async function startOtlpReceiver(options: { port?: number; host?: string 
   };
 
   const server = createServer((req, res) => {
-    handle(req, res, accept).catch((error: unknown) => {
+    handle(req, res, accept, (metrics) => receivedMetrics.push(...metrics)).catch((error: unknown) => {
       if (!res.headersSent)
         reply(res, 400, {
           error: error instanceof Error ? error.message : String(error),
@@ -69,7 +97,9 @@ export async function startOtlpReceiver(options: { port?: number; host?: string 
   return {
     url,
     tracesUrl: `${url}/v1/traces`,
+    metricsUrl: `${url}/v1/metrics`,
     spans: () => [...received],
+    metrics: () => [...receivedMetrics],
     waitFor: (predicate, timeoutMs = 5_000) => {
       const existing = received.find(predicate);
       if (existing) return Promise.resolve(existing);
@@ -98,9 +128,12 @@ async function handle(
   req: IncomingMessage,
   res: ServerResponse,
   accept: (spans: ReceivedSpan[]) => void,
+  acceptMetrics: (metrics: ReceivedMetric[]) => void,
 ): Promise<void> {
   const path = (req.url ?? '').split('?')[0];
-  if (req.method !== 'POST' || path !== '/v1/traces') return reply(res, 404, { error: 'only POST /v1/traces' });
+  if (req.method !== 'POST' || (path !== '/v1/traces' && path !== '/v1/metrics')) {
+    return reply(res, 404, { error: 'only POST /v1/traces and /v1/metrics' });
+  }
   const contentType = (req.headers['content-type'] ?? '').toLowerCase();
   if (!contentType.includes('json')) return reply(res, 415, { error: 'only OTLP/HTTP JSON is supported' });
 
@@ -111,8 +144,10 @@ async function handle(
   if (encoding === 'gzip') body = gunzipSync(body);
   else if (encoding === 'deflate') body = inflateSync(body);
 
-  accept(parseExportRequest(JSON.parse(body.toString('utf8')) as unknown));
-  // An empty ExportTraceServiceResponse: everything accepted, no partial success to report.
+  const payload = JSON.parse(body.toString('utf8')) as unknown;
+  if (path === '/v1/metrics') acceptMetrics(parseMetricsExportRequest(payload));
+  else accept(parseExportRequest(payload));
+  // An empty Export{Trace,Metrics}ServiceResponse: everything accepted, no partial success to report.
   reply(res, 200, {});
 }
 
@@ -171,6 +206,69 @@ export function parseExportRequest(payload: unknown): ReceivedSpan[] {
     }
   }
   return spans;
+}
+
+interface OtlpNumberDataPoint {
+  attributes?: OtlpKeyValue[];
+  asInt?: number | string;
+  asDouble?: number;
+}
+interface OtlpHistogramDataPoint {
+  attributes?: OtlpKeyValue[];
+  count?: number | string;
+  sum?: number;
+}
+interface OtlpMetric {
+  name?: string;
+  unit?: string;
+  sum?: { dataPoints?: OtlpNumberDataPoint[]; isMonotonic?: boolean | null };
+  gauge?: { dataPoints?: OtlpNumberDataPoint[] };
+  histogram?: { dataPoints?: OtlpHistogramDataPoint[] };
+}
+interface OtlpMetricsExportRequest {
+  resourceMetrics?: Array<{
+    resource?: { attributes?: OtlpKeyValue[] };
+    scopeMetrics?: Array<{ metrics?: OtlpMetric[] }>;
+  }>;
+}
+
+export function parseMetricsExportRequest(payload: unknown): ReceivedMetric[] {
+  const request = payload as OtlpMetricsExportRequest;
+  const out: ReceivedMetric[] = [];
+  for (const resourceMetrics of request.resourceMetrics ?? []) {
+    const resource = attributesToObject(resourceMetrics.resource?.attributes);
+    const serviceName = typeof resource['service.name'] === 'string' ? resource['service.name'] : undefined;
+    for (const scopeMetrics of resourceMetrics.scopeMetrics ?? []) {
+      for (const metric of scopeMetrics.metrics ?? []) {
+        const common = { name: metric.name ?? '', unit: metric.unit ?? '', serviceName };
+        if (metric.histogram) {
+          out.push({
+            ...common,
+            type: 'histogram',
+            monotonic: false,
+            dataPoints: (metric.histogram.dataPoints ?? []).map((point) => ({
+              attributes: attributesToObject(point.attributes),
+              count: Number(point.count ?? 0),
+              sum: point.sum ?? 0,
+            })),
+          });
+        } else if (metric.sum || metric.gauge) {
+          out.push({
+            ...common,
+            type: metric.sum ? 'sum' : 'gauge',
+            monotonic: metric.sum?.isMonotonic === true,
+            dataPoints: ((metric.sum ?? metric.gauge)?.dataPoints ?? []).map((point) => ({
+              attributes: attributesToObject(point.attributes),
+              value: point.asDouble ?? Number(point.asInt ?? 0),
+            })),
+          });
+        } else {
+          out.push({ ...common, type: 'other', monotonic: false, dataPoints: [] });
+        }
+      }
+    }
+  }
+  return out;
 }
 
 /** OTLP/JSON says hex, protobuf's JSON mapping says base64; a 16- or 32-digit hex string is taken as hex. */
