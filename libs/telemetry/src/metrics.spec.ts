@@ -1,4 +1,4 @@
-import { DataPointType, type HistogramMetricData, MetricReader, type MetricData } from '@opentelemetry/sdk-metrics';
+import { DataPointType, type HistogramMetricData } from '@opentelemetry/sdk-metrics';
 
 import {
   addObservation,
@@ -11,23 +11,7 @@ import {
   prometheusSeries,
 } from './metrics';
 import { startTelemetry, TelemetryHandle } from './start-telemetry';
-
-/** Collects on demand, as Prometheus pulls: the spec reads what an exporter would be handed. */
-class PullReader extends MetricReader {
-  // Nothing is pushed anywhere, so there is nothing to flush or stop.
-  protected onShutdown(): Promise<void> {
-    return Promise.resolve();
-  }
-  protected onForceFlush(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  async metrics(): Promise<MetricData[]> {
-    const { resourceMetrics, errors } = await this.collect();
-    expect(errors).toEqual([]);
-    return resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics);
-  }
-}
+import { CollectingMetricReader } from './testing';
 
 describe('prometheusName (the collector Prometheus exporter naming)', () => {
   it.each([
@@ -92,11 +76,11 @@ describe('BoundedLabels', () => {
 });
 
 describe('platform instruments', () => {
-  let reader: PullReader;
+  let reader: CollectingMetricReader;
   let telemetry: TelemetryHandle;
 
   beforeEach(() => {
-    reader = new PullReader();
+    reader = new CollectingMetricReader();
     telemetry = startTelemetry({ serviceName: 'gateway', metricReader: reader, env: {} });
   });
 
@@ -157,7 +141,7 @@ describe('platform instruments', () => {
     await telemetry.shutdown();
     const stale = platformInstruments();
     stale.storageBytes.add(10, { direction: 'in' });
-    reader = new PullReader();
+    reader = new CollectingMetricReader();
     telemetry = startTelemetry({ serviceName: 'storage', metricReader: reader, env: {} });
     const live = platformInstruments();
     expect(live).not.toBe(stale);

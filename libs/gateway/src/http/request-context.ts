@@ -2,6 +2,7 @@ import { context, Context, propagation, Span, SpanKind, SpanStatusCode, trace } 
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Principal } from '@bctrl/core';
+import { platformInstruments } from '@bctrl/telemetry';
 
 const tracer = trace.getTracer('bctrl-gateway');
 
@@ -60,6 +61,15 @@ export function installRequestContext(fastify: FastifyInstance): void {
       if (reply.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
       span.end();
     }
+    platformInstruments().httpServerRequestDuration.record(reply.elapsedTime / 1000, {
+      'http.request.method': KNOWN_METHODS.has(request.method) ? request.method : '_OTHER',
+      // The route template, never the path: ids in paths would make a series per resource.
+      ...(request.routeOptions.url ? { 'http.route': request.routeOptions.url } : {}),
+      'http.response.status_code': reply.statusCode,
+    });
     done();
   });
 }
+
+/** The semantic conventions' method set; anything else is `_OTHER`, so a client cannot mint new series. */
+const KNOWN_METHODS = new Set(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'TRACE']);
