@@ -5,6 +5,7 @@ import { RuntimesV1 } from '@bctrl/contracts';
 import type { Transport } from '@bctrl/transport';
 import type { LeaseStore } from '../leases/lease-store';
 import { rejectUpgrade } from '../proxy/ws-splice';
+import { CdpTraffic } from '../recording/cdp-traffic';
 import type { CommandPublisher } from '../recording/command-recorder';
 import { CdpDiscoveryRoute } from '../routes/cdp-discovery.route';
 import { CdpSocketRoute } from '../routes/cdp-socket.route';
@@ -45,6 +46,8 @@ export class CdpEndpoint {
   private subscription: { close(): Promise<void> } | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
   private closing = false;
+  private readonly traffic = new CdpTraffic();
+  private stopObserving: (() => void) | null = null;
 
   constructor(private readonly options: CdpEndpointOptions) {
     this.sockets = new SocketRegistry(options.store);
@@ -57,6 +60,7 @@ export class CdpEndpoint {
     const context: ProxyContext = {
       store: options.store,
       publisher: options.publisher,
+      traffic: this.traffic,
       events: options.events,
       sockets: this.sockets,
       dialTimeoutMs: options.dialTimeoutMs ?? 10_000,
@@ -79,6 +83,7 @@ export class CdpEndpoint {
     });
     this.heartbeat = setInterval(() => void this.touchRuntimes(), this.options.heartbeatMs ?? 5_000);
     this.heartbeat.unref();
+    this.stopObserving = this.traffic.observe();
   }
 
   /** Open sockets, for tests and metrics. */
@@ -121,6 +126,7 @@ export class CdpEndpoint {
   async close(): Promise<void> {
     this.closing = true;
     if (this.heartbeat) clearInterval(this.heartbeat);
+    this.stopObserving?.();
     await this.subscription?.close();
     await this.sockets.closeAll(CLOSE_CODES.shutdown.code, CLOSE_CODES.shutdown.reason);
     this.webdriver.close();

@@ -1,5 +1,6 @@
 import WebSocket from 'ws';
 import type { CdpSession } from '@bctrl/cdp-client';
+import { platformInstruments } from '@bctrl/telemetry';
 
 /**
  * The live-view wire protocol between the viewer page and cdp-proxy: JSON text messages.
@@ -148,12 +149,15 @@ export class LiveViewSession {
       }
     };
     if (!sessionId || sessionId !== this.sessionId) return;
+    // One counter call per frame is nothing beside the frame itself (a JPEG of 60–150 kB, re-encoded as JSON).
     if (this.viewer.bufferedAmount > MAX_VIEWER_BUFFER) {
       this.stats.framesDropped++;
+      platformInstruments().liveViewFrames.add(1, { outcome: 'dropped' });
       ack();
       return;
     }
     this.stats.frames++;
+    platformInstruments().liveViewFrames.add(1, { outcome: 'sent' });
     const frame = JSON.stringify({
       type: 'frame',
       targetId: this.activeTargetId,

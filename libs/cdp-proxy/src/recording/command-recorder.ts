@@ -5,6 +5,7 @@ import { commandsV1, runSubject } from '@bctrl/contracts';
 import type { Transport } from '@bctrl/transport';
 import type { ClientMessage, UpstreamMessageMeta } from '../proxy/cdp-tap';
 import { parseClientMessage, parseUpstreamMeta } from '../proxy/cdp-tap';
+import type { CdpTraffic } from './cdp-traffic';
 
 type RecordInit = MessageInitShape<typeof commandsV1.CommandRecordSchema>;
 
@@ -34,7 +35,8 @@ const ERROR_CODE = /"error":\{"code":(-?\d+)/;
 /**
  * Turns one socket's tapped CDP traffic into command records: a command is matched with its reply by id and
  * session, and recorded with timing, outcome and sizes — never params or results. It runs on the tap's deferred
- * callbacks, so the pipe never waits for it; records go to a shared batching publisher.
+ * callbacks, so the pipe never waits for it; records go to a shared batching publisher, and every message is
+ * counted in the proxy's traffic totals (by method; a reply under the command it answers).
  */
 export class CommandTracker {
   private readonly pending = new Map<string, Pending>();
@@ -42,10 +44,12 @@ export class CommandTracker {
   constructor(
     private readonly context: CommandContext,
     private readonly sink: CommandPublisher,
+    private readonly traffic?: CdpTraffic,
   ) {}
 
   onClientMessage(message: ClientMessage): void {
     const fields = parseClientMessage(message);
+    this.traffic?.count('client', fields?.method, message.size);
     if (!fields?.method || fields.id === undefined) return;
     if (this.pending.size >= MAX_PENDING) {
       this.emit(fields.method, fields.sessionId ?? '', Date.now(), 0, message.size, 0, false, 'untracked');
@@ -61,11 +65,18 @@ export class CommandTracker {
   }
 
   onUpstreamMessage(meta: UpstreamMessageMeta): void {
-    if (meta.binary) return;
+    if (meta.binary) {
+      this.traffic?.count('browser', undefined, meta.size);
+      return;
+    }
     const fields = parseUpstreamMeta(meta);
-    if (fields.id === undefined) return;
+    if (fields.id === undefined) {
+      this.traffic?.count('browser', fields.method, meta.size);
+      return;
+    }
     const id = key(fields.id, fields.sessionId);
     const command = this.pending.get(id);
+    this.traffic?.count('browser', command?.method, meta.size);
     if (!command) return;
     this.pending.delete(id);
     const micros = Number((process.hrtime.bigint() - command.startedNs) / 1000n);

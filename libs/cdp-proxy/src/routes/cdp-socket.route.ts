@@ -66,6 +66,7 @@ export class CdpSocketRoute implements ProxyRoute {
         connectionId: lease.id,
       },
       this.context.publisher,
+      this.context.traffic,
     );
     const spliced = splice(socket, dialed.socket, {
       clientHead: head,

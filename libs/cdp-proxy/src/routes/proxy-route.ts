@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ConnectionLease, LeaseStore } from '../leases/lease-store';
+import type { CdpTraffic } from '../recording/cdp-traffic';
 import type { CommandPublisher } from '../recording/command-recorder';
 import type { ConnectionEvents } from '../cdp/connection-events';
 import type { SocketRegistry } from '../cdp/socket-registry';
@@ -9,6 +10,8 @@ import type { SocketRegistry } from '../cdp/socket-registry';
 export interface ProxyContext {
   store: LeaseStore;
   publisher: CommandPublisher;
+  /** The CDP messages and bytes this proxy carried, for the metrics. */
+  traffic: CdpTraffic;
   events: ConnectionEvents;
   sockets: SocketRegistry;
   /** Browser dial (TCP + handshake) limit. */

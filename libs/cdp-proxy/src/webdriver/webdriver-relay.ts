@@ -1,6 +1,7 @@
 import { type IncomingHttpHeaders, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Logger } from '@nestjs/common';
 import { AGENT_PATHS, AGENT_WEBDRIVER_CONNECTION, RunEvent } from '@bctrl/contracts';
+import { BoundedLabels, platformInstruments } from '@bctrl/telemetry';
 import type { ConnectionLease, EndReason, LeaseStore } from '../leases/lease-store';
 import type { CommandPublisher } from '../recording/command-recorder';
 import type { ConnectionEvents } from '../cdp/connection-events';
@@ -28,6 +29,12 @@ const WORDS_AFTER: Record<string, Set<string>> = {
   element: new Set(['active']),
   window: new Set(['new', 'rect', 'handles', 'maximize', 'minimize', 'fullscreen']),
 };
+
+/**
+ * The W3C protocol has about 60 commands and chromedriver adds some of its own; a client may send any path, and each
+ * distinct command would be a series of its own in the metrics. Past this many the command reads `other`.
+ */
+const MAX_METRIC_COMMANDS = 256;
 
 /** The request headers chromedriver needs; nothing else of the client's (cookies, auth) goes past the proxy. */
 const PASSED_HEADERS = ['content-type', 'content-length', 'accept', 'transfer-encoding'] as const;
@@ -59,6 +66,7 @@ interface TrackedConnection {
 export class WebDriverRelay {
   private readonly logger = new Logger('WebDriverRelay');
   private readonly tracked = new Map<string, TrackedConnection>();
+  private readonly commandLabels = new BoundedLabels(MAX_METRIC_COMMANDS, /^[A-Z]{1,16} \/[\x21-\x7e]{0,200}$/);
 
   constructor(private readonly options: WebDriverRelayOptions) {}
 
@@ -263,6 +271,10 @@ export class WebDriverRelay {
     startedNs: bigint,
     outcome: { ok: boolean; errorCode: string; requestBytes: number; responseBytes: number },
   ): void {
+    platformInstruments().webdriverCommands.add(1, {
+      'webdriver.command': this.commandLabels.label(method),
+      outcome: outcome.ok ? 'ok' : 'error',
+    });
     this.options.publisher.add({
       runId: lease.runId,
       runtimeId: lease.runtimeId,
