@@ -7,6 +7,7 @@ import { RuntimeOrchestratorHandlers } from './runtime-orchestrator.handlers';
 import { AgentEventRelay } from './runtimes/agent-event-relay';
 import { RuntimeArtifacts } from './runtimes/runtime-artifacts';
 import { RuntimeFiles } from './runtimes/runtime-files';
+import { RuntimeMetrics } from './runtimes/runtime-metrics';
 import { RunEvents } from './runtimes/run-events';
 import {
   BROWSER_DRIVER,
@@ -50,6 +51,7 @@ export class RuntimeOrchestratorModule {
         RuntimeArtifacts,
         RuntimeFiles,
         RuntimesService,
+        RuntimeMetrics,
         Supervisor,
         RuntimeOrchestratorHandlers,
       ],

@@ -120,10 +120,9 @@ export interface HttpServerAttributes extends Attributes {
   'http.route'?: string;
   'http.response.status_code': number;
 }
-/** The statuses `bctrl.runtimes` reports; ended runtimes (stopped, failed) are history, not load. */
-export const OBSERVED_RUNTIME_STATUSES = ['pending', 'starting', 'ready', 'stopping'] as const;
 export interface RuntimeStatusAttributes extends Attributes {
-  status: (typeof OBSERVED_RUNTIME_STATUSES)[number];
+  /** A live status (pending, starting, ready, stopping): ended runtimes are history, not load. */
+  status: string;
 }
 export interface RuntimeCreateAttributes extends Attributes {
   warm: boolean;

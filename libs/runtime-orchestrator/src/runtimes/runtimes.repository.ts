@@ -67,6 +67,18 @@ export class RuntimesRepository {
     return this.db.runtime.count({ where: { spaceId, status: { in: [...LIVE_RUNTIME_STATUSES] } } });
   }
 
+  /** Live runtimes per status, every live status present (0 when none); for the metrics, on each collection. */
+  async countLiveByStatus(): Promise<Map<RuntimeStatus, number>> {
+    const groups = await this.db.runtime.groupBy({
+      by: ['status'],
+      where: { status: { in: [...LIVE_RUNTIME_STATUSES] } },
+      _count: { _all: true },
+    });
+    const counts = new Map<RuntimeStatus, number>(LIVE_RUNTIME_STATUSES.map((status) => [status, 0]));
+    for (const group of groups) counts.set(group.status as RuntimeStatus, group._count._all);
+    return counts;
+  }
+
   liveInSpace(spaceId: string) {
     return this.db.runtime.findMany({ where: { spaceId, status: { in: [...LIVE_RUNTIME_STATUSES] } } });
   }

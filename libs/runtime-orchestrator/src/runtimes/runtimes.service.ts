@@ -10,6 +10,7 @@ import {
   type StopReason,
 } from '@bctrl/contracts';
 import { BctrlError, isId, newId, Principal, requireKey, requireOperator, toPage } from '@bctrl/core';
+import { platformInstruments } from '@bctrl/telemetry';
 import { Transport, TRANSPORT } from '@bctrl/transport';
 import {
   type BrowserDriver,
@@ -75,6 +76,7 @@ export class RuntimesService implements BeforeApplicationShutdown {
   }
 
   async create(principal: Principal, request: runtimesV1.CreateRuntimeRequest) {
+    const requestedAt = Date.now();
     const key = requireKey(principal, 'member');
     // The space must be visible to the caller; the spaces service decides, with the caller's own principal.
     const space = await this.transport.request(SpacesV1.getSpace, { spaceId: request.spaceId }, { principal: key });
@@ -102,8 +104,8 @@ export class RuntimesService implements BeforeApplicationShutdown {
       config: launchConfigOf(config),
     };
     const pooled = this.pool.claim(spec);
-    if (pooled) return renderRuntime(await this.startWarm(row, spec, pooled));
-    const launch = this.startLaunch(row, spec);
+    if (pooled) return renderRuntime(await this.startWarm(row, spec, pooled, requestedAt));
+    const launch = this.startLaunch(row, spec, requestedAt);
     if (request.wait) {
       const settled = await Promise.race([
         launch.done,
@@ -274,7 +276,12 @@ export class RuntimesService implements BeforeApplicationShutdown {
    * A pooled browser is already ready: the runtime is recorded ready in one write, and the agent learns its runtime
    * (driver.adopt) after that, off the answer's path. The row's driverRef is the binding reconcile trusts.
    */
-  private async startWarm(row: Prisma.RuntimeCreateInput, spec: BrowserSpec, pooled: BrowserHandle) {
+  private async startWarm(
+    row: Prisma.RuntimeCreateInput,
+    spec: BrowserSpec,
+    pooled: BrowserHandle,
+    requestedAt: number,
+  ) {
     const now = new Date();
     let ready: RuntimeRow;
     try {
@@ -296,6 +303,7 @@ export class RuntimesService implements BeforeApplicationShutdown {
     } finally {
       this.pool.settle(pooled.ref);
     }
+    recordCreateDuration(requestedAt, true);
     // The browser died between the pool and here, or refused the runtime: the runtime fails as if it crashed.
     void this.driver
       .adopt(pooled, spec)
@@ -312,7 +320,7 @@ export class RuntimesService implements BeforeApplicationShutdown {
    * A cold start: the browser starts at once and the runtime's row (already `starting`) is written alongside, so
    * the database is off the critical path of Chromium's boot.
    */
-  private startLaunch(row: Prisma.RuntimeCreateInput, spec: BrowserSpec): Launch {
+  private startLaunch(row: Prisma.RuntimeCreateInput, spec: BrowserSpec, requestedAt: number): Launch {
     const abort = new AbortController();
     const started = Date.now();
     const launching = this.driver.launch(spec, abort.signal).then(
@@ -332,7 +340,7 @@ export class RuntimesService implements BeforeApplicationShutdown {
     const launch: Launch = {
       abort,
       created,
-      done: this.finishLaunch(created, launching, abort.signal, started)
+      done: this.finishLaunch(created, launching, abort.signal, started, requestedAt)
         .catch((error: unknown) => {
           this.logger.error(`launch of ${row.id} failed: ${String(error)}`);
           return null;
@@ -348,6 +356,7 @@ export class RuntimesService implements BeforeApplicationShutdown {
     launching: Promise<{ handle: BrowserHandle; error: null } | { handle: null; error: unknown }>,
     signal: AbortSignal,
     started: number,
+    requestedAt: number,
   ): Promise<RuntimeRow | null> {
     const row = await created;
     if (!row) return null;
@@ -392,6 +401,7 @@ export class RuntimesService implements BeforeApplicationShutdown {
       await discardBrowser(this.driver, handle.ref, this.logger, `runtime ${row.id} stopped while starting`);
       return null;
     }
+    recordCreateDuration(requestedAt, false);
     await this.events.publish(ready, RunEvent.runtimeReady, { warm: false, startMs: Date.now() - started });
     this.relay.start(ready);
     return ready;
@@ -413,6 +423,11 @@ export class RuntimesService implements BeforeApplicationShutdown {
     requireKey(principal, role);
     return row;
   }
+}
+
+/** From the create request reaching this service to the runtime recorded ready. */
+function recordCreateDuration(requestedAt: number, warm: boolean): void {
+  platformInstruments().runtimeCreateDuration.record((Date.now() - requestedAt) / 1000, { warm });
 }
 
 /** The row's stop reason as the catalogue has it: the column holds only what this service wrote, from STOP_REASONS. */
