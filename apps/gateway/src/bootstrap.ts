@@ -1,40 +1,30 @@
 import { Module } from '@nestjs/common';
-import Redis from 'ioredis';
 import { describeConfig, loadConfig } from '@bctrl/config';
 import {
   createGatewayApp,
   ForwardingCdpRoute,
-  GatewayModule,
-  gatewayOptions,
+  gatewayService,
   gatewaySettings,
-  installCdpRoute,
-  RedisIdempotencyStore,
   HttpStorageDataPlane,
-  RedisRateLimiter,
+  installCdpRoute,
   useStorageDataPlane,
 } from '@bctrl/gateway';
 import { PlatformModule } from '@bctrl/service';
 import { JsonLogger } from '@bctrl/telemetry';
 import { NatsTransport } from '@bctrl/transport';
 
-/** The public API as its own process: NATS to reach the services, Redis for idempotency keys. */
+/** The public API as its own process: NATS to reach the services, Redis for idempotency keys and rate limits. */
 export async function bootstrap() {
   // The gateway's own settings only: it needs no database or object store, and boots without them.
   const config = loadConfig(gatewaySettings, { ...process.env, BCTRL_MODE: 'distributed' });
   const logger = new JsonLogger({ service: 'gateway', level: config.logLevel });
   logger.log(`starting with ${JSON.stringify(describeConfig(config, gatewaySettings))}`, 'gateway');
   const transport = await NatsTransport.connect({ servers: config.natsUrl as string, name: 'gateway' });
-  const redis = new Redis(config.redisUrl as string, { lazyConnect: false, maxRetriesPerRequest: 2 });
 
   @Module({
     imports: [
       PlatformModule.forRoot({ services: ['gateway'], transport }),
-      GatewayModule.forRoot(
-        gatewayOptions(config, {
-          idempotencyStore: new RedisIdempotencyStore(redis),
-          rateLimiter: (perSecond) => new RedisRateLimiter(redis, perSecond),
-        }),
-      ),
+      ...gatewayService.modules(config, gatewayService.adapters.distributed(config)),
     ],
   })
   class GatewayRootModule {}

@@ -1,7 +1,7 @@
-import { runServiceProcess } from '@bctrl/service';
+import { invocationWorkerService } from '@bctrl/invocation-worker';
+import { runService } from '@bctrl/service';
 
-/** Joins the transport and answers health; its routes and handlers arrive with the issues that build them. */
+/** invocation-worker as its own process. */
 export function bootstrap() {
-  // No settings of its own yet: those of every service process.
-  return runServiceProcess({ service: 'invocation-worker', settings: {} });
+  return runService(invocationWorkerService);
 }

@@ -1,28 +1,7 @@
-import { migrateService } from '@bctrl/db';
-import {
-  orchestratorOptions,
-  RuntimeOrchestratorModule,
-  runtimeOrchestratorSettings,
-} from '@bctrl/runtime-orchestrator';
-import { runServiceProcess } from '@bctrl/service';
+import { runtimeOrchestratorService } from '@bctrl/runtime-orchestrator';
+import { runService } from '@bctrl/service';
 
-/**
- * runtime-orchestrator as its own process: applies its migrations (under an advisory lock), then runs the
- * lifecycle, the driver (BCTRL_BROWSER_DRIVER), the warm pool and reconcile.
- */
+/** runtime-orchestrator as its own process, with the driver BCTRL_BROWSER_DRIVER names. */
 export function bootstrap() {
-  return runServiceProcess({
-    service: 'runtime-orchestrator',
-    settings: runtimeOrchestratorSettings,
-    prepare: async (config) => {
-      await migrateService(config.databaseUrl as string, 'runtime-orchestrator', {
-        workspaceRoot: config.workspaceRoot,
-      });
-    },
-    modules: (config) => [
-      RuntimeOrchestratorModule.forRoot(
-        orchestratorOptions(config, { databaseUrl: config.databaseUrl as string, workspaceRoot: config.workspaceRoot }),
-      ),
-    ],
-  });
+  return runService(runtimeOrchestratorService);
 }

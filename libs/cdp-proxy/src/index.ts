@@ -8,3 +8,4 @@ export type { LeaseStore } from './leases/lease-store';
 export { RedisLeaseStore } from './leases/redis-lease-store';
 export { WEBDRIVER_PATH_PREFIX } from './webdriver/webdriver-relay';
 export * from './cdp-proxy.settings';
+export * from './cdp-proxy.definition';

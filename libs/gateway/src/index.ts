@@ -9,3 +9,4 @@ export { HttpStorageDataPlane, useStorageDataPlane } from './storage/storage-dat
 export type { StorageDataPlane } from './storage/storage-data-plane';
 export * from './gateway.settings';
 export * from './gateway.options';
+export * from './gateway.definition';

@@ -1,1 +1,1 @@
-export {};
+export * from './invocation-worker.definition';

@@ -1,29 +1,39 @@
 import { Module } from '@nestjs/common';
-import { createHash } from 'node:crypto';
-import { join, resolve } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { loadConfig, platformSettings, PlatformConfig } from '@bctrl/config';
-import { SERVICES, SpacesV1 } from '@bctrl/contracts';
-import { migrateAll } from '@bctrl/db';
-import { CDP_ENDPOINT, CdpProxyModule, cdpProxyOptions, FileLeaseStore } from '@bctrl/cdp-proxy';
+import { SERVICES } from '@bctrl/contracts';
+import { migrateService } from '@bctrl/db';
+import { CDP_ENDPOINT, cdpProxyService } from '@bctrl/cdp-proxy';
 import {
   CdpRouteHandler,
   createGatewayApp,
+  gatewayService,
   installCdpRoute,
-  GatewayModule,
-  gatewayOptions,
-  InMemoryIdempotencyStore,
-  InMemoryRateLimiter,
   useStorageDataPlane,
 } from '@bctrl/gateway';
-import { PlatformModule } from '@bctrl/service';
-import { orchestratorOptions, RuntimeOrchestratorModule } from '@bctrl/runtime-orchestrator';
-import { RunsRecorderModule } from '@bctrl/runs-recorder';
-import { SpacesModule } from '@bctrl/spaces';
-import { createObjectStore, STORAGE_DATA_PLANE_SERVICE, StorageModule } from '@bctrl/storage';
+import { invocationWorkerService } from '@bctrl/invocation-worker';
+import { type AnyServiceDefinition, type LocalContext, PlatformModule } from '@bctrl/service';
+import { runtimeOrchestratorService } from '@bctrl/runtime-orchestrator';
+import { runsRecorderService } from '@bctrl/runs-recorder';
+import { RootBootstrap, spacesService } from '@bctrl/spaces';
+import { STORAGE_DATA_PLANE_SERVICE, storageService } from '@bctrl/storage';
 import { JsonLogger } from '@bctrl/telemetry';
 import { InProcessTransport } from '@bctrl/transport';
 import { startLocalPostgres } from './embedded-postgres';
+
+/**
+ * Every service local mode runs, from the same definitions their own apps run: settings, options, adapters and
+ * tables cannot differ between the two compositions except where a definition says so (its `local` adapters).
+ */
+export const LOCAL_SERVICES: readonly AnyServiceDefinition[] = [
+  spacesService,
+  runtimeOrchestratorService,
+  gatewayService,
+  runsRecorderService,
+  storageService,
+  cdpProxyService,
+  invocationWorkerService,
+];
 
 export interface LocalPlatform {
   app: NestFastifyApplication;
@@ -32,15 +42,6 @@ export interface LocalPlatform {
   /** The first admin key, when this start created it and generated it (shown once). */
   createdKey: string | null;
   close(): Promise<void>;
-}
-
-/**
- * Browsers of one local install are told apart from another's (two data dirs, two test runs) by an
- * installation id derived from the data directory, unless the operator set one.
- */
-export function localInstallationId(config: Pick<PlatformConfig, 'installationId' | 'dataDir'>): string {
-  if (config.installationId !== 'bctrl') return config.installationId;
-  return `local-${createHash('sha256').update(resolve(config.dataDir)).digest('hex').slice(0, 12)}`;
 }
 
 export interface LocalOptions {
@@ -61,39 +62,20 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalPlatf
     ? { url: config.databaseUrl, stop: async () => undefined }
     : await startLocalPostgres(config.dataDir, (msg) => logger.log(msg, 'postgres'));
   try {
-    await migrateAll(postgres.url, { workspaceRoot });
+    // The composition's config: the data dir's database (embedded unless BCTRL_DATABASE_URL is set), and the
+    // workspace the caller names (tests and benches run from the repo root).
+    const composed = { ...config, databaseUrl: postgres.url, workspaceRoot };
+    for (const service of LOCAL_SERVICES) {
+      if (service.ownsTables) await migrateService(postgres.url, service.name, { workspaceRoot });
+    }
     const transport = new InProcessTransport();
-    // Connection records outlive the process in the data dir: after a crash, the ones it left live read as closed
-    // (platform_restarted) instead of vanishing, and their open sockets are reported closed on their runs.
-    const leaseStore = new FileLeaseStore(join(config.dataDir, 'connections.json'));
-    const publicUrl = { value: config.publicUrl };
+    const context: LocalContext = { dataDir: config.dataDir, publicUrl: { value: config.publicUrl } };
+    const adapters = LOCAL_SERVICES.map((service) => service.adapters.local(composed, context) as unknown);
 
     @Module({
       imports: [
         PlatformModule.forRoot({ services: [...SERVICES], transport }),
-        SpacesModule.forRoot({ databaseUrl: postgres.url }),
-        RuntimeOrchestratorModule.forRoot(
-          orchestratorOptions(config, {
-            databaseUrl: postgres.url,
-            workspaceRoot,
-            installationId: localInstallationId(config),
-          }),
-        ),
-        GatewayModule.forRoot(
-          gatewayOptions(config, {
-            idempotencyStore: new InMemoryIdempotencyStore(),
-            rateLimiter: (perSecond) => new InMemoryRateLimiter(perSecond),
-            publicUrl,
-          }),
-        ),
-        RunsRecorderModule.forRoot({ databaseUrl: postgres.url }),
-        // Files under BCTRL_DATA_DIR/objects by default; BCTRL_OBJECT_STORE=s3 works here too.
-        StorageModule.forRoot({
-          databaseUrl: postgres.url,
-          objectStore: createObjectStore(config),
-          maxObjectBytes: config.storageMaxObjectBytes,
-        }),
-        CdpProxyModule.forRoot(cdpProxyOptions(config, leaseStore)),
+        ...LOCAL_SERVICES.flatMap((service, index) => service.modules(composed, adapters[index])),
       ],
     })
     class LocalRootModule {}
@@ -108,21 +90,14 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalPlatf
     installCdpRoute(app, app.get<CdpRouteHandler>(CDP_ENDPOINT));
     // Likewise object bytes stream straight between the gateway's routes and the storage service.
     useStorageDataPlane(app, app.get(STORAGE_DATA_PLANE_SERVICE));
+    // Listening initialises every module first: the root account exists before the first request can arrive.
     await app.listen(config.port, config.host);
-    const root = await transport.request(
-      SpacesV1.ensureRootAccount,
-      { bootstrapKey: config.bootstrapApiKey ?? '' },
-      { principal: { kind: 'operator' } },
-    );
-    // Now that the run events have somewhere to go (runs-recorder consumes them).
-    await leaseStore
-      .announceRestart(transport)
-      .catch((error: unknown) => logger.error(`could not report connections closed by the restart: ${String(error)}`));
+    for (const [index, service] of LOCAL_SERVICES.entries()) await service.started?.(app, adapters[index], transport);
     const url = await app.getUrl();
     // With BCTRL_PORT=0 (tests, benches) the default public URL names a port nobody listens on: use the real one.
     if (!(options.env ?? process.env)['BCTRL_PUBLIC_URL']) {
       const port = new URL(url).port;
-      publicUrl.value = ['127.0.0.1', 'localhost'].includes(config.host)
+      context.publicUrl.value = ['127.0.0.1', 'localhost'].includes(config.host)
         ? `http://127.0.0.1:${port}`
         : `${new URL(config.publicUrl).protocol}//${new URL(config.publicUrl).hostname}:${port}`;
     }
@@ -131,7 +106,7 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalPlatf
       app,
       config,
       url,
-      createdKey: root.createdKeySecret || null,
+      createdKey: app.get(RootBootstrap).createdKey,
       close: async () => {
         if (closed) return;
         closed = true;

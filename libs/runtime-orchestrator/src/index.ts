@@ -9,3 +9,4 @@ export * from './runtime-orchestrator.factory';
 export { WARM_POOL } from './runtime-orchestrator.options';
 export type { WarmPool } from './pool/warm-pool';
 export * from './runtime-orchestrator.settings';
+export * from './runtime-orchestrator.definition';

@@ -1,7 +1,7 @@
 import { pickSettings, platformSettings } from '@bctrl/config';
 
 /** The orchestrator's own settings (beside every service process's): its database, the browser driver and its
- * limits. */
+ * limits, and where the built apps are (the local driver starts browser-runtime from there). */
 export const runtimeOrchestratorSettings = pickSettings(
   platformSettings,
   'databaseUrl',
@@ -16,4 +16,5 @@ export const runtimeOrchestratorSettings = pickSettings(
   'runtimeImage',
   'runtimeServiceAccount',
   'runtimeCdpPort',
+  'workspaceRoot',
 );

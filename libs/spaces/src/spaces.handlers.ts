@@ -3,10 +3,10 @@ import { SpacesV1 } from '@bctrl/contracts';
 import { bindHandlers, handle } from '@bctrl/service';
 import { Closable, Transport, TRANSPORT } from '@bctrl/transport';
 import { AccountsService } from './accounts/accounts.service';
+import { RootBootstrap } from './accounts/root-bootstrap';
 import { ApiKeysService } from './api-keys/api-keys.service';
 import { SpacesService } from './spaces/spaces.service';
 import { SubaccountsService } from './subaccounts/subaccounts.service';
-import { SPACES_OPTIONS, type SpacesModuleOptions } from './spaces.options';
 
 /** The spaces service's side of its contracts: each subject answered by one service method. */
 @Injectable()
@@ -19,13 +19,11 @@ export class SpacesHandlers implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly subaccounts: SubaccountsService,
     private readonly apiKeys: ApiKeysService,
     private readonly accounts: AccountsService,
-    @Inject(SPACES_OPTIONS) private readonly options: SpacesModuleOptions,
+    private readonly root: RootBootstrap,
   ) {}
 
   async onApplicationBootstrap() {
-    if (this.options.bootstrapApiKey) {
-      await this.accounts.ensureRoot({ kind: 'operator' }, { bootstrapKey: this.options.bootstrapApiKey });
-    }
+    await this.root.run();
     this.subscription = bindHandlers(this.transport, [
       handle(SpacesV1.authenticate, async (req) => ({
         principal: principalMessage(await this.apiKeys.authenticate(req.keyHash)),

@@ -7,7 +7,7 @@ import { BctrlError, ErrorCode, generateApiKey, hashApiKey, KeyPrincipal, newId,
 import { migrateService } from '@bctrl/db';
 import { PlatformModule } from '@bctrl/service';
 import { InProcessTransport } from '@bctrl/transport';
-import { SpacesModule, SpacesModuleOptions } from './index';
+import { RootBootstrap, SpacesModule, SpacesModuleOptions } from './index';
 import { createTestDatabase, withPgClient } from '@bctrl/testing';
 
 jest.setTimeout(60_000);
@@ -107,7 +107,7 @@ describe('spaces service against Postgres', () => {
 
   beforeAll(async () => {
     url = await freshDatabase();
-    spaces = await startSpaces({ databaseUrl: url });
+    spaces = await startSpaces({ databaseUrl: url, root: { generateKey: false } });
   });
 
   afterAll(async () => {
@@ -145,7 +145,10 @@ describe('spaces service against Postgres', () => {
     it('makes a configured bootstrap key authenticate as an admin of the root account at boot', async () => {
       // Its own database: the bootstrap key must create the root account, not join an existing one.
       const bootstrapKey = generateApiKey();
-      const other = await startSpaces({ databaseUrl: await freshDatabase(), bootstrapApiKey: bootstrapKey });
+      const other = await startSpaces({
+        databaseUrl: await freshDatabase(),
+        root: { bootstrapApiKey: bootstrapKey, generateKey: false },
+      });
       extraApps.push(other.app);
       const { principal } = await other.call(SpacesV1.authenticate, { keyHash: hashApiKey(bootstrapKey) }, OPERATOR);
       const root = await other.call(SpacesV1.ensureRootAccount, { bootstrapKey }, OPERATOR);
@@ -154,6 +157,25 @@ describe('spaces service against Postgres', () => {
       // A restart with the same key adds nothing.
       const again = await other.call(SpacesV1.ensureRootAccount, { bootstrapKey }, OPERATOR);
       expect(again).toMatchObject({ accountId: root.accountId, created: false, createdKeySecret: '' });
+    });
+
+    it('creates the root account with a generated admin key at boot when told to, and reports the key once', async () => {
+      // Local mode's first start: no bootstrap key configured, so one is generated and shown once.
+      const databaseUrl = await freshDatabase();
+      const first = await startSpaces({ databaseUrl, root: { generateKey: true } });
+      extraApps.push(first.app);
+      const createdKey = first.app.get(RootBootstrap).createdKey;
+      expect(createdKey).toEqual(expect.any(String));
+      const { principal } = await first.call(
+        SpacesV1.authenticate,
+        { keyHash: hashApiKey(createdKey ?? '') },
+        OPERATOR,
+      );
+      expect(principal).toMatchObject({ role: 'admin', subaccountId: '' });
+      // The next start finds the account: nothing new to show.
+      const second = await startSpaces({ databaseUrl, root: { generateKey: true } });
+      extraApps.push(second.app);
+      expect(second.app.get(RootBootstrap).createdKey).toBeNull();
     });
 
     it('adds a bootstrap key to an existing root account on a later start', async () => {

@@ -2,6 +2,7 @@ import { DynamicModule, Inject, Injectable, Module, OnModuleDestroy } from '@nes
 import { HealthRegistry } from '@bctrl/service';
 import { AccountsRepository } from './accounts/accounts.repository';
 import { AccountsService } from './accounts/accounts.service';
+import { RootBootstrap } from './accounts/root-bootstrap';
 import { ApiKeysRepository } from './api-keys/api-keys.repository';
 import { ApiKeysService } from './api-keys/api-keys.service';
 import { createSpacesDb, SPACES_DB, SpacesDb } from './db/spaces-db';
@@ -46,6 +47,7 @@ export class SpacesModule {
         SubaccountsService,
         ApiKeysService,
         AccountsService,
+        RootBootstrap,
         SpacesHandlers,
       ],
     };

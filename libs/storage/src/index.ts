@@ -8,3 +8,4 @@ export type { S3ObjectStoreOptions } from './object-store/s3-object-store';
 export { StorageDataPlaneServer } from './data-plane/data-plane.server';
 export type * from './data-plane/data-plane';
 export * from './storage.settings';
+export * from './storage.definition';

@@ -59,7 +59,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
   const moduleRef = await Test.createTestingModule({
     imports: [
       PlatformModule.forRoot({ services: ['spaces', 'runtime-orchestrator'], transport }),
-      SpacesModule.forRoot({ databaseUrl: options.databaseUrl }),
+      SpacesModule.forRoot({ databaseUrl: options.databaseUrl, root: { generateKey: false } }),
       RuntimeOrchestratorModule.forRoot({
         databaseUrl: options.databaseUrl,
         driver: options.driver,
