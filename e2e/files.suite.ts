@@ -102,8 +102,13 @@ export function defineFilesSuite(platform: () => Platform) {
         sha256: site.download.sha256,
         url: `${site.url}/file.bin`,
         artifactId: expect.stringMatching(/^art_/),
+        // The file in the runtime's downloads/, under the name the site suggested.
+        path: 'downloads/quarterly report.bin',
       });
-      expect(completed.data['path']).toBeUndefined();
+      const listed = await http().get(`/v1/runtimes/${rt.id}/files?dir=downloads`).set(auth());
+      expect(listed.body.data).toEqual([
+        expect.objectContaining({ path: 'downloads/quarterly report.bin', size: site.download.bytes.length }),
+      ]);
       const artifactId = completed.data['artifactId'] as string;
       const artifact = await http().get(`/v1/artifacts/${artifactId}`).set(auth());
       expect(artifact.body).toMatchObject({
@@ -118,9 +123,28 @@ export function defineFilesSuite(platform: () => Platform) {
       const content = await fetch(`${platform().url}/v1/artifacts/${artifactId}/content`, { headers: auth() });
       expect(content.status).toBe(200);
       expect(sha256(Buffer.from(await content.arrayBuffer()))).toBe(site.download.sha256);
-      const listed = await http().get(`/v1/runs/${rt.runId}/artifacts`).set(auth());
-      expect(listed.body.data.map((a: { id: string }) => a.id)).toContain(artifactId);
+      const runArtifacts = await http().get(`/v1/runs/${rt.runId}/artifacts`).set(auth());
+      expect(runArtifacts.body.data.map((a: { id: string }) => a.id)).toContain(artifactId);
       expect(all.some((e) => e.type === 'artifact.created' && e.data['artifactId'] === artifactId)).toBe(true);
+
+      // The same file again: a name of its own, as Chrome gives it, in the folder, the event and the artifact.
+      await Promise.all([rt.page.waitForEvent('download'), rt.page.click('#get')]);
+      const again = (await events(rt.runId, (seen) => seen.filter((e) => e.type === 'download.completed').length > 1))
+        .filter((e) => e.type === 'download.completed')
+        .at(-1) as RunEvent;
+      expect(again.data).toMatchObject({
+        suggestedFilename: 'quarterly report.bin',
+        path: 'downloads/quarterly report (1).bin',
+      });
+      const second = await http()
+        .get(`/v1/artifacts/${again.data['artifactId'] as string}`)
+        .set(auth());
+      expect(second.body).toMatchObject({ kind: 'download', name: 'quarterly report (1).bin' });
+      const both = await http().get(`/v1/runtimes/${rt.id}/files?dir=downloads`).set(auth());
+      expect(both.body.data.map((file: { path: string }) => file.path).sort()).toEqual([
+        'downloads/quarterly report (1).bin',
+        'downloads/quarterly report.bin',
+      ]);
     });
 
     it('collects a runtime file into storage, optionally as an artifact', async () => {
@@ -264,10 +288,13 @@ export function defineFilesSuite(platform: () => Platform) {
         // when the recorder was in before it). Seeking to each, the replayer rebuilds that document in its iframe.
         const mark = (path: string) => viewer.locator(`#marks button[title^="${site.url}${path} at "]`);
         const replay = viewer.frameLocator('#stage iframe');
-        await mark('/').click();
-        await replay.locator('#title', { hasText: 'Hello from the test site' }).waitFor();
+        // It opens on the first page the tab showed, before anything is clicked: not the blank tab it began as.
+        await replay.locator('#title', { hasText: 'Hello from the test site' }).waitFor({ timeout: 5_000 });
+        expect(await viewer.getAttribute('body', 'data-playing')).toBe('false');
         await mark('/second').click();
         await replay.locator('#second', { hasText: 'second page' }).waitFor();
+        await mark('/').click();
+        await replay.locator('#title', { hasText: 'Hello from the test site' }).waitFor();
       } finally {
         await browser.close();
       }

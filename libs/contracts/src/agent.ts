@@ -164,9 +164,12 @@ export interface AgentFileList {
 export interface AgentDownloadCompleted {
   /** Chromium's download guid. */
   guid: string;
-  /** The name the site suggested (Content-Disposition or URL); the file on disk (`path`) may be named otherwise. */
+  /** The name the site suggested (Content-Disposition or URL). */
   suggestedFilename: string;
-  /** Work-area-relative path of the file, readable with `GET AGENT_PATHS.files`. */
+  /**
+   * Work-area-relative path of the file, readable with `GET AGENT_PATHS.files`: `downloads/` and the suggested
+   * name, made unique as Chrome does (`downloads/report (1).bin` when `report.bin` is taken).
+   */
   path: string;
   size: number;
   sha256: string;

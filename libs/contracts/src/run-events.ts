@@ -53,9 +53,11 @@ export interface RunEventCatalogue {
   'page.closed': { targetId: string };
   console: { targetId: string; level: string; text: string };
 
-  /** A download finished and became a `download` artifact (`artifactId` null, with `error`, when it could not). */
-  'download.completed': Omit<AgentDownloadCompleted, 'path'> &
-    ({ artifactId: string } | { artifactId: null; error: string });
+  /**
+   * A download finished and became a `download` artifact (`artifactId` null, with `error`, when it could not).
+   * `path` is the file in the runtime's work area (`downloads/report (1).bin`), the name the artifact has too.
+   */
+  'download.completed': AgentDownloadCompleted & ({ artifactId: string } | { artifactId: null; error: string });
   'download.failed': AgentDownloadFailed;
 
   /** A storage file was staged into the runtime's work area (`path`, relative to it). */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { constants, createReadStream } from 'node:fs';
-import { copyFile, link, lstat, realpath, rm } from 'node:fs/promises';
+import { copyFile, link, lstat, realpath, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { CdpSession } from '@bctrl/cdp-client';
@@ -39,8 +39,10 @@ interface Started {
  * client's choice afterwards: doing so for new contexts (on their first target) would always land after
  * Playwright's own call and move the file away from the path Playwright's `download.path()`/`saveAs()` read,
  * breaking them for clients on the same machine. Instead it takes each completed download from `filePath`: a
- * file outside the work area is hard-linked (or, across filesystems, copied) into `downloads/<guid>`, so a client
- * removing its temp folder later does not take the agent's copy with it. Contexts no one configured stay as
+ * file outside the work area is hard-linked (or, across filesystems, copied) into `downloads/`, so a client
+ * removing its temp folder later does not take the agent's copy with it. Either way the file in `downloads/` has
+ * the name the site suggested, made unique as Chrome does (`downloadFileName`): a tenant listing the folder finds
+ * `report.bin`, and the `allowAndName` file (named by guid) is renamed to it. Contexts no one configured stay as
  * Chromium has them (downloads denied), as they would without BCTRL. Playwright's `waitForEvent('download')`
  * works unchanged: its events do not depend on ours.
  * Size limit: Chromium has none, so an in-progress download over `maxBytes` is canceled from its progress events
@@ -149,12 +151,12 @@ export class DownloadWatcher {
       return;
     }
     if (!this.area.contains(kept)) {
-      kept = join(this.area.dirPath('downloads'), download.guid);
-      await link(source, kept).catch(async (error: NodeJS.ErrnoException) => {
-        // EXDEV: another filesystem (a pod's /tmp and /work are separate volumes); EPERM: links not allowed there.
-        if (error.code !== 'EXDEV' && error.code !== 'EPERM') throw error;
-        await copyFile(source, kept, constants.COPYFILE_EXCL);
-      });
+      kept = await this.keepNamed(source, download.suggestedFilename);
+    } else if (kept === join(this.area.dirPath('downloads'), download.guid)) {
+      // The agent's own allowAndName setting: Chromium is done with the file, which now gets its real name.
+      const named = await this.keepNamed(kept, download.suggestedFilename);
+      await unlink(kept);
+      kept = named;
     }
     const hash = createHash('sha256');
     let size = 0;
@@ -176,6 +178,27 @@ export class DownloadWatcher {
     this.report(RunEvent.downloadCompleted, data);
   }
 
+  /**
+   * Links (or, across filesystems, copies) `source` into `downloads/` under the first free name for `suggested`.
+   * Link and exclusive copy fail on a name already taken, so two downloads finishing at once never share one.
+   */
+  private async keepNamed(source: string, suggested: string): Promise<string> {
+    const dir = this.area.dirPath('downloads');
+    for (let attempt = 0; ; attempt++) {
+      const target = join(dir, downloadFileName(suggested, attempt));
+      try {
+        await link(source, target).catch(async (error: NodeJS.ErrnoException) => {
+          // EXDEV: another filesystem (a pod's /tmp and /work are separate volumes); EPERM: links not allowed there.
+          if (error.code !== 'EXDEV' && error.code !== 'EPERM') throw error;
+          await copyFile(source, target, constants.COPYFILE_EXCL);
+        });
+        return target;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+    }
+  }
+
   private fail(download: Started, reason: AgentDownloadFailed['reason']): void {
     const data: AgentDownloadFailed = {
       guid: download.guid,
@@ -186,6 +209,72 @@ export class DownloadWatcher {
     };
     this.report(RunEvent.downloadFailed, data);
   }
+}
+
+/** Linux's NAME_MAX, in bytes: the longest file name `downloads/` can hold. */
+const NAME_MAX_BYTES = 255;
+
+/**
+ * Compression suffixes Chrome keeps together with a short extension before them (`.tar.gz`), so that a counter
+ * goes before both: Chromium's base::FilePath::Extension.
+ */
+const DOUBLE_EXTENSION_SUFFIXES = new Set(['bz', 'bz2', 'gz', 'lz', 'lzma', 'lzo', 'xz', 'z', 'zst']);
+
+/**
+ * The name a download gets in `downloads/` on its `attempt`-th try (0, 1, 2… while the earlier ones are taken),
+ * as Chrome names them: `report.bin`, `report (1).bin`, `report (2).bin`. The counter goes before the extension
+ * (`archive (1).tar.gz`), at the end of a name without one (`README (1)`) and of a dotfile (`.env (1)`, while
+ * `.config.json` gives `.config (1).json`). The suggestion is made one safe file name first: no folders, no
+ * control characters, no backslash (the file API refuses it), at most 255 bytes with the counter, `download` when
+ * nothing is left.
+ */
+export function downloadFileName(suggested: string, attempt = 0): string {
+  const clean =
+    suggested
+      .replace(/[/\\]/g, '_')
+      // eslint-disable-next-line no-control-regex
+      .replace(/[\u0000-\u001f\u007f]/g, '')
+      .trim()
+      .replace(/^\.+$/, '') || 'download';
+  const extensionAt = extensionStart(clean);
+  let stem = clean.slice(0, extensionAt);
+  let extension = clean.slice(extensionAt);
+  const counter = attempt > 0 ? ` (${attempt})` : '';
+  // An extension too long to keep whole is not one worth keeping.
+  if (Buffer.byteLength(extension) + Buffer.byteLength(counter) > NAME_MAX_BYTES / 2) {
+    stem = clean;
+    extension = '';
+  }
+  const room = NAME_MAX_BYTES - Buffer.byteLength(counter) - Buffer.byteLength(extension);
+  return `${truncateUtf8(stem, room)}${counter}${extension}`;
+}
+
+/** Where a file name's extension begins (its length when it has none); leading dots belong to the name. */
+function extensionStart(name: string): number {
+  const leadingDots = /^\.*/.exec(name)?.[0].length ?? 0;
+  const last = name.lastIndexOf('.');
+  if (last <= leadingDots) return name.length;
+  const penultimate = name.lastIndexOf('.', last - 1);
+  const suffix = name.slice(last + 1).toLowerCase();
+  const before = last - penultimate - 1;
+  if (penultimate > leadingDots && DOUBLE_EXTENSION_SUFFIXES.has(suffix) && before >= 1 && before <= 4) {
+    return penultimate;
+  }
+  return last;
+}
+
+/** The longest prefix of `text` of at most `bytes` UTF-8 bytes that does not split a character. */
+function truncateUtf8(text: string, bytes: number): string {
+  if (Buffer.byteLength(text) <= bytes) return text;
+  let end = 0;
+  let used = 0;
+  for (const char of text) {
+    const size = Buffer.byteLength(char);
+    if (used + size > bytes) break;
+    used += size;
+    end += char.length;
+  }
+  return text.slice(0, end);
 }
 
 /**

@@ -320,6 +320,11 @@ describe('browser-runtime downloads', () => {
     await shutdown(agent);
   });
 
+  async function downloadsListed(): Promise<string[]> {
+    const response = await call(agent, 'GET', AGENT_PATHS.filesList, { dir: 'downloads' });
+    return ((await response.json()) as AgentFileList).files.map((file) => file.path).sort();
+  }
+
   async function expectKept(event: AgentEvent): Promise<AgentDownloadCompleted> {
     const data = event.data as unknown as AgentDownloadCompleted;
     expect(data).toMatchObject({
@@ -343,8 +348,9 @@ describe('browser-runtime downloads', () => {
     const event = await waitForEvent(agent, (e) => e.type === 'download.completed');
     socket.close();
     const data = await expectKept(event);
-    // The agent's own setting: named by guid in the browser's download area.
-    expect(data.path).toBe(`downloads/${data.guid}`);
+    // The agent's own setting has Chromium name it by guid; the agent gives it the suggested name.
+    expect(data.path).toBe('downloads/quarterly report.bin');
+    expect(await downloadsListed()).toEqual(['downloads/quarterly report.bin']);
     expect(data.targetId).toBe(targetId);
     // Chromium closes a tab whose only navigation became a download. Waiting for that keeps the next test's
     // connectOverCDP from attaching to it mid-close, which (with the rrweb recorder holding new tabs) can leave
@@ -370,7 +376,8 @@ describe('browser-runtime downloads', () => {
       const event = await waitForEvent(agent, (e) => e.type === 'download.completed' && !seen.has(guidOf(e)));
       seen.add(guidOf(event));
       const data = await expectKept(event);
-      expect(data.path).toBe(`downloads/${data.guid}`);
+      // The same suggested name again: made unique, as Chrome does.
+      expect(data.path).toBe(`downloads/quarterly report (${seen.size - 1}).bin`);
       expect(data.targetId).toEqual(expect.any(String));
       await page.close();
     }
@@ -382,7 +389,14 @@ describe('browser-runtime downloads', () => {
     await socket.send('Target.createTarget', { url: `${site.url}/report` });
     const event = await waitForEvent(agent, (e) => e.type === 'download.completed' && !seen.has(guidOf(e)));
     socket.close();
-    expect((await expectKept(event)).path).toBe('downloads/quarterly report.bin');
+    expect((await expectKept(event)).path).toBe('downloads/quarterly report (3).bin');
+    // What a tenant lists is what the events named: every file under its suggested name, nothing by guid.
+    expect(await downloadsListed()).toEqual([
+      'downloads/quarterly report (1).bin',
+      'downloads/quarterly report (2).bin',
+      'downloads/quarterly report (3).bin',
+      'downloads/quarterly report.bin',
+    ]);
   });
 
   it('cancels a download over the size limit and reports it failed', async () => {

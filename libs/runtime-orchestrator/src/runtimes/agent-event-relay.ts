@@ -92,13 +92,12 @@ export class AgentEventRelay implements OnApplicationShutdown {
     event: AgentEvent,
   ): Promise<RunEventData<typeof RunEvent.downloadCompleted>> {
     const download = event.data as unknown as AgentDownloadCompleted;
-    const { path: _path, ...shown } = download;
     try {
       const artifact = await this.artifacts.importDownload(row, download);
-      return { ...shown, artifactId: artifact.id, size: Number(artifact.size), sha256: artifact.sha256 };
+      return { ...download, artifactId: artifact.id, size: Number(artifact.size), sha256: artifact.sha256 };
     } catch (error) {
       this.logger.error(`could not store download ${download.guid} of ${row.id}: ${String(error)}`);
-      return { ...shown, artifactId: null, error: 'the download could not be stored' };
+      return { ...download, artifactId: null, error: 'the download could not be stored' };
     }
   }
 }

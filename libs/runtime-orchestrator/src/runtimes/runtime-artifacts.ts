@@ -52,7 +52,8 @@ export class RuntimeArtifacts {
       kind: 'download',
       // A relay restarted mid-download republishes its event: the import it repeats finds the same artifact.
       artifactId: idFor('artifact', `${row.runId}:download:${download.guid}`),
-      name: download.suggestedFilename || 'download',
+      // The file's name in downloads/, so that the artifact, the run event and the runtime's listing agree.
+      name: download.path.slice(download.path.lastIndexOf('/') + 1) || download.suggestedFilename || 'download',
       contentType: '',
       agentPath: agentFilePath(download.path),
       timeoutMs: DOWNLOAD_IMPORT_TIMEOUT_MS,
