@@ -1,7 +1,8 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { commandsV1, RunsV1, runsV1 } from '@bctrl/contracts';
 import { bindHandlers, handle } from '@bctrl/service';
-import { type Closable, type Transport, TRANSPORT } from '@bctrl/transport';
+import { platformInstruments } from '@bctrl/telemetry';
+import { type BatchItem, type Closable, type Transport, TRANSPORT } from '@bctrl/transport';
 import { RunStore } from './record/run-store';
 import { RunsService } from './record/runs.service';
 import { RECORDER_CONSUMERS, RECORDER_OPTIONS, type RunsRecorderOptions } from './runs-recorder.options';
@@ -41,7 +42,10 @@ export class RunsRecorderHandlers implements OnApplicationBootstrap, OnModuleDes
           // Seqs follow arrival: after a crash, replay from the first unstored event rather than out of order.
           resumeInOrder: true,
         },
-        async (items) => void (await this.store.storeEvents(items)),
+        async (items) => {
+          await this.store.storeEvents(items);
+          recordLag(items);
+        },
       ),
       await this.transport.consumeBatch(
         {
@@ -60,4 +64,14 @@ export class RunsRecorderHandlers implements OnApplicationBootstrap, OnModuleDes
   async onModuleDestroy() {
     for (const subscription of this.subscriptions.splice(0)) await subscription.close();
   }
+}
+
+/**
+ * `bctrl.events.lag`: from the stream's publish time (not the event's own `at`, which a relayed browser event takes
+ * from the browser and a replay keeps) to the batch being committed. A redelivery counts again, with its longer lag.
+ */
+function recordLag(items: readonly BatchItem<typeof runsV1.RunEventSchema>[]): void {
+  const now = Date.now();
+  const lag = platformInstruments().eventsLag;
+  for (const item of items) lag.record(Math.max(0, now - item.meta.publishedAt.getTime()) / 1000);
 }
