@@ -47,10 +47,11 @@ describe('storage data plane metrics', () => {
     root = mkdtempSync(join(tmpdir(), 'bctrl-plane-spec-'));
     const transport = new InProcessTransport();
     // The spaces service's side of the contract storage relies on: this account's one space exists.
-    transport.serve(SpacesV1.getSpace, async (request) => {
-      if (request.spaceId !== spaceId) throw BctrlError.notFound('space');
-      return { id: spaceId, accountId, subaccountId: '', name: 'plane' };
-    });
+    transport.serve(SpacesV1.getSpace, (request) =>
+      request.spaceId === spaceId
+        ? Promise.resolve({ id: spaceId, accountId, subaccountId: '', name: 'plane' })
+        : Promise.reject(BctrlError.notFound('space')),
+    );
     const moduleRef = await Test.createTestingModule({
       imports: [
         PlatformModule.forRoot({ services: ['storage'], transport }),
