@@ -1,0 +1,3 @@
+export * from './keyring';
+export * from './envelope';
+export * from './local-keys';
