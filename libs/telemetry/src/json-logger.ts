@@ -97,7 +97,8 @@ export class JsonLogger implements LoggerService {
       time: new Date().toISOString(),
       level,
       service: this.serviceName(),
-      context,
+      // Redacted too: Nest's `error(message, stack)` lands a stack trace (and whatever its message held) here.
+      context: context === undefined ? undefined : redactString(context),
       msg: redactString(text),
       trace_id: ids?.traceId,
       span_id: ids?.spanId,

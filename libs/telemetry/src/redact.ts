@@ -37,8 +37,54 @@ const STRING_SECRETS: ReadonlyArray<[RegExp, string]> = [
   [/(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s@/]+@/gi, `$1${REDACTED}@`],
 ];
 
+/**
+ * Vault values this process has decrypted or been given: masked wherever they appear in text, whatever produced it.
+ * Shorter than this and a value would mask ordinary words; vault values are far longer in practice.
+ */
+export const MIN_REMEMBERED_SECRET_LENGTH = 4;
+const rememberedForms = new Set<string>();
+let rememberedPattern: RegExp | null = null;
+
+/**
+ * Masks `value` from now on in every string the redactor sees (log lines, error messages, events, records), also in
+ * the encoded forms it travels in: base64 (as in a Basic auth header or a data URL), base64url and URL-encoding.
+ */
+export function rememberSecretValue(value: string): void {
+  if (value.length < MIN_REMEMBERED_SECRET_LENGTH) return;
+  const base64 = Buffer.from(value, 'utf8').toString('base64');
+  const forms = [
+    value,
+    base64,
+    // Inside a longer base64 text the padding is not there.
+    base64.replace(/=+$/, ''),
+    Buffer.from(value, 'utf8').toString('base64url'),
+    encodeURIComponent(value),
+    // application/x-www-form-urlencoded writes spaces as +.
+    encodeURIComponent(value).replace(/%20/g, '+'),
+  ];
+  let added = false;
+  for (const form of forms) {
+    if (form.length >= MIN_REMEMBERED_SECRET_LENGTH && !rememberedForms.has(form)) {
+      rememberedForms.add(form);
+      added = true;
+    }
+  }
+  if (!added) return;
+  // Longest first, so a value is masked whole rather than around a shorter form inside it.
+  const alternatives = [...rememberedForms]
+    .sort((a, b) => b.length - a.length)
+    .map((form) => form.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  rememberedPattern = new RegExp(alternatives.join('|'), 'g');
+}
+
+/** Forgets every remembered value (tests). */
+export function forgetSecretValues(): void {
+  rememberedForms.clear();
+  rememberedPattern = null;
+}
+
 export function redactString(value: string): string {
-  let redacted = value;
+  let redacted = rememberedPattern ? value.replace(rememberedPattern, REDACTED) : value;
   for (const [pattern, replacement] of STRING_SECRETS) redacted = redacted.replace(pattern, replacement);
   return redacted;
 }
