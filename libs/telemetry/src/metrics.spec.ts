@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { DataPointType, type HistogramMetricData } from '@opentelemetry/sdk-metrics';
 
 import {
@@ -135,6 +136,15 @@ describe('platform instruments', () => {
       removeSecond();
       removeBroken();
     }
+  });
+
+  it('carry service.name and service.instance.id (host and pid) on their resource, so replicas stay apart', async () => {
+    platformInstruments().invocations.add(1, { outcome: 'succeeded' });
+    const { resourceMetrics } = await reader.collect();
+    expect(resourceMetrics.resource.attributes).toMatchObject({
+      'service.name': 'gateway',
+      'service.instance.id': `${hostname()}/${process.pid}`,
+    });
   });
 
   it('are no-ops before telemetry starts, and live again on the next provider', async () => {

@@ -8,6 +8,7 @@ import { MeterProvider, type MetricReader, PeriodicExportingMetricReader } from 
 import { BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
+import { hostname } from 'node:os';
 import { platformInstruments } from './metrics';
 
 /** Local mode composes every service in one process, so its traces carry one name. */
@@ -62,11 +63,14 @@ export function startTelemetry(options: TelemetryOptions): TelemetryHandle {
     spanProcessors.push(batch ? new BatchSpanProcessor(exporter) : new SimpleSpanProcessor(exporter));
   }
 
-  // Spans are created and sampled even without an exporter: request ids and log lines are built from trace ids.
-  const provider = new NodeTracerProvider({
-    resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: serviceName }),
-    spanProcessors,
+  const resource = resourceFromAttributes({
+    [ATTR_SERVICE_NAME]: serviceName,
+    // Replicas of one service must not share a series: the collector's Prometheus exporter keys series by their
+    // labels, and two replicas' counters under the same labels would overwrite each other. A pod's hostname is its name.
+    'service.instance.id': `${hostname()}/${process.pid}`,
   });
+  // Spans are created and sampled even without an exporter: request ids and log lines are built from trace ids.
+  const provider = new NodeTracerProvider({ resource, spanProcessors });
   provider.register({
     contextManager: new AsyncLocalStorageContextManager(),
     propagator: new W3CTraceContextPropagator(),
@@ -75,10 +79,7 @@ export function startTelemetry(options: TelemetryOptions): TelemetryHandle {
   const metricReader = options.metricReader ?? otlpMetricReaderFromEnv(env);
   let meterProvider: MeterProvider | undefined;
   if (metricReader) {
-    meterProvider = new MeterProvider({
-      resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: serviceName }),
-      readers: [metricReader],
-    });
+    meterProvider = new MeterProvider({ resource, readers: [metricReader] });
     metrics.setGlobalMeterProvider(meterProvider);
     // Now, not on first use: the observable instruments (CDP traffic, runtimes by status) have no other first use.
     platformInstruments();
