@@ -65,7 +65,14 @@ export class FsObjectStore implements ObjectStore {
       throw error;
     }
     // Size and bytes come from one open file: a concurrent replace (a rename) does not change what this reads.
-    const { size } = await handle.stat();
+    // Until the body stream owns the handle, every way out closes it: Node 26 throws on a handle left to the GC.
+    let size: number;
+    try {
+      ({ size } = await handle.stat());
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
     const range = options.range ?? null;
     if (range && (range.start >= size || range.end >= size || range.start > range.end)) {
       await handle.close();

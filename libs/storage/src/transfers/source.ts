@@ -98,17 +98,33 @@ export function putToTarget(
           length += chunk.length;
         });
         res.on('end', () => {
+          answered = true;
+          release();
           const text = Buffer.concat(chunks).toString('utf8').slice(0, TARGET_RESPONSE_MAX);
           const status = res.statusCode ?? 0;
           if (status >= 200 && status < 300) resolve(text);
           else void refusal(status, text, what).then(reject);
         });
-        res.on('error', () => reject(new BctrlError('unavailable', `The ${what} went away mid-answer.`)));
+        res.on('error', () => {
+          release();
+          reject(new BctrlError('unavailable', `The ${what} went away mid-answer.`));
+        });
       },
     );
+    // Once the target has answered, what it did not read is unwanted: a refusal (an agent checks the path first)
+    // comes before the body is read, and the pipe would leave the body paused with its file open until garbage
+    // collection, which Node 26 turns into an uncaught ERR_INVALID_STATE. After a 2xx the body has ended anyway.
+    let answered = false;
+    const release = () => {
+      body.unpipe(req);
+      body.destroy();
+      if (!req.writableFinished) req.destroy();
+    };
     req.on('timeout', () => req.destroy(new Error('timed out')));
     req.on('error', () => {
       body.destroy();
+      // The socket closing after a complete answer changes nothing: that answer (a refusal, say) stands.
+      if (answered) return;
       reject(new BctrlError('unavailable', `The ${what} (${describeUrl(target.url)}) could not be reached.`));
     });
     body.on('error', (error) => req.destroy(error));
