@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { DataPointType, type HistogramMetricData } from '@opentelemetry/sdk-metrics';
 
 import {
@@ -56,6 +58,35 @@ describe('prometheusName (the collector Prometheus exporter naming)', () => {
   it('gives every platform metric a Prometheus name of its own', () => {
     const names = Object.values(PLATFORM_METRICS).map(prometheusName);
     expect(new Set(names).size).toBe(names.length);
+  });
+});
+
+describe('docs/metrics.md', () => {
+  const rows = readFileSync(join(__dirname, '../../../docs/metrics.md'), 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('| `'))
+    .map((line) =>
+      line
+        .split('|')
+        .slice(1, -1)
+        .map((cell) => cell.trim()),
+    );
+
+  it.each(Object.entries(PLATFORM_METRICS))(
+    'documents %s with its Prometheus name, unit and attributes',
+    (_, metric) => {
+      const row = rows.find((cells) => cells[0] === `\`${metric.name}\``);
+      expect(row).toBeDefined();
+      const [, promName, , unit, attributes] = row as string[];
+      expect(promName).toBe(`\`${prometheusName(metric)}\``);
+      expect(unit).toBe(metric.unit);
+      const documented = attributes === 'none' ? [] : (attributes ?? '').split(', ').map((a) => a.replace(/`/g, ''));
+      expect(documented).toEqual(metric.attributes);
+    },
+  );
+
+  it('documents no metric that is not defined', () => {
+    expect(rows).toHaveLength(Object.keys(PLATFORM_METRICS).length);
   });
 });
 
