@@ -110,7 +110,12 @@ describe('browser-runtime agent', () => {
     const chromiumPid = health.browser?.pid ?? 0;
     process.kill(chromiumPid, 'SIGKILL');
     expect(await agent.exit).toEqual({ code: 3, signal: null });
-    expect(agent.lines).toContainEqual({ event: 'browser-exited', code: null, signal: 'SIGKILL' });
+    expect(agent.lines).toContainEqual({
+      event: 'browser-exited',
+      code: null,
+      signal: 'SIGKILL',
+      detail: expect.stringMatching(/^Chromium exited on signal SIGKILL/),
+    });
     expect(existsSync(agent.workDir)).toBe(false);
     await new Promise((r) => setTimeout(r, 200));
     expect(agents.leftovers()).toEqual([]);

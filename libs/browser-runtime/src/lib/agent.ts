@@ -9,7 +9,7 @@ import { AgentConfigError, ENV, PATHS, readAgentConfig, webDriverToken, type Age
 import { cdpCall, loadWebSocket } from '@bctrl/cdp-client';
 import { forwardCdp } from './cdp-forward';
 import { PageEventFeed } from './page-events';
-import { launchChromium, type ChromiumProcess } from './chromium';
+import { chromiumEndReason, launchChromium, type ChromiumEnd, type ChromiumProcess } from './chromium';
 import { PageRecorder, RECORDING_FILE } from './recording';
 import { DownloadWatcher } from './downloads';
 import { FileApi } from './files';
@@ -31,6 +31,8 @@ export interface AgentStateFile {
 }
 
 const GRACEFUL_CLOSE_MS = 3_000;
+/** How long an ended Chromium's last stderr lines are waited for: they say why it ended. */
+const STDERR_DRAIN_MS = 1_000;
 const STARTUP_TIMEOUT_MS = 60_000;
 
 /** One JSON object per stdout line: the only channel a local supervisor reads. */
@@ -159,14 +161,14 @@ class Agent {
       chromium.child.once('exit', (code, signal) => {
         this.chromiumExited = true;
         resolve();
-        this.onChromiumExit(code, signal);
+        void this.onChromiumExit({ code, signal });
       });
     });
     // A spawn failure (bad CHROME_PATH) arrives as 'error' without 'exit'.
     chromium.child.once('error', (error) => {
       if (this.chromiumExited) return;
       this.chromiumExited = true;
-      this.onChromiumExit(null, null, error.message);
+      void this.onChromiumExit({ code: null, signal: null, spawnError: error });
     });
   }
 
@@ -361,12 +363,19 @@ class Agent {
     process.exit(code);
   }
 
-  private onChromiumExit(code: number | null, signal: NodeJS.Signals | null, detail?: string): void {
+  private async onChromiumExit(end: ChromiumEnd): Promise<void> {
     if (this.status === 'stopping') return;
     this.status = 'stopping';
-    emit({ event: 'browser-exited', code, signal, ...(detail ? { detail } : {}) });
-    this.webdriver.close();
+    // Helpers still holding Chromium's stderr go first; then its last words are read to their end.
     this.killChromium();
+    await Promise.race([
+      this.chromium.stderrClosed,
+      new Promise((resolve) => setTimeout(resolve, STDERR_DRAIN_MS).unref()),
+    ]);
+    const detail = chromiumEndReason(this.config.chromePath, end, this.chromium.stderrTail());
+    process.stderr.write(`browser-runtime: ${detail}\n`);
+    emit({ event: 'browser-exited', code: end.code, signal: end.signal, detail });
+    this.webdriver.close();
     this.server.close();
     this.removeWorkDir();
     process.exit(AGENT_EXIT.browserExited);

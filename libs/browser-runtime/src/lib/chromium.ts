@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BrowserLaunchConfig } from '@bctrl/contracts';
 
@@ -19,6 +19,45 @@ export interface ChromiumProcess {
   downloadsDir: string;
   /** Resolves with the browser-level CDP WebSocket URL once Chromium listens; rejects if it exits first. */
   devtoolsUrl: Promise<string>;
+  /** The end of what Chromium wrote to stderr so far: where it says why it would not start. */
+  stderrTail(): string;
+  /** Resolves once Chromium's stderr is closed (every process holding it ended) or it could not be spawned. */
+  stderrClosed: Promise<void>;
+}
+
+/** How much of Chromium's stderr is kept for saying why it ended. */
+const STDERR_TAIL_CHARS = 4_096;
+/** How many of its last stderr lines a failure quotes. */
+const FAILURE_STDERR_LINES = 5;
+
+/** How Chromium ended, as its ChildProcess reported it. */
+export interface ChromiumEnd {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** Set when the executable could not be spawned at all (the 'error' event). */
+  spawnError?: NodeJS.ErrnoException;
+}
+
+/**
+ * Why Chromium is gone, in a sentence for the runtime's `failure`: a missing executable says where it was looked
+ * for and how to install it; an exit says its code (or signal) and Chromium's last stderr lines, where it explains.
+ */
+export function chromiumEndReason(chromePath: string, end: ChromiumEnd, stderr: string): string {
+  if (end.spawnError) {
+    // ENOENT is also what a script whose interpreter is missing gives: only a missing file is "not found".
+    if (end.spawnError.code === 'ENOENT' && !existsSync(chromePath)) {
+      return `Chromium not found at ${chromePath} (install it: apt-get install chromium)`;
+    }
+    return `Chromium at ${chromePath} could not be started: ${end.spawnError.message}`;
+  }
+  const lines = stderr
+    .split('\n')
+    .map((line) => line.trim())
+    // Chromium in a container without a session bus logs D-Bus errors all its life: they never say why it ended.
+    .filter((line) => line !== '' && !line.includes(':ERROR:dbus/'))
+    .slice(-FAILURE_STDERR_LINES);
+  const how = end.code !== null ? `with code ${end.code}` : `on signal ${end.signal ?? 'unknown'}`;
+  return `Chromium exited ${how}${lines.length > 0 ? `: ${lines.join('\n')}` : ''}`;
 }
 
 /** Height of the browser UI headless=new keeps inside each window (Chromium 156: outerHeight - innerHeight). */
@@ -87,7 +126,22 @@ export function launchChromium(options: ChromiumOptions): ChromiumProcess {
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  return { child, userDataDir, downloadsDir, devtoolsUrl: waitForDevtoolsUrl(child, userDataDir) };
+  let tail = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    tail = (tail + chunk.toString('utf8')).slice(-STDERR_TAIL_CHARS);
+  });
+  const stderrClosed = new Promise<void>((resolve) => {
+    child.once('close', () => resolve());
+    child.once('error', () => resolve());
+  });
+  return {
+    child,
+    userDataDir,
+    downloadsDir,
+    devtoolsUrl: waitForDevtoolsUrl(child, userDataDir),
+    stderrTail: () => tail,
+    stderrClosed,
+  };
 }
 
 const LISTENING = /DevTools listening on (ws:\/\/\S+)/;

@@ -88,6 +88,8 @@ interface Entry {
 const HEALTH_POLL_MS = 250;
 const FOREIGN_POLL_MS = 1_000;
 const STANDBY_REFILL_DELAY_MS = 250;
+/** How long an exited agent's stdout and stderr are read on for its last lines before its end is reported. */
+const PIPE_DRAIN_MS = 1_000;
 
 /**
  * Runs each browser as a browser-runtime agent child process on this machine (local mode and the e2e suites).
@@ -312,10 +314,13 @@ export class LocalProcessDriver implements BrowserDriver {
       this.finish(entry);
     });
     child.once('exit', (code, signal) => {
-      if (!entry.exitDetail) {
-        entry.exitDetail = `agent exited (code ${code}, signal ${signal})${stderrTail ? `: ${stderrTail.trim()}` : ''}`;
-      }
-      this.finish(entry);
+      // 'exit' can come before the pipes are read to their end, where the agent said why (its browser-exited line).
+      void closedOrAfter(child, PIPE_DRAIN_MS).then(() => {
+        if (!entry.exitDetail) {
+          entry.exitDetail = `agent exited (code ${code}, signal ${signal})${stderrTail ? `: ${stderrTail.trim()}` : ''}`;
+        }
+        this.finish(entry);
+      });
     });
     return entry;
   }
@@ -329,13 +334,14 @@ export class LocalProcessDriver implements BrowserDriver {
       let settled = false;
       let polling = false;
       let poller: NodeJS.Timeout | null = null;
+      // Set from the agent's browser-exited line: why Chromium ended, which is why the launch failed.
+      let browserEnded: string | null = null;
       const settle = (error: Error | null, cdpUrl = '') => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         if (poller) clearInterval(poller);
         signal?.removeEventListener('abort', onAbort);
-        child.off('exit', onExit);
         if (error) reject(error);
         else resolve(cdpUrl);
       };
@@ -355,10 +361,9 @@ export class LocalProcessDriver implements BrowserDriver {
       );
       const onAbort = () => settle(new Error('launch aborted', { cause: signal?.reason }));
       const onExit = () =>
-        settle(new Error(`browser ended before it was ready: ${entry.exitDetail || 'agent exited'}`));
+        settle(new Error(browserEnded ?? `browser ended before it was ready: ${entry.exitDetail || 'agent exited'}`));
       signal?.addEventListener('abort', onAbort, { once: true });
-      child.once('exit', onExit);
-      // A command that cannot be spawned at all emits 'error' and never 'exit'.
+      // Once the agent is gone with its pipes read (its last lines say why) or could not be spawned at all.
       void entry.exited.then(onExit);
       onLines(child, (event) => {
         if (event['event'] === 'listening' && typeof event['port'] === 'number') {
@@ -371,7 +376,12 @@ export class LocalProcessDriver implements BrowserDriver {
             settle(null, event['cdpUrl']);
           } else poll();
         } else if (event['event'] === 'browser-exited') {
-          entry.exitDetail = `Chromium exited (code ${String(event['code'])}, signal ${String(event['signal'])})`;
+          // The agent says why in a sentence (a missing executable, an exit code with Chromium's last stderr lines).
+          entry.exitDetail =
+            typeof event['detail'] === 'string' && event['detail'] !== ''
+              ? event['detail']
+              : `Chromium exited (code ${String(event['code'])}, signal ${String(event['signal'])})`;
+          browserEnded = entry.exitDetail;
         }
       });
     });
@@ -577,6 +587,18 @@ function onLines(child: ChildProcess, handler: (event: Record<string, unknown>) 
         // Not one of the agent's status lines.
       }
     }
+  });
+}
+
+/** Resolves on the child's 'close' (its pipes read to their end), or after `ms` if something else holds them. */
+function closedOrAfter(child: ChildProcess, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref();
+    child.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
   });
 }
 

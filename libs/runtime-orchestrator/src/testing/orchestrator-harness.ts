@@ -10,6 +10,7 @@ import { PlatformModule } from '@bctrl/service';
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { SpacesModule } from '@bctrl/spaces';
 import { InProcessTransport } from '@bctrl/transport';
+import type { BrowserDriver } from '../drivers/browser-driver';
 import { Supervisor } from '../lifecycle/supervisor';
 import { RuntimeOrchestratorModule } from '../runtime-orchestrator.module';
 import { ScriptedBrowserDriver } from './scripted-browser.driver';
@@ -35,17 +36,18 @@ export async function freshDatabase(): Promise<string> {
   return url;
 }
 
-export interface OrchestratorOptions {
+export interface OrchestratorOptions<D extends BrowserDriver = ScriptedBrowserDriver> {
   databaseUrl: string;
-  driver: ScriptedBrowserDriver;
+  /** The scripted double for lifecycle races; the local-process driver where a real agent must answer. */
+  driver: D;
   warmPoolSize?: number;
   replicaId?: string;
 }
 
-export interface Orchestrator {
+export interface Orchestrator<D extends BrowserDriver = ScriptedBrowserDriver> {
   app: INestApplicationContext;
   transport: InProcessTransport;
-  driver: ScriptedBrowserDriver;
+  driver: D;
   supervisor: Supervisor;
   call<M extends RpcMethod>(method: M, request: RequestInitOf<M>, principal: Principal): Promise<ResponseOf<M>>;
   /** Collects the events of one run, in stream order, from a durable consumer of `runs.<runId>.>`. */
@@ -53,8 +55,10 @@ export interface Orchestrator {
   close(): Promise<void>;
 }
 
-/** runtime-orchestrator and spaces on one in-process transport, as local mode runs them, with a scripted driver. */
-export async function startOrchestrator(options: OrchestratorOptions): Promise<Orchestrator> {
+/** runtime-orchestrator and spaces on one in-process transport, as local mode runs them, with the given driver. */
+export async function startOrchestrator<D extends BrowserDriver = ScriptedBrowserDriver>(
+  options: OrchestratorOptions<D>,
+): Promise<Orchestrator<D>> {
   const transport = new InProcessTransport();
   const moduleRef = await Test.createTestingModule({
     imports: [
@@ -91,7 +95,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
         collected.set(runId, list);
         await transport.consume(
           { durable: `spec-${runId}`, filterSubject: `runs.${runId}.>`, payload: runsV1.RunEventSchema },
-          async (event) => {
+          (event) => {
             list.push(event);
           },
         );
@@ -109,7 +113,7 @@ export interface Tenant {
 }
 
 /** A new account (operator call), its admin key resolved as the gateway resolves it, and one space. */
-export async function newTenant(orchestrator: Orchestrator, name = 'tenant'): Promise<Tenant> {
+export async function newTenant(orchestrator: Orchestrator<BrowserDriver>, name = 'tenant'): Promise<Tenant> {
   const account = await orchestrator.call(SpacesV1.createAccount, { name }, OPERATOR);
   const { principal } = await orchestrator.call(
     SpacesV1.authenticate,
@@ -130,6 +134,10 @@ export async function newTenant(orchestrator: Orchestrator, name = 'tenant'): Pr
 }
 
 /** Another space of the same tenant. */
-export async function newSpace(orchestrator: Orchestrator, tenant: Tenant, name: string): Promise<string> {
+export async function newSpace(
+  orchestrator: Orchestrator<BrowserDriver>,
+  tenant: Tenant,
+  name: string,
+): Promise<string> {
   return (await orchestrator.call(SpacesV1.createSpace, { name }, tenant.key)).id;
 }
