@@ -9,23 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-missing=()
-command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
-command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
-[ -x /usr/lib/chromium/chromium ] || [ -n "${CHROME_PATH:-}" ] || missing+=(chromium)
-command -v chromedriver >/dev/null 2>&1 || [ -n "${CHROMEDRIVER_PATH:-}" ] || missing+=(chromium-driver)
-
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "prepare: installing ${missing[*]} from Debian"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-  else
-    echo "prepare: the tests need these Debian packages: ${missing[*]}" >&2
-    echo "prepare: install them with: sudo apt-get install -y ${missing[*]}" >&2
-    exit 1
-  fi
-fi
+# The same rule as `npm start`'s (one script for both): as root it installs what is missing, else it says how.
+node tools/ensure-debian-packages.js --required --for="npm test" redis-server nats-server chromium chromium-driver
 # nats-server lives in /usr/sbin, which a non-login PATH may lack.
 case ":$PATH:" in *":/usr/sbin:"*) ;; *) export PATH="$PATH:/usr/sbin" ;; esac
 
