@@ -8,7 +8,7 @@ import WebSocket from 'ws';
 import { generateApiKey } from '@bctrl/core';
 import { freePort, sleep, waitFor } from '@bctrl/testing';
 import { agentsOf, chromiumOf, chromiumsOf, processesOfInstallation, testInstallationId } from './browsers';
-import { REPO_ROOT } from './platform';
+import { REPO_ROOT, removeLocalDataDir } from './platform';
 import { isAlive } from '@bctrl/runtime-orchestrator';
 
 /**
@@ -120,7 +120,7 @@ afterAll(async () => {
     }
   }
   await sleep(500);
-  rmSync(dataDir, { recursive: true, force: true });
+  removeLocalDataDir(dataDir);
   rmSync(join(tmpdir(), 'bctrl-browsers', installationId), { recursive: true, force: true });
 });
 

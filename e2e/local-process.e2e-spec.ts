@@ -1,11 +1,11 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { freePort } from '@bctrl/testing';
 import { testInstallationId } from './browsers';
-import { createDatabase, REPO_ROOT } from './platform';
+import { createDatabase, REPO_ROOT, removeLocalDataDir } from './platform';
 import { expectReconcileAfterCrash } from './reconcile';
 
 /** `npm start` runs exactly this; the first test pins it so the two cannot drift apart. */
@@ -86,7 +86,7 @@ describe('npm start (local mode as a user runs it)', () => {
   };
 
   afterAll(() => {
-    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+    for (const dir of dirs) removeLocalDataDir(dir);
   });
 
   it('is what the package.json start script runs', () => {

@@ -5,12 +5,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type RpcMethod, SpacesV1 } from '@bctrl/contracts';
 import { generateApiKey, hashApiKey } from '@bctrl/core';
-import { startLocal } from '@bctrl/local';
+import { removeFallbackDir, startLocal } from '@bctrl/local';
 import { createObjectStore, type ObjectStore, S3ObjectStore } from '@bctrl/storage';
 import { WARM_POOL, type WarmPool } from '@bctrl/runtime-orchestrator';
 import { createTestDatabase, freePort, OtlpReceiver, startOtlpReceiver, startS3 } from '@bctrl/testing';
 import { testInstallationId } from './browsers';
 import { NatsTransport, Transport, TRANSPORT } from '@bctrl/transport';
+import { newVaultKey } from '@bctrl/vault';
 
 export const REPO_ROOT = resolve(__dirname, '..');
 
@@ -45,7 +46,19 @@ export interface Platform {
   databaseUrl?: string;
   /** The platform's object store (its fs root or its S3 bucket), for tests that look under the API. */
   objectStore: ObjectStore;
+  /** Local mode: its BCTRL_DATA_DIR, a temporary folder that stop() removes (removeLocalDataDir). */
+  dataDir?: string;
   stop(): Promise<void>;
+}
+
+/**
+ * Removes a local platform's data dir once its Postgres is stopped, with the database that lived outside it: as
+ * root, a 0700 temporary dir is out of the postgres user's reach, so the cluster went to /var/lib/bctrl
+ * (embedded-postgres.ts) and would outlive the test there, a few dozen MiB each time.
+ */
+export function removeLocalDataDir(dataDir: string): void {
+  rmSync(dataDir, { recursive: true, force: true });
+  removeFallbackDir(dataDir);
 }
 
 /** The account the platform's admin key belongs to (operator calls that act for a tenant name it). */
@@ -87,9 +100,10 @@ export async function startLocalPlatform(env: NodeJS.ProcessEnv = {}): Promise<P
     transport: platform.app.get<Transport>(TRANSPORT),
     installationId,
     pooledBrowsers: () => platform.app.get<WarmPool>(WARM_POOL).available,
+    dataDir,
     stop: async () => {
       await platform.close();
-      rmSync(dataDir, { recursive: true, force: true });
+      removeLocalDataDir(dataDir);
     },
   };
 }
@@ -222,7 +236,7 @@ export async function startDistributedPlatform(env: NodeJS.ProcessEnv = {}): Pro
           : {}),
         ...(name === 'cdp-proxy' ? { BCTRL_CDP_PROXY_PORT: String(cdpProxyPort) } : {}),
         ...(name === 'storage' ? { ...s3.env, BCTRL_STORAGE_PORT: String(storagePort) } : {}),
-        ...(name === 'spaces' ? { BCTRL_BOOTSTRAP_API_KEY: adminKey } : {}),
+        ...(name === 'spaces' ? { BCTRL_BOOTSTRAP_API_KEY: adminKey, BCTRL_VAULT_KEYS: newVaultKey('e2e') } : {}),
       };
       apps.push(launch(name, env, name === 'gateway' ? gatewayPort : healthPort));
     }

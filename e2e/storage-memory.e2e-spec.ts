@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import type { ChildProcess } from 'node:child_process';
 import { generateApiKey } from '@bctrl/core';
 import { freePort } from '@bctrl/testing';
-import { type Platform, spawnApp, startDistributedPlatform, waitForHttp } from './platform';
+import { type Platform, removeLocalDataDir, spawnApp, startDistributedPlatform, waitForHttp } from './platform';
 
 const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;
@@ -170,7 +170,7 @@ describe('space storage streams: a 1 GiB upload and download grow the local plat
         child.kill('SIGTERM');
       });
     }
-    rmSync(dataDir, { recursive: true, force: true });
+    removeLocalDataDir(dataDir);
   }, 30_000);
 
   it('PUTs and GETs 1 GiB with identical sha256 while the process grows by less than 64 MiB', async () => {

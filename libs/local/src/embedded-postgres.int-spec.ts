@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from 'pg';
 import { waitFor } from '@bctrl/testing';
-import { startLocalPostgres, type LocalPostgres } from './embedded-postgres';
+import { removeFallbackDir, startLocalPostgres, type LocalPostgres } from './embedded-postgres';
 import { isAlive } from '@bctrl/runtime-orchestrator';
 
 jest.setTimeout(120_000);
@@ -56,6 +56,7 @@ afterAll(async () => {
     // No server left.
   }
   rmSync(dataDir, { recursive: true, force: true });
+  removeFallbackDir(dataDir);
 });
 
 describe('local mode embedded Postgres', () => {

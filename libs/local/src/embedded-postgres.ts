@@ -45,6 +45,24 @@ function reachableByOthers(path: string): boolean {
   }
 }
 
+/** Where the databases of data dirs the postgres user cannot reach live instead. */
+const FALLBACK_ROOT = '/var/lib/bctrl';
+
+/**
+ * The folder a data dir's database moves to when the postgres user cannot reach the data dir: the cluster
+ * (`postgres/`) and its password file, under FALLBACK_ROOT, keyed by the data dir's absolute path. It outlives the
+ * data dir: whoever removes a data dir removes this too (removeFallbackDir).
+ */
+export function fallbackDirOf(dataDir: string): string {
+  const wanted = join(resolve(dataDir), 'postgres');
+  return join(FALLBACK_ROOT, createHash('sha256').update(wanted).digest('hex').slice(0, 16));
+}
+
+/** Removes a data dir's fallback database, if it has one. Its Postgres must be stopped first. */
+export function removeFallbackDir(dataDir: string): void {
+  rmSync(fallbackDirOf(dataDir), { recursive: true, force: true });
+}
+
 /**
  * Postgres refuses to run as root, so as root the server runs as a `postgres` system user (created if
  * missing). When the data dir sits somewhere that user cannot reach (root's 0700 home), the cluster lives
@@ -54,7 +72,7 @@ function clusterDir(dataDir: string, log: (msg: string) => void): string {
   const wanted = join(resolve(dataDir), 'postgres');
   const isRoot = process.getuid?.() === 0;
   if (!isRoot || reachableByOthers(dataDir)) return wanted;
-  const fallback = join('/var/lib/bctrl', createHash('sha256').update(wanted).digest('hex').slice(0, 16), 'postgres');
+  const fallback = join(fallbackDirOf(dataDir), 'postgres');
   log(`${dataDir} is not reachable by the postgres user; its database lives in ${fallback}`);
   return fallback;
 }

@@ -1,1 +1,2 @@
 export * from './local';
+export { fallbackDirOf, removeFallbackDir } from './embedded-postgres';
