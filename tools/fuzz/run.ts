@@ -23,7 +23,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { generateApiKey } from '@bctrl/core';
-import { startLocal } from '@bctrl/local';
+import { removeFallbackDir, startLocal } from '@bctrl/local';
 import { apiClient, createKey, expectStatus, seedSpace } from '../../e2e/seed';
 import { ensureSchemathesis, SCHEMATHESIS_VERSION, toToml } from './schemathesis';
 
@@ -70,7 +70,11 @@ async function main(): Promise<number> {
   const schemathesis = ensureSchemathesis(REPO_ROOT, log);
 
   const work = mkdtempSync(join(tmpdir(), 'bctrl-fuzz-'));
-  process.once('exit', () => rmSync(work, { recursive: true, force: true }));
+  process.once('exit', () => {
+    rmSync(work, { recursive: true, force: true });
+    // As root the database of a 0700 temp dir lives under /var/lib/bctrl (embedded-postgres.ts): it goes too.
+    removeFallbackDir(join(work, 'data'));
+  });
   const bootstrapKey = generateApiKey();
   log(`starting local mode (data under ${work})`);
   const platform = await startLocal({
@@ -127,6 +131,11 @@ async function main(): Promise<number> {
       200,
       'put object',
     );
+    const doomedSecret = await expectStatus<{ id: string }>(
+      admin('POST', `/v1/spaces/${main.spaceId}/secrets`, { name: 'fuzz-doomed', value: 'fuzz-doomed-value' }),
+      201,
+      'create secret',
+    );
     // The fuzzer's own admin key: the bootstrap key stays with this script (sweeper, final checks).
     const fuzzKey = await createKey(admin, { name: 'fuzz', role: 'admin' });
 
@@ -178,6 +187,7 @@ async function main(): Promise<number> {
         runIds: { values: [main.runId] },
         connectionIds: { values: [main.connectionId] },
         artifactIds: { values: [main.artifactId] },
+        secretIds: { values: [main.secretId] },
         storagePaths: { values: [main.storagePath, 'seed-collected.txt'] },
         runtimePaths: { values: [main.runtimePath] },
         edgeStrings: { values: EDGE_STRINGS },
@@ -192,6 +202,7 @@ async function main(): Promise<number> {
         'path.runId': draw('runIds'),
         'path.connectionId': draw('connectionIds'),
         'path.artifactId': draw('artifactIds'),
+        'path.secretId': draw('secretIds'),
         'path.path': draw('storagePaths'),
         'body.storagePath': draw('storagePaths', 0.5),
         'body.runtimePath': draw('runtimePaths', 0.5),
@@ -205,6 +216,7 @@ async function main(): Promise<number> {
         only('Runtimes_stop', { 'path.runtimeId': doomedRuntime.id }),
         only('Connections_revoke', { 'path.connectionId': doomedConnection.id }),
         only('Storage_delete', { 'path.path': doomedPath }),
+        only('Secrets_delete', { 'path.secretId': doomedSecret.id }),
         // Every browser the fuzzer starts lands in the space the sweeper watches.
         only('Runtimes_create', { 'path.spaceId': main.spaceId }),
       ],
