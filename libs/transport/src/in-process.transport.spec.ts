@@ -3,7 +3,7 @@ import { describeTransportConformance } from './transport.conformance';
 
 describeTransportConformance(
   'in-process',
-  async () => {
+  () => {
     // One instance plays both sides, as in local mode where every service shares it.
     const transport = new InProcessTransport();
     return { server: transport, client: transport };

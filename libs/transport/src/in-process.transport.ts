@@ -272,10 +272,11 @@ export class InProcessTransport implements Transport {
     list.push(raw);
     this.handlers.set(method.subject, list);
     return {
-      close: async () => {
+      close: () => {
         const current = this.handlers.get(method.subject) ?? [];
         const index = current.indexOf(raw);
         if (index >= 0) current.splice(index, 1);
+        return Promise.resolve();
       },
     };
   }
@@ -290,7 +291,7 @@ export class InProcessTransport implements Transport {
     const body = encodeMessage(payload, message);
     const headers = new RecordCarrier();
     headers.set(PRINCIPAL_HEADER, encodePrincipal(context.principal));
-    await withOutgoingSpan(SYSTEM, subject, SpanKind.PRODUCER, headers, async () => {
+    await withOutgoingSpan(SYSTEM, subject, SpanKind.PRODUCER, headers, () => {
       this.log.push({
         seq: this.log.length + 1,
         subject,
@@ -302,81 +303,85 @@ export class InProcessTransport implements Transport {
     });
   }
 
-  async consume<Payload extends DescMessage>(
+  consume<Payload extends DescMessage>(
     options: DurableConsumerOptions<Payload>,
     handler: EventHandler<Payload>,
   ): Promise<Closable> {
-    this.assertOpen();
-    const durable = this.openDurable(options);
-    const subscriber: Subscriber = {
-      limits: SINGLE_EVENTS,
-      deliver: async ([{ event, deliveryCount }]) => {
-        const carrier = recordCarrier(event.headers);
-        await withIncomingSpan(SYSTEM, event.subject, SpanKind.CONSUMER, carrier, async () => {
-          let decoded: Pick<BatchItem<Payload>, 'payload' | 'context'>;
-          try {
-            decoded = decodeEvent(options.payload, event.body, carrier.get(PRINCIPAL_HEADER));
-          } catch (error) {
-            // Redelivering an event nobody can read would loop forever; it is logged and dropped, as `term` does on NATS.
-            logError('undecodable event dropped', event.subject, error);
-            durable.drop(event.seq);
-            return;
-          }
-          try {
-            await handler(decoded.payload, eventMeta(event, deliveryCount), decoded.context);
-          } catch (error) {
-            logError('event handler failed; the event will be redelivered', event.subject, error);
-            throw error;
-          }
-        });
-      },
-    };
-    durable.attach(subscriber);
-    return { close: () => durable.detach(subscriber) };
+    return settle(() => {
+      this.assertOpen();
+      const durable = this.openDurable(options);
+      const subscriber: Subscriber = {
+        limits: SINGLE_EVENTS,
+        deliver: async ([{ event, deliveryCount }]) => {
+          const carrier = recordCarrier(event.headers);
+          await withIncomingSpan(SYSTEM, event.subject, SpanKind.CONSUMER, carrier, async () => {
+            let decoded: Pick<BatchItem<Payload>, 'payload' | 'context'>;
+            try {
+              decoded = decodeEvent(options.payload, event.body, carrier.get(PRINCIPAL_HEADER));
+            } catch (error) {
+              // Redelivering an event nobody can read would loop forever; it is logged and dropped, as `term` does on NATS.
+              logError('undecodable event dropped', event.subject, error);
+              durable.drop(event.seq);
+              return;
+            }
+            try {
+              await handler(decoded.payload, eventMeta(event, deliveryCount), decoded.context);
+            } catch (error) {
+              logError('event handler failed; the event will be redelivered', event.subject, error);
+              throw error;
+            }
+          });
+        },
+      };
+      durable.attach(subscriber);
+      return { close: () => durable.detach(subscriber) };
+    });
   }
 
-  async consumeBatch<Payload extends DescMessage>(
+  consumeBatch<Payload extends DescMessage>(
     options: BatchConsumerOptions<Payload>,
     handler: BatchHandler<Payload>,
   ): Promise<Closable> {
-    this.assertOpen();
-    const limits = batchLimits(options);
-    const durable = this.openDurable(options);
-    const subscriber: Subscriber = {
-      limits,
-      deliver: async (deliveries) => {
-        const items: BatchItem<Payload>[] = [];
-        const carriers: RecordCarrier[] = [];
-        for (const { event, deliveryCount } of deliveries) {
-          const carrier = recordCarrier(event.headers);
-          try {
-            const decoded = decodeEvent(options.payload, event.body, carrier.get(PRINCIPAL_HEADER));
-            items.push({ ...decoded, meta: eventMeta(event, deliveryCount) });
-          } catch (error) {
-            // Redelivering an event nobody can read would loop forever; it is logged and dropped, as `term` does on NATS.
-            logError('undecodable event dropped', event.subject, error);
-            durable.drop(event.seq);
-            continue;
+    return settle(() => {
+      this.assertOpen();
+      const limits = batchLimits(options);
+      const durable = this.openDurable(options);
+      const subscriber: Subscriber = {
+        limits,
+        deliver: async (deliveries) => {
+          const items: BatchItem<Payload>[] = [];
+          const carriers: RecordCarrier[] = [];
+          for (const { event, deliveryCount } of deliveries) {
+            const carrier = recordCarrier(event.headers);
+            try {
+              const decoded = decodeEvent(options.payload, event.body, carrier.get(PRINCIPAL_HEADER));
+              items.push({ ...decoded, meta: eventMeta(event, deliveryCount) });
+            } catch (error) {
+              // Redelivering an event nobody can read would loop forever; it is logged and dropped, as `term` does on NATS.
+              logError('undecodable event dropped', event.subject, error);
+              durable.drop(event.seq);
+              continue;
+            }
+            carriers.push(carrier);
           }
-          carriers.push(carrier);
-        }
-        if (items.length === 0) return;
-        await withBatchSpan(SYSTEM, options.filterSubject, carriers, async () => {
-          try {
-            await handler(items);
-          } catch (error) {
-            logError(
-              `batch handler failed; its ${items.length} events will be redelivered`,
-              options.filterSubject,
-              error,
-            );
-            throw error;
-          }
-        });
-      },
-    };
-    durable.attach(subscriber);
-    return { close: () => durable.detach(subscriber) };
+          if (items.length === 0) return;
+          await withBatchSpan(SYSTEM, options.filterSubject, carriers, async () => {
+            try {
+              await handler(items);
+            } catch (error) {
+              logError(
+                `batch handler failed; its ${items.length} events will be redelivered`,
+                options.filterSubject,
+                error,
+              );
+              throw error;
+            }
+          });
+        },
+      };
+      durable.attach(subscriber);
+      return { close: () => durable.detach(subscriber) };
+    });
   }
 
   private openDurable<Payload extends DescMessage>(options: DurableConsumerOptions<Payload>): Durable {
@@ -398,8 +403,8 @@ export class InProcessTransport implements Transport {
     return existing;
   }
 
-  async ping(): Promise<void> {
-    this.assertOpen();
+  ping(): Promise<void> {
+    return settle(() => this.assertOpen());
   }
 
   async close(): Promise<void> {
@@ -422,6 +427,18 @@ export class InProcessTransport implements Transport {
 
   private assertOpen(): void {
     if (this.closed) throw new BctrlError('unavailable', 'The transport is closed.');
+  }
+}
+
+/**
+ * Runs synchronous work the way an async function would: its value resolved, its throw (a closed transport, a
+ * conflicting durable, bad batch limits) as a rejection, so that callers see failures as NATS gives them.
+ */
+function settle<T>(work: () => T): Promise<T> {
+  try {
+    return Promise.resolve(work());
+  } catch (error) {
+    return Promise.reject(error);
   }
 }
 

@@ -57,7 +57,7 @@ describe('nats consumeBatch resumeInOrder', () => {
       const seen: number[] = [];
       const consumer = await successor.consumeBatch(
         { durable, filterSubject: subject, payload: ErrorSchema, maxBatch: 100, maxWaitMs: 50, resumeInOrder: true },
-        async (items) => void seen.push(...items.map((item) => Number(item.payload.message))),
+        (items) => void seen.push(...items.map((item) => Number(item.payload.message))),
       );
       const deadline = Date.now() + 5_000;
       while (seen.length < 10 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));

@@ -30,7 +30,7 @@ export async function withOutgoingSpan<T>(
   subject: string,
   kind: SpanKind.CLIENT | SpanKind.PRODUCER,
   carrier: HeaderCarrier,
-  work: () => Promise<T>,
+  work: () => T | Promise<T>,
 ): Promise<T> {
   const span = trace.getTracer(TRACER_NAME).startSpan(subject, {
     kind,
@@ -102,7 +102,7 @@ export async function withBatchSpan<T>(
   return context.with(trace.setSpan(ROOT_CONTEXT, span), () => endAfter(span, work));
 }
 
-async function endAfter<T>(span: Span, work: () => Promise<T>): Promise<T> {
+async function endAfter<T>(span: Span, work: () => T | Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (error) {

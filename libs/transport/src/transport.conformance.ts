@@ -57,7 +57,7 @@ function sleep(ms: number): Promise<void> {
 
 export function describeTransportConformance(
   name: string,
-  open: () => Promise<TransportHarness>,
+  open: () => TransportHarness | Promise<TransportHarness>,
   close: (harness: TransportHarness) => Promise<void>,
 ): void {
   describe(`${name} transport conformance`, () => {
@@ -96,7 +96,7 @@ export function describeTransportConformance(
     describe('request/reply', () => {
       it('carries the request to the handler and the response back', async () => {
         const method = echoMethod();
-        server.serve(method, async (request) => ({
+        server.serve(method, (request) => ({
           service: `${request.cursor}:${request.limit}`,
           ready: true,
         }));
@@ -111,7 +111,7 @@ export function describeTransportConformance(
       it('delivers the caller principal intact', async () => {
         const method = echoMethod();
         const seen: Principal[] = [];
-        server.serve(method, async (_request, ctx) => {
+        server.serve(method, (_request, ctx) => {
           seen.push(ctx.principal);
           return {};
         });
@@ -136,7 +136,7 @@ export function describeTransportConformance(
 
       it('rethrows a BctrlError from the handler as an equal BctrlError with its details', async () => {
         const method = echoMethod();
-        server.serve(method, async () => {
+        server.serve(method, () => {
           throw new BctrlError('conflict', 'Already exists.', [
             { field: 'metadata.owner', issue: 'taken' },
             { issue: 'plain' },
@@ -161,7 +161,7 @@ export function describeTransportConformance(
         const method = echoMethod();
         const stderr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
         try {
-          server.serve(method, async () => {
+          server.serve(method, () => {
             throw new Error('password=hunter2 at /srv/secret.ts');
           });
           await server.ping();
@@ -185,7 +185,7 @@ export function describeTransportConformance(
       it('answers validation_failed to a payload the handler cannot decode', async () => {
         const method = echoMethod();
         const wrong = defineMethod(method.service, method.subject, ErrorSchema, HealthResponseSchema);
-        const handler = jest.fn(async () => ({}));
+        const handler = jest.fn(() => ({}));
         server.serve(method, handler);
         await server.ping();
 
@@ -216,7 +216,7 @@ export function describeTransportConformance(
 
       it('stops answering once the handler is closed', async () => {
         const method = echoMethod();
-        const serving = server.serve(method, async () => ({}));
+        const serving = server.serve(method, () => ({}));
         await server.ping();
         await client.request(method, {}, OPERATOR);
 
@@ -229,11 +229,11 @@ export function describeTransportConformance(
       it('shares the load between two handlers of one service', async () => {
         const method = echoMethod();
         const served = { a: 0, b: 0 };
-        server.serve(method, async () => {
+        server.serve(method, () => {
           served.a += 1;
           return { service: 'a' };
         });
-        server.serve(method, async () => {
+        server.serve(method, () => {
           served.b += 1;
           return { service: 'b' };
         });
@@ -249,7 +249,7 @@ export function describeTransportConformance(
       it('continues the caller trace in the handler', async () => {
         const method = echoMethod();
         let handlerTraceId: string | undefined;
-        server.serve(method, async () => {
+        server.serve(method, () => {
           handlerTraceId = trace.getActiveSpan()?.spanContext().traceId;
           return {};
         });
@@ -299,7 +299,7 @@ export function describeTransportConformance(
             filterSubject: run.filter,
             payload: PageRequestSchema,
           },
-          async (payload, meta, ctx) => {
+          (payload, meta, ctx) => {
             seen.push({
               cursor: payload.cursor,
               meta,
@@ -328,7 +328,7 @@ export function describeTransportConformance(
             filterSubject: run.filter,
             payload: PageRequestSchema,
           },
-          async (payload) => {
+          (payload) => {
             seen.push(payload.cursor);
           },
         );
@@ -352,7 +352,7 @@ export function describeTransportConformance(
             filterSubject: run.filter,
             payload: PageRequestSchema,
           },
-          async (payload) => {
+          (payload) => {
             firstRound.push(payload.limit);
           },
         );
@@ -368,7 +368,7 @@ export function describeTransportConformance(
             filterSubject: run.filter,
             payload: PageRequestSchema,
           },
-          async (payload) => {
+          (payload) => {
             secondRound.push(payload.limit);
           },
         );
@@ -394,7 +394,7 @@ export function describeTransportConformance(
             payload: PageRequestSchema,
             ackWaitMs: 200,
           },
-          async (_payload, meta) => {
+          (_payload, meta) => {
             deliveries.push(meta.deliveryCount);
             if (deliveries.length < 3) throw new Error('not yet');
           },
@@ -426,7 +426,7 @@ export function describeTransportConformance(
             filterSubject: run.filter,
             payload: PageRequestSchema,
           },
-          async () => {
+          () => {
             consumerTraceId = trace.getActiveSpan()?.spanContext().traceId;
           },
         );
@@ -482,7 +482,7 @@ export function describeTransportConformance(
         const batches: Item[][] = [];
         const consumer = await server.consumeBatch(
           { durable: run.durable, filterSubject: run.subject, payload: PageRequestSchema, maxBatch: 7, maxWaitMs: 300 },
-          async (items) => {
+          (items) => {
             batches.push(items);
           },
         );
@@ -507,7 +507,7 @@ export function describeTransportConformance(
         const batches: Item[][] = [];
         const consumer = await server.consumeBatch(
           { durable: run.durable, filterSubject: run.subject, payload: PageRequestSchema, maxWaitMs: 50 },
-          async (items) => {
+          (items) => {
             handedAt.push(Date.now());
             batches.push(items);
           },
@@ -539,7 +539,7 @@ export function describeTransportConformance(
             ackWaitMs: 500,
             maxWaitMs: 100,
           },
-          async (items) => {
+          (items) => {
             calls.push({ at: Date.now(), items });
             if (calls.length === 1) throw new Error('database unavailable');
           },
@@ -607,7 +607,7 @@ export function describeTransportConformance(
         const secondRound: Item[][] = [];
         const second = await server.consumeBatch(
           { durable: run.durable, filterSubject: run.subject, payload: PageRequestSchema },
-          async (items) => {
+          (items) => {
             secondRound.push(items);
           },
         );
@@ -627,7 +627,7 @@ export function describeTransportConformance(
         const batches: Item[][] = [];
         const consumer = await server.consumeBatch(
           { durable: run.durable, filterSubject: run.subject, payload: PageRequestSchema, maxWaitMs: 500 },
-          async (items) => {
+          (items) => {
             batches.push(items);
           },
         );
@@ -652,7 +652,7 @@ export function describeTransportConformance(
           maxWaitMs: 5_000,
         };
         const firstRound: Item[][] = [];
-        const first = await server.consumeBatch(options, async (items) => {
+        const first = await server.consumeBatch(options, (items) => {
           firstRound.push(items);
         });
         await publishLimits(run.subject, [1]);
@@ -663,7 +663,7 @@ export function describeTransportConformance(
         const closeTook = Date.now() - closeStarted;
 
         const secondRound: Item[][] = [];
-        const second = await server.consumeBatch({ ...options, maxWaitMs: 10 }, async (items) => {
+        const second = await server.consumeBatch({ ...options, maxWaitMs: 10 }, (items) => {
           secondRound.push(items);
         });
         await eventually(() => secondRound.length === 1, 3_000);
@@ -692,7 +692,7 @@ export function describeTransportConformance(
             ackWaitMs: 500,
             maxWaitMs: 100,
           },
-          async (items) => {
+          (items) => {
             batches.push(items);
             if (batches.length === 1) throw new Error('database unavailable');
           },
@@ -805,7 +805,7 @@ export function describeTransportConformance(
         let handlerSpanId: string | undefined;
         const consumer = await server.consumeBatch(
           { durable: run.durable, filterSubject: run.subject, payload: PageRequestSchema, maxWaitMs: 200 },
-          async () => {
+          () => {
             handlerSpanId = trace.getActiveSpan()?.spanContext().spanId;
           },
         );
@@ -825,10 +825,10 @@ export function describeTransportConformance(
         const run = runEvents();
         const options = { durable: run.durable, filterSubject: run.subject, payload: PageRequestSchema };
 
-        await expect(server.consumeBatch({ ...options, maxBatch: 0 }, async () => undefined)).rejects.toMatchObject({
+        await expect(server.consumeBatch({ ...options, maxBatch: 0 }, () => undefined)).rejects.toMatchObject({
           code: 'validation_failed',
         });
-        await expect(server.consumeBatch({ ...options, maxWaitMs: -1 }, async () => undefined)).rejects.toMatchObject({
+        await expect(server.consumeBatch({ ...options, maxWaitMs: -1 }, () => undefined)).rejects.toMatchObject({
           code: 'validation_failed',
         });
       });

@@ -12,10 +12,14 @@ export interface RequestOptions {
   timeoutMs?: number;
 }
 
+/**
+ * Both transports only ever `await` a handler inside a try block, so a plain value and a synchronous throw mean
+ * exactly what a resolved and a rejected promise do: a handler with nothing to wait for need not be async.
+ */
 export type Handler<Req extends DescMessage, Res extends DescMessage> = (
   request: MessageShape<Req>,
   context: CallContext,
-) => Promise<MessageInitShape<Res>>;
+) => MessageInitShape<Res> | Promise<MessageInitShape<Res>>;
 
 export interface EventMeta {
   subject: string;
@@ -36,14 +40,14 @@ export interface DurableConsumerOptions<Payload extends DescMessage> {
 }
 
 /**
- * A handler that resolves acknowledges the event; one that throws leaves it unacknowledged, to be
- * delivered again.
+ * A handler that returns (or resolves) acknowledges the event; one that throws (or rejects) leaves it
+ * unacknowledged, to be delivered again.
  */
 export type EventHandler<Payload extends DescMessage> = (
   payload: MessageShape<Payload>,
   meta: EventMeta,
   context: CallContext,
-) => Promise<void>;
+) => void | Promise<void>;
 
 export interface BatchConsumerOptions<Payload extends DescMessage> extends DurableConsumerOptions<Payload> {
   /** Most messages handed over at once. Default 500. */
@@ -65,11 +69,11 @@ export interface BatchItem<Payload extends DescMessage> {
 }
 
 /**
- * Resolving acknowledges every message of the batch; throwing leaves all of them unacknowledged, to be
- * delivered again (after ackWait). Items are in stream order, except that a redelivered event may come
- * later than events first delivered after it.
+ * Returning (or resolving) acknowledges every message of the batch; throwing (or rejecting) leaves all of them
+ * unacknowledged, to be delivered again (after ackWait). Items are in stream order, except that a redelivered
+ * event may come later than events first delivered after it.
  */
-export type BatchHandler<Payload extends DescMessage> = (items: BatchItem<Payload>[]) => Promise<void>;
+export type BatchHandler<Payload extends DescMessage> = (items: BatchItem<Payload>[]) => void | Promise<void>;
 
 export interface Closable {
   close(): Promise<void>;
