@@ -62,3 +62,5 @@ export function captureMetrics(serviceName = 'test'): MetricsCapture {
     stop: () => telemetry.shutdown(),
   };
 }
+
+export * from './dashboard';
