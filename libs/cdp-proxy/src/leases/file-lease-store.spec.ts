@@ -22,7 +22,7 @@ describeLeaseStoreSemantics('File-backed', () => ({
   end: shared.end.bind(shared),
   endRuntime: shared.endRuntime.bind(shared),
   subscribe: shared.subscribe.bind(shared),
-  close: async () => undefined,
+  close: () => Promise.resolve(),
 }));
 
 const lease = sampleLease;
@@ -39,7 +39,7 @@ async function closedEventsOn(transport: InProcessTransport) {
       filterSubject: 'runs.*.events',
       payload: runsV1.RunEventSchema,
     },
-    async (event) => {
+    (event) => {
       if (event.type === 'connection.closed') seen.push({ runId: event.runId, data: JSON.parse(event.dataJson) });
     },
   );

@@ -100,41 +100,44 @@ export class InMemoryLeaseStore implements LeaseStore {
   private readonly byDigest = new Map<string, string>();
   private readonly events = new EventEmitter();
 
-  async put(lease: ConnectionLease): Promise<void> {
+  put(lease: ConnectionLease): Promise<void> {
     this.prune();
     this.leases.set(lease.id, { ...lease });
     this.byDigest.set(tokenDigest(lease.token), lease.id);
+    return Promise.resolve();
   }
 
-  async byToken(token: string): Promise<ConnectionLease | null> {
+  byToken(token: string): Promise<ConnectionLease | null> {
     const id = this.byDigest.get(tokenDigest(token));
     const lease = id ? this.leases.get(id) : undefined;
-    return lease && isLive(lease) ? { ...lease } : null;
+    return Promise.resolve(lease && isLive(lease) ? { ...lease } : null);
   }
 
-  async get(id: string): Promise<ConnectionLease | null> {
+  get(id: string): Promise<ConnectionLease | null> {
     const lease = this.leases.get(id);
-    return lease ? { ...lease } : null;
+    return Promise.resolve(lease ? { ...lease } : null);
   }
 
-  async listByRuntime(runtimeId: string): Promise<ConnectionLease[]> {
-    return [...this.leases.values()]
-      .filter((lease) => lease.runtimeId === runtimeId)
-      .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1))
-      .slice(0, RUNTIME_INDEX_LIMIT)
-      .map((lease) => ({ ...lease }));
+  listByRuntime(runtimeId: string): Promise<ConnectionLease[]> {
+    return Promise.resolve(
+      [...this.leases.values()]
+        .filter((lease) => lease.runtimeId === runtimeId)
+        .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1))
+        .slice(0, RUNTIME_INDEX_LIMIT)
+        .map((lease) => ({ ...lease })),
+    );
   }
 
-  async end(id: string, reason: EndReason, now = Date.now()): Promise<ConnectionLease | null> {
+  end(id: string, reason: EndReason, now = Date.now()): Promise<ConnectionLease | null> {
     const lease = this.leases.get(id);
-    if (!lease || !isLive(lease, now)) return null;
+    if (!lease || !isLive(lease, now)) return Promise.resolve(null);
     lease.endedAt = now;
     lease.endReason = reason;
     this.byDigest.delete(tokenDigest(lease.token));
     const ended: ConnectionEnded = { connectionId: id, runtimeId: lease.runtimeId, reason };
     // Asynchronously, like a pub/sub delivery: a subscriber never runs inside the caller's stack.
     setImmediate(() => this.events.emit('ended', ended));
-    return { ...lease };
+    return Promise.resolve({ ...lease });
   }
 
   async endRuntime(runtimeId: string, reason: EndReason, now = Date.now()): Promise<ConnectionLease[]> {
@@ -147,13 +150,19 @@ export class InMemoryLeaseStore implements LeaseStore {
     return ended;
   }
 
-  async subscribe(listener: (ended: ConnectionEnded) => void): Promise<Subscription> {
+  subscribe(listener: (ended: ConnectionEnded) => void): Promise<Subscription> {
     this.events.on('ended', listener);
-    return { close: async () => void this.events.off('ended', listener) };
+    return Promise.resolve({
+      close: () => {
+        this.events.off('ended', listener);
+        return Promise.resolve();
+      },
+    });
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.events.removeAllListeners();
+    return Promise.resolve();
   }
 
   /** Records past their retention go, as Redis would expire them. */

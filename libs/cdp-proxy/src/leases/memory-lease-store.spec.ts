@@ -5,7 +5,7 @@ import { InMemoryLeaseStore } from './lease-store';
 const shared = new InMemoryLeaseStore();
 describeLeaseStoreSemantics('In-memory', () => ({
   ...bind(shared),
-  close: async () => undefined,
+  close: () => Promise.resolve(),
 }));
 
 function bind(store: InMemoryLeaseStore) {

@@ -122,14 +122,20 @@ export class RedisLeaseStore implements LeaseStore {
       await this.subscriber.subscribe(this.channel);
     }
     this.listeners.add(listener);
-    return { close: async () => void this.listeners.delete(listener) };
+    return {
+      close: () => {
+        this.listeners.delete(listener);
+        return Promise.resolve();
+      },
+    };
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.listeners.clear();
     this.subscriber?.disconnect();
     this.subscriber = null;
     this.redis.disconnect();
+    return Promise.resolve();
   }
 
   private key(kind: 'conn' | 'lease' | 'rt', id: string): string {

@@ -28,7 +28,7 @@ async function collecting() {
   const batches: Array<{ subject: string; batch: Batch }> = [];
   await transport.consume(
     { durable: 'spec', filterSubject: 'runs.*.commands', payload: commandsV1.CommandBatchSchema },
-    async (batch, meta) => void batches.push({ subject: meta.subject, batch }),
+    (batch, meta) => void batches.push({ subject: meta.subject, batch }),
   );
   return { transport, batches };
 }
