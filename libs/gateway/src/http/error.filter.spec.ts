@@ -20,7 +20,7 @@ async function fastifyErrorFor(request: { body: string; contentType: string }, b
     caught = error;
     void reply.status(500).send();
   });
-  app.post('/', async () => ({ ok: true }));
+  app.post('/', () => ({ ok: true }));
   try {
     await app.inject({
       method: 'POST',

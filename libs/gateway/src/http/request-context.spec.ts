@@ -10,7 +10,7 @@ describe('installRequestContext: the HTTP server duration metric', () => {
     metrics = captureMetrics('gateway');
     fastify = Fastify();
     installRequestContext(fastify);
-    fastify.get('/v1/spaces/:spaceId', async () => ({ ok: true }));
+    fastify.get('/v1/spaces/:spaceId', () => ({ ok: true }));
     fastify.post('/v1/spaces', async (_request, reply) => reply.status(500).send({ failed: true }));
     await fastify.ready();
   });

@@ -43,28 +43,31 @@ function decide(entry: Entry, fingerprint: string): BeginResult {
 export class InMemoryIdempotencyStore implements IdempotencyStore {
   private readonly entries = new Map<string, Entry & { expiresAt: number }>();
 
-  async begin(key: string, fingerprint: string): Promise<BeginResult> {
+  begin(key: string, fingerprint: string): Promise<BeginResult> {
     this.sweep();
     const entry = this.entries.get(key);
-    if (entry) return decide(entry, fingerprint);
+    if (entry) return Promise.resolve(decide(entry, fingerprint));
     this.entries.set(key, { fingerprint, response: null, expiresAt: Date.now() + IDEMPOTENCY_TTL_SECONDS * 1000 });
-    return { state: 'new' };
+    return Promise.resolve({ state: 'new' });
   }
 
-  async complete(key: string, fingerprint: string, response: StoredResponse): Promise<void> {
+  complete(key: string, fingerprint: string, response: StoredResponse): Promise<void> {
     this.entries.set(key, { fingerprint, response, expiresAt: Date.now() + IDEMPOTENCY_TTL_SECONDS * 1000 });
+    return Promise.resolve();
   }
 
-  async abandon(key: string): Promise<void> {
+  abandon(key: string): Promise<void> {
     this.entries.delete(key);
+    return Promise.resolve();
   }
 
-  async ping(): Promise<void> {
-    return undefined;
+  ping(): Promise<void> {
+    return Promise.resolve();
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.entries.clear();
+    return Promise.resolve();
   }
 
   private sweep() {
@@ -104,8 +107,9 @@ export class RedisIdempotencyStore implements IdempotencyStore {
     await this.redis.ping();
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.redis.disconnect();
+    return Promise.resolve();
   }
 
   private redisKey(key: string) {

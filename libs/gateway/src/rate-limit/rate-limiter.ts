@@ -30,7 +30,7 @@ export class InMemoryRateLimiter implements RateLimiter {
 
   constructor(private readonly limit: number) {}
 
-  async hit(key: string, now = Date.now()): Promise<RateDecision> {
+  hit(key: string, now = Date.now()): Promise<RateDecision> {
     const window = Math.floor(now / 1000);
     if (window !== this.window) {
       this.window = window;
@@ -38,7 +38,7 @@ export class InMemoryRateLimiter implements RateLimiter {
     }
     const count = (this.counts.get(key) ?? 0) + 1;
     this.counts.set(key, count);
-    return decide(count, this.limit, now);
+    return Promise.resolve(decide(count, this.limit, now));
   }
 }
 
@@ -60,7 +60,7 @@ export class RedisRateLimiter implements RateLimiter {
 
 /** `BCTRL_RATE_LIMIT_PER_SECOND=0`: no limit. */
 export class UnlimitedRateLimiter implements RateLimiter {
-  async hit(): Promise<RateDecision> {
-    return { allowed: true, limit: 0, remaining: 0, retryAfterSeconds: 0 };
+  hit(): Promise<RateDecision> {
+    return Promise.resolve({ allowed: true, limit: 0, remaining: 0, retryAfterSeconds: 0 });
   }
 }
