@@ -15,7 +15,12 @@ describe('discardBrowser', () => {
   it('logs nothing when the browser was destroyed', async () => {
     const errors: string[] = [];
     const destroyed: string[] = [];
-    const driver = { destroy: async (ref: string) => void destroyed.push(ref) };
+    const driver = {
+      destroy: (ref: string) => {
+        destroyed.push(ref);
+        return Promise.resolve();
+      },
+    };
     await discardBrowser(driver, '4242', { error: (m) => errors.push(m) }, 'stopped while starting');
     expect([destroyed, errors]).toEqual([['4242'], []]);
   });

@@ -35,9 +35,9 @@ describe('KubernetesDriver conformance (fake API server)', () => {
     });
     return {
       driver,
-      crash: async (ref) =>
+      crash: (ref) =>
         fake.setPhase(ref, 'Failed', { namespace: NAMESPACE, reason: 'Error', message: 'the container exited' }),
-      running: async () => fake.podNames(NAMESPACE).length,
+      running: () => fake.podNames(NAMESPACE).length,
       close: async () => {
         clearInterval(kubelet);
         await agent.close();

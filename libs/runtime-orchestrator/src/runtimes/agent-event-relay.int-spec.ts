@@ -34,8 +34,10 @@ describe('AgentEventRelay', () => {
     ]);
     const published: Array<{ type: string; eventId?: string }> = [];
     const events = {
-      publish: async (_row: RuntimeRow, type: string, _data: unknown, origin: { eventId?: string } = {}) =>
-        void published.push({ type, eventId: origin.eventId }),
+      publish: (_row: RuntimeRow, type: string, _data: unknown, origin: { eventId?: string } = {}) => {
+        published.push({ type, eventId: origin.eventId });
+        return Promise.resolve();
+      },
     } as unknown as RunEvents;
     const relay = new AgentEventRelay(events, {} as RuntimeArtifacts);
     const row = { id: 'rt_relay', agentUrl: agent.url, agentToken: 'token' } as RuntimeRow;

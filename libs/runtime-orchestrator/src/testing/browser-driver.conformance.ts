@@ -2,15 +2,18 @@ import { randomBytes } from 'node:crypto';
 import { waitFor } from '@bctrl/testing';
 import type { BrowserDriver, BrowserExit, BrowserSpec } from '../drivers/browser-driver';
 
-/** One driver set up for the suite, with the few things only its own world can do. */
+/**
+ * One driver set up for the suite, with the few things only its own world can do. The suite awaits every hook, so
+ * one with nothing to wait for may answer directly.
+ */
 export interface DriverUnderTest {
   driver: BrowserDriver;
   /** Makes the browser behind `ref` die without the driver asking (Chromium or its agent killed, a pod failing). */
-  crash(ref: string): Promise<void>;
+  crash(ref: string): void | Promise<void>;
   /** How many browsers of this installation still run, seen from outside the driver (processes, pods). */
-  running(): Promise<number>;
+  running(): number | Promise<number>;
   /** Stops whatever the suite's setup started besides the driver (servers, fakes). */
-  close(): Promise<void>;
+  close(): void | Promise<void>;
 }
 
 const spec = (): BrowserSpec => ({
@@ -25,7 +28,7 @@ const spec = (): BrowserSpec => ({
  * What every BrowserDriver must do, run against each driver (local processes, Kubernetes on the fake API server, the
  * scripted test double): the orchestrator's lifecycle, warm pool and reconcile rely on exactly these promises.
  */
-export function describeBrowserDriverConformance(setUp: () => Promise<DriverUnderTest>) {
+export function describeBrowserDriverConformance(setUp: () => DriverUnderTest | Promise<DriverUnderTest>) {
   let under: DriverUnderTest;
   let exits: BrowserExit[];
   const exitsOf = (ref: string) => exits.filter((exit) => exit.ref === ref);
@@ -60,7 +63,7 @@ export function describeBrowserDriverConformance(setUp: () => Promise<DriverUnde
     const wanted = spec();
     const handle = await under.driver.launch(wanted);
     await under.driver.destroy(handle.ref);
-    await waitFor('the stopped exit', async () => (exitsOf(handle.ref).length > 0 ? true : undefined));
+    await waitFor('the stopped exit', () => (exitsOf(handle.ref).length > 0 ? true : undefined));
     await under.driver.destroy(handle.ref);
     expect(exitsOf(handle.ref)).toEqual([
       { runtimeId: wanted.runtimeId, ref: handle.ref, reason: 'stopped', detail: expect.any(String) },
@@ -72,7 +75,7 @@ export function describeBrowserDriverConformance(setUp: () => Promise<DriverUnde
     const wanted = spec();
     const handle = await under.driver.launch(wanted);
     await under.crash(handle.ref);
-    await waitFor('the crashed exit', async () => (exitsOf(handle.ref).length > 0 ? true : undefined), 15_000);
+    await waitFor('the crashed exit', () => (exitsOf(handle.ref).length > 0 ? true : undefined), 15_000);
     await under.driver.destroy(handle.ref);
     expect(exitsOf(handle.ref)).toEqual([
       { runtimeId: wanted.runtimeId, ref: handle.ref, reason: 'crashed', detail: expect.any(String) },
@@ -88,7 +91,7 @@ export function describeBrowserDriverConformance(setUp: () => Promise<DriverUnde
     expect(adopted).toEqual({ ...pooled, runtimeId: wanted.runtimeId });
     expect(await under.driver.list()).toContainEqual({ runtimeId: wanted.runtimeId, ref: pooled.ref });
     await under.driver.destroy(pooled.ref);
-    await waitFor('the stopped exit', async () => (exitsOf(pooled.ref).length > 0 ? true : undefined));
+    await waitFor('the stopped exit', () => (exitsOf(pooled.ref).length > 0 ? true : undefined));
     expect(exitsOf(pooled.ref)).toEqual([expect.objectContaining({ runtimeId: wanted.runtimeId, reason: 'stopped' })]);
   });
 

@@ -3,13 +3,13 @@ import { ScriptedBrowserDriver } from './scripted-browser.driver';
 
 /** The test double the orchestrator specs run on keeps the same promises as the real drivers. */
 describe('ScriptedBrowserDriver conformance', () => {
-  describeBrowserDriverConformance(async () => {
+  describeBrowserDriverConformance(() => {
     const driver = new ScriptedBrowserDriver();
     return {
       driver,
-      crash: async (ref) => driver.emitExit({ ref, reason: 'crashed', detail: 'scripted crash' }),
-      running: async () => driver.runningBrowsers().length,
-      close: async () => undefined,
+      crash: (ref) => driver.emitExit({ ref, reason: 'crashed', detail: 'scripted crash' }),
+      running: () => driver.runningBrowsers().length,
+      close: () => undefined,
     };
   });
 });

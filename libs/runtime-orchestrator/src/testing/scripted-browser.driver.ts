@@ -110,12 +110,13 @@ export class ScriptedBrowserDriver implements BrowserDriver {
     return promise;
   }
 
-  async adopt(pooled: BrowserHandle, spec: BrowserSpec): Promise<BrowserHandle> {
+  adopt(pooled: BrowserHandle, spec: BrowserSpec): Promise<BrowserHandle> {
     this.adoptions.push({ ref: pooled.ref, runtimeId: spec.runtimeId });
     const browser = this.running.get(pooled.ref);
-    if (!browser) throw new Error(`pooled browser ${pooled.ref} is not running`);
+    // A rejection, as the real drivers give, never a throw: the orchestrator catches it on the promise.
+    if (!browser) return Promise.reject(new Error(`pooled browser ${pooled.ref} is not running`));
     browser.runtimeId = spec.runtimeId;
-    return { ...pooled, runtimeId: spec.runtimeId };
+    return Promise.resolve({ ...pooled, runtimeId: spec.runtimeId });
   }
 
   async destroy(ref: string): Promise<void> {
@@ -127,8 +128,8 @@ export class ScriptedBrowserDriver implements BrowserDriver {
     this.emitExit({ runtimeId: browser.runtimeId, ref, reason: 'stopped', detail: 'destroyed' });
   }
 
-  async list(): Promise<DiscoveredBrowser[]> {
-    return this.runningBrowsers();
+  list(): Promise<DiscoveredBrowser[]> {
+    return Promise.resolve(this.runningBrowsers());
   }
 
   onExit(listener: (exit: BrowserExit) => void): void {
