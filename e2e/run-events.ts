@@ -76,7 +76,7 @@ async function readRunStream<Payload extends DescMessage, Item>(
   const finished = new Promise<void>((resolve) => (done = resolve));
   const consumer = await transport.consume(
     { durable: `e2e-${subject.replaceAll('.', '-')}-${Date.now()}`, filterSubject: subject, payload },
-    async (message) => {
+    (message) => {
       seen.push(...items(message));
       if (until(seen)) done();
     },

@@ -95,7 +95,7 @@ export function defineRunSuite(platform: () => Platform) {
       await cdp.send('Target.getTargets');
       await expect(cdp.send('No.suchMethod')).rejects.toMatchObject({ code: -32601 });
       cdp.close();
-      await waitFor('connection.closed to be recorded', async () =>
+      await waitFor('connection.closed to be recorded', () =>
         live.events.some((e) => e.event === 'connection.closed') ? true : undefined,
       );
       expect(live.status()).toBe(200);

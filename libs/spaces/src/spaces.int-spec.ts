@@ -41,9 +41,9 @@ async function startSpaces(options: SpacesModuleOptions): Promise<Harness> {
   const transport = new InProcessTransport();
   // Deleting a space asks runtime-orchestrator about live runtimes. These tests are about the spaces service
   // alone, so the orchestrator's side of that contract answers "none live" here.
-  transport.serve(RuntimesV1.countLive, async () => ({ count: 0 }));
+  transport.serve(RuntimesV1.countLive, () => ({ count: 0 }));
   // Storage's side of deleting a space: the purge of its files, noted so a test can see it was asked for.
-  transport.serve(StorageV1.purgeSpace, async (request) => {
+  transport.serve(StorageV1.purgeSpace, (request) => {
     purgedSpaces.push(request.spaceId);
     return { objects: 0n, artifacts: 0n, keys: 0n };
   });

@@ -145,8 +145,8 @@ export class FsObjectStore implements ObjectStore {
     };
   }
 
-  async presignGet(): Promise<string | null> {
-    return null;
+  presignGet(): Promise<string | null> {
+    return Promise.resolve(null);
   }
 
   async ping(): Promise<void> {

@@ -84,7 +84,7 @@ describe('space objects under racing uploads, deletes and reads (storage service
     store = new GatedStore(root);
     const transport = new InProcessTransport();
     // The spaces service's side of the contract storage relies on: this account's one space exists.
-    transport.serve(SpacesV1.getSpace, async (request) => {
+    transport.serve(SpacesV1.getSpace, (request) => {
       if (request.spaceId !== spaceId) throw BctrlError.notFound('space');
       return { id: spaceId, accountId, subaccountId: '', name: 'objects' };
     });

@@ -30,7 +30,7 @@ export function describeUrl(value: string): string {
  * What a runtime agent (or any source) refused, as the caller's error: its 400 names `target` with the agent's own
  * reason (the orchestrator renames the field for the tenant), 404 is a missing file, 413 too large.
  */
-export async function refusal(status: number, body: string, what: string): Promise<BctrlError> {
+export function refusal(status: number, body: string, what: string): BctrlError {
   let reason = '';
   try {
     const parsed = JSON.parse(body) as { error?: unknown };
@@ -58,7 +58,7 @@ export async function openSource(source: storageV1.ArtifactSource, what = 'sourc
   }
   if (!answer.ok || !answer.body) {
     const text = await answer.text().catch(() => '');
-    throw await refusal(answer.status, text, what);
+    throw refusal(answer.status, text, what);
   }
   const declared = Number(answer.headers.get('content-length') ?? NaN);
   return {
@@ -103,7 +103,7 @@ export function putToTarget(
           const text = Buffer.concat(chunks).toString('utf8').slice(0, TARGET_RESPONSE_MAX);
           const status = res.statusCode ?? 0;
           if (status >= 200 && status < 300) resolve(text);
-          else void refusal(status, text, what).then(reject);
+          else reject(refusal(status, text, what));
         });
         res.on('error', () => {
           release();
