@@ -93,6 +93,7 @@ export default [
       '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { attributes: false } }],
       '@typescript-eslint/switch-exhaustiveness-check': 'error',
       '@typescript-eslint/await-thenable': 'error',
+      '@typescript-eslint/require-await': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       // STYLE.md: strict equality everywhere; `== null` stays allowed as the one idiom for null-or-undefined.
       eqeqeq: ['error', 'always', { null: 'ignore' }],
