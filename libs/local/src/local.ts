@@ -59,7 +59,7 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalPlatf
   const logger = new JsonLogger({ service: 'bctrl-local', level: config.logLevel });
   const workspaceRoot = options.workspaceRoot ?? config.workspaceRoot;
   const postgres = config.databaseUrl
-    ? { url: config.databaseUrl, stop: async () => undefined }
+    ? { url: config.databaseUrl, stop: () => Promise.resolve() }
     : await startLocalPostgres(config.dataDir, (msg) => logger.log(msg, 'postgres'));
   try {
     // The composition's config: the data dir's database (embedded unless BCTRL_DATABASE_URL is set), and the
