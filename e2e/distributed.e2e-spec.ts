@@ -13,6 +13,7 @@ import { defineRunSuite } from './runs.suite';
 import { defineStorageSuite } from './storage.suite';
 import { defineLiveViewSuite } from './live-view.suite';
 import { defineFilesSuite } from './files.suite';
+import { defineSecretsSuite } from './secrets.suite';
 
 describe('public API in distributed mode (each app its own process on NATS, Redis and Postgres)', () => {
   const platform = defineApiSuite(startDistributedPlatform);
@@ -23,6 +24,7 @@ describe('public API in distributed mode (each app its own process on NATS, Redi
   defineStorageSuite(platform);
   defineLiveViewSuite(platform);
   defineFilesSuite(platform);
+  defineSecretsSuite(platform);
 
   it('serves /v1/cdp on cdp-proxy directly (as an ingress routes it), and a revoke closes sockets on every replica within 1 s', async () => {
     const p = platform();

@@ -1,5 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
@@ -105,6 +105,12 @@ describe('npm start (local mode as a user runs it)', () => {
     const created = await request(first.url).post('/v1/spaces').set(auth).send({ name: 'survives-restart' });
     expect(created.status).toBe(201);
     expect(processesUsing(dataDir).length).toBeGreaterThan(0);
+    // The vault's key: made on the first start, in the data dir, for its owner only, and said once.
+    const vaultKeyFile = join(dataDir, 'vault-keys');
+    expect(first.output()).toContain(`created the vault key in ${vaultKeyFile}`);
+    expect(statSync(vaultKeyFile).mode & 0o777).toBe(0o600);
+    const vaultKey = readFileSync(vaultKeyFile, 'utf8');
+    expect(first.output()).not.toContain(vaultKey.trim().split(':')[1]);
 
     expect(await interrupt(first)).toBe(0);
     expect(processesUsing(dataDir)).toEqual([]);
@@ -112,6 +118,8 @@ describe('npm start (local mode as a user runs it)', () => {
     const second = await start(dataDir);
     expect(second.output()).not.toMatch(/Admin API key/);
     expect(second.output()).not.toContain(key);
+    expect(second.output()).not.toContain('created the vault key');
+    expect(readFileSync(vaultKeyFile, 'utf8')).toBe(vaultKey);
     const listed = await request(second.url).get('/v1/spaces').set(auth);
     expect(listed.body.data.map((s: { id: string }) => s.id)).toEqual([created.body.id]);
     expect(await interrupt(second)).toBe(0);

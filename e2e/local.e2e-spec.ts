@@ -10,6 +10,7 @@ import { defineRunSuite } from './runs.suite';
 import { defineStorageSuite } from './storage.suite';
 import { defineLiveViewSuite } from './live-view.suite';
 import { defineFilesSuite } from './files.suite';
+import { defineSecretsSuite } from './secrets.suite';
 import { chromiumsOf } from './browsers';
 import { readRunEvents } from './run-events';
 import { sleep, waitFor } from '@bctrl/testing';
@@ -23,6 +24,7 @@ describe('public API in local mode (one process, embedded Postgres, in-process t
   defineStorageSuite(platform);
   defineLiveViewSuite(platform);
   defineFilesSuite(platform);
+  defineSecretsSuite(platform);
 });
 
 describe('rate limits (local mode, 5 requests per second per key)', () => {

@@ -4,6 +4,8 @@
  * Everything is made through the public API with an admin key, as a tenant would.
  */
 
+import { randomBytes } from 'node:crypto';
+
 export interface ApiAnswer {
   status: number;
   headers: Headers;
@@ -72,6 +74,8 @@ export interface SeededSpace {
   artifactId: string;
   /** The same file's path inside the runtime, after staging. */
   runtimePath: string;
+  /** A vault secret of the space (its value is random and known to nobody). */
+  secretId: string;
 }
 
 /**
@@ -117,6 +121,11 @@ export async function seedSpace(api: Api, name: string, extra: Record<string, un
     'collect file',
   );
   if (!collected.artifactId) throw new Error('collect with registerArtifact answered no artifactId');
+  const secret = await expectStatus<{ id: string }>(
+    api('POST', `/v1/spaces/${space.id}/secrets`, { name: 'seed-secret', value: randomBytes(24).toString('hex') }),
+    201,
+    'create secret',
+  );
   return {
     spaceId: space.id,
     runtimeId: runtime.id,
@@ -126,6 +135,7 @@ export async function seedSpace(api: Api, name: string, extra: Record<string, un
     storageBytes,
     artifactId: collected.artifactId,
     runtimePath: staged.runtimePath,
+    secretId: secret.id,
   };
 }
 

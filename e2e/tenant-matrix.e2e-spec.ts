@@ -84,6 +84,12 @@ const RULES: Record<string, ProbeRule> = {
     body: (s) => ({ runtimePath: s.runtimePath, storagePath: 'probe-collected.txt', registerArtifact: true }),
   },
   'GET /v1/runtimes/{runtimeId}/files': {},
+  'POST /v1/spaces/{spaceId}/secrets': { collection: true, body: () => ({ name: 'probe-secret', value: 'probe' }) },
+  'GET /v1/spaces/{spaceId}/secrets': {},
+  'GET /v1/secrets/{secretId}': {},
+  'PATCH /v1/secrets/{secretId}': { body: () => ({ name: 'probe-renamed' }) },
+  'PUT /v1/secrets/{secretId}/value': { body: () => ({ value: 'probe-rotated' }) },
+  'DELETE /v1/secrets/{secretId}': {},
 };
 
 interface Seeds extends SeededSpace {
@@ -149,6 +155,7 @@ const PATH_PARAMS: Record<string, (s: Seeds) => string> = {
   subaccountId: (s) => s.subaccountId,
   keyId: (s) => s.bystanderKeyId,
   path: (s) => s.storagePath,
+  secretId: (s) => s.secretId,
 };
 
 /** Fields that only ever carry a lease: any value in them is a credential. */
@@ -205,6 +212,7 @@ describe('tenant-and-role matrix over every /v1 operation (local mode)', () => {
       storage: await get(`/v1/spaces/${seeds.spaceId}/storage?limit=100`),
       objectBytes: { status: object.status, sha256: sha256(Buffer.from(await object.arrayBuffer())) },
       artifacts: await get(`/v1/runs/${seeds.runId}/artifacts?limit=100`),
+      secrets: await get(`/v1/spaces/${seeds.spaceId}/secrets?limit=100`),
       // lastUsedAt moves whenever a probe key is used; whether a key exists, and as what, must not.
       apiKeys: ((await get('/v1/api-keys?limit=100')).body as { data: Array<Record<string, unknown>> }).data.map(
         ({ lastUsedAt: _lastUsedAt, ...key }) => key,
@@ -260,7 +268,14 @@ describe('tenant-and-role matrix over every /v1 operation (local mode)', () => {
       tokenOf(connection.wsUrl),
       tokenOf(liveView.url),
     );
-    const spaceIds = [seeds.spaceId, seeds.runtimeId, seeds.runId, seeds.connectionId, seeds.artifactId];
+    const spaceIds = [
+      seeds.spaceId,
+      seeds.runtimeId,
+      seeds.runId,
+      seeds.connectionId,
+      seeds.artifactId,
+      seeds.secretId,
+    ];
     const keyIds = [a.id, bystander.id, viewer.id, limited.id];
     hiddenFrom['foreign-subaccount-admin'] = [...spaceIds, ...keyIds, subA.id, otherSpace.id];
     // A key of A's other space may know its subaccount and its own space, nothing of the seeded space.

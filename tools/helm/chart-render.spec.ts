@@ -286,13 +286,31 @@ describe('helm chart helm/bctrl (rendered with the helm CLI)', () => {
   });
 
   it('changes the checksum when a config value or a secret value changes, and only then', () => {
+    // A fixed vault key: without one, each render (without a cluster to look the stored one up in) makes a new one.
+    const vaultKey = `fixed:${Buffer.alloc(32, 7).toString('base64')}`;
     const checksum = (args: string[]) =>
-      find(template(args), 'Deployment', 'bctrl-spaces').spec.template.metadata.annotations['checksum/config'];
+      find(template(['--set', `secrets.vaultKeys=${vaultKey}`, ...args]), 'Deployment', 'bctrl-spaces').spec.template
+        .metadata.annotations['checksum/config'];
     const base = checksum([]);
     expect(checksum([])).toBe(base);
     expect(checksum(['--set', 'config.logLevel=debug'])).not.toBe(base);
     expect(checksum(['--set', 'externalRedis.url=redis://other:6379'])).not.toBe(base);
+    expect(checksum(['--set', `secrets.vaultKeys=other:${Buffer.alloc(32, 8).toString('base64')}`])).not.toBe(base);
     expect(checksum(['--set', 'gateway.replicaCount=5'])).toBe(base);
+  });
+
+  it('generates a vault key when none is given: one 32-byte key, in the Secret only, the same one every pod sees', () => {
+    const rendered = template(valueSets['defaults']);
+    const secret = find(rendered, 'Secret', 'bctrl-secrets').data as Record<string, string>;
+    const keys = Buffer.from(secret['BCTRL_VAULT_KEYS'] as string, 'base64').toString('utf8');
+    expect(keys).toMatch(/^chart-\d{8}:[A-Za-z0-9+/]+=*$/);
+    expect(Buffer.from(keys.split(':')[1] as string, 'base64')).toHaveLength(32);
+    // Every Deployment's checksum covers that one key (it is made once per render).
+    const checksums = new Set(
+      deployments(rendered).map((d) => d.spec.template.metadata.annotations['checksum/config'] as string),
+    );
+    expect(checksums.size).toBe(1);
+    expect(JSON.stringify(find(rendered, 'ConfigMap', 'bctrl-config'))).not.toContain(keys.split(':')[1]);
   });
 
   it('routes /v1/cdp and /v1/webdriver to cdp-proxy and everything else to the gateway', () => {
@@ -354,7 +372,7 @@ describe('helm chart helm/bctrl (rendered with the helm CLI)', () => {
     expect(keysOf).toEqual({
       gateway: ['REDIS_URL'],
       'cdp-proxy': ['REDIS_URL'],
-      spaces: ['BCTRL_BOOTSTRAP_API_KEY', 'DATABASE_URL'],
+      spaces: ['BCTRL_BOOTSTRAP_API_KEY', 'BCTRL_VAULT_KEYS', 'DATABASE_URL'],
       'runtime-orchestrator': ['DATABASE_URL'],
       'runs-recorder': ['DATABASE_URL'],
       storage: ['DATABASE_URL', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY'],
@@ -369,11 +387,18 @@ describe('helm chart helm/bctrl (rendered with the helm CLI)', () => {
   it('keeps sensitive values out of the ConfigMap', () => {
     const rendered = template(valueSets['skaffold dev values']);
     const data = find(rendered, 'ConfigMap', 'bctrl-config').data as Record<string, string>;
-    for (const key of ['DATABASE_URL', 'REDIS_URL', 'S3_SECRET_ACCESS_KEY', 'BCTRL_BOOTSTRAP_API_KEY'])
+    for (const key of [
+      'DATABASE_URL',
+      'REDIS_URL',
+      'S3_SECRET_ACCESS_KEY',
+      'BCTRL_BOOTSTRAP_API_KEY',
+      'BCTRL_VAULT_KEYS',
+    ])
       expect(data[key]).toBeUndefined();
     const secret = find(rendered, 'Secret', 'bctrl-secrets').data as Record<string, string>;
     expect(Object.keys(secret).sort()).toEqual([
       'BCTRL_BOOTSTRAP_API_KEY',
+      'BCTRL_VAULT_KEYS',
       'DATABASE_URL',
       'REDIS_URL',
       'S3_SECRET_ACCESS_KEY',

@@ -100,6 +100,27 @@ The hash covers everything a pod reads at start (ConfigMap and the chart-made Se
 every Deployment; pods do not re-read environment variables on their own. An existingSecret is outside the
 release, so rotating it still needs a `kubectl rollout restart`.
 */}}
+{{/*
+The vault's key-encryption keys: the ones given, else the ones an earlier install generated (kept across upgrades:
+losing them loses every secret), else new ones, made once per render (the Secret and the config checksum must agree).
+*/}}
+{{- define "bctrl.vaultKeys" -}}
+{{- if .Values.secrets.vaultKeys -}}
+{{- .Values.secrets.vaultKeys -}}
+{{- else -}}
+{{- $existing := (lookup "v1" "Secret" .Release.Namespace (include "bctrl.secretName" .)) | default dict -}}
+{{- $stored := get ($existing.data | default dict) "BCTRL_VAULT_KEYS" -}}
+{{- if $stored -}}
+{{- $stored | b64dec -}}
+{{- else -}}
+{{- if not (hasKey .Values.secrets "generatedVaultKeys") -}}
+{{- $_ := set .Values.secrets "generatedVaultKeys" (printf "chart-%s:%s" (now | date "20060102") (randBytes 32)) -}}
+{{- end -}}
+{{- .Values.secrets.generatedVaultKeys -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "bctrl.configChecksum" -}}
 {{- $config := include (print .Template.BasePath "/configmap.yaml") . -}}
 {{- $secret := include (print .Template.BasePath "/secret.yaml") . -}}

@@ -77,6 +77,16 @@ const bootstrapApiKey = defineSetting({
   sensitive: true,
 });
 
+const vaultKeys = defineSetting({
+  env: 'BCTRL_VAULT_KEYS',
+  schema: envString().optional(),
+  requiredWhen: { setting: mode, is: 'distributed' },
+  group: 'General',
+  description:
+    "The vault's key-encryption keys: `id:base64` entries (32 bytes each) separated by commas; the first encrypts, all decrypt. Put a new key first, run `npm run vault:rewrap`, then drop the old one. Local mode creates one in the data dir when unset.",
+  sensitive: true,
+});
+
 const healthPort = defineSetting({
   env: 'BCTRL_HEALTH_PORT',
   schema: envPort(),
@@ -423,6 +433,7 @@ export const platformSettings = {
   dataDir,
   workspaceRoot,
   bootstrapApiKey,
+  vaultKeys,
   healthPort,
   maxBodyBytes,
   rateLimitPerSecond,

@@ -72,6 +72,9 @@ export interface RunEventCatalogue {
     size: number;
     sha256: string;
   };
+
+  /** A vault secret was read to be used for this run: by what (`proxy prx_…`, `tool tool_…`), never its value. */
+  'secret.used': { secretId: string; version: number; user: string };
 }
 
 /** Which socket or WebDriver session of a connection an opened/closed event is about. */
@@ -104,6 +107,7 @@ export const RunEvent = {
   fileStaged: 'file.staged',
   fileCollected: 'file.collected',
   artifactCreated: 'artifact.created',
+  secretUsed: 'secret.used',
 } as const satisfies Record<string, RunEventType>;
 
 /** Every type of the catalogue, in catalogue order. */

@@ -15,6 +15,7 @@ import { IDEMPOTENCY_STORE, IdempotencyStore } from './idempotency/idempotency.s
 import { RATE_LIMITER, RateLimiter } from './rate-limit/rate-limiter';
 import { RunsController } from './runs/runs.controller';
 import { RuntimesController } from './runtimes/runtimes.controller';
+import { SecretsController } from './secrets/secrets.controller';
 import { SpacesController } from './spaces/spaces.controller';
 import { StorageController } from './storage/storage.controller';
 import { STORAGE_DATA_PLANE_PORT, StorageDataPlanePort } from './storage/storage-data-plane';
@@ -77,6 +78,7 @@ export class GatewayModule {
         RunsController,
         ViewsController,
         RuntimeFilesController,
+        SecretsController,
       ],
       providers: [
         { provide: IDEMPOTENCY_STORE, useValue: options.idempotencyStore },

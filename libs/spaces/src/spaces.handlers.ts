@@ -1,10 +1,11 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { SpacesV1 } from '@bctrl/contracts';
+import { SecretsV1, SpacesV1 } from '@bctrl/contracts';
 import { bindHandlers, handle } from '@bctrl/service';
 import { Closable, Transport, TRANSPORT } from '@bctrl/transport';
 import { AccountsService } from './accounts/accounts.service';
 import { RootBootstrap } from './accounts/root-bootstrap';
 import { ApiKeysService } from './api-keys/api-keys.service';
+import { SecretsService } from './secrets/secrets.service';
 import { SpacesService } from './spaces/spaces.service';
 import { SubaccountsService } from './subaccounts/subaccounts.service';
 
@@ -20,6 +21,7 @@ export class SpacesHandlers implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly apiKeys: ApiKeysService,
     private readonly accounts: AccountsService,
     private readonly root: RootBootstrap,
+    private readonly secrets: SecretsService,
   ) {}
 
   async onApplicationBootstrap() {
@@ -43,6 +45,14 @@ export class SpacesHandlers implements OnApplicationBootstrap, OnModuleDestroy {
       handle(SpacesV1.revokeApiKey, (req, ctx) => this.apiKeys.revoke(ctx.principal, req.keyId)),
       handle(SpacesV1.ensureRootAccount, (req, ctx) => this.accounts.ensureRoot(ctx.principal, req)),
       handle(SpacesV1.createAccount, (req, ctx) => this.accounts.createAccount(ctx.principal, req)),
+      handle(SecretsV1.createSecret, (req, ctx) => this.secrets.create(ctx.principal, req)),
+      handle(SecretsV1.listSecrets, (req, ctx) => this.secrets.list(ctx.principal, req)),
+      handle(SecretsV1.getSecret, (req, ctx) => this.secrets.get(ctx.principal, req.secretId)),
+      handle(SecretsV1.updateSecret, (req, ctx) => this.secrets.update(ctx.principal, req)),
+      handle(SecretsV1.rotateSecretValue, (req, ctx) => this.secrets.rotate(ctx.principal, req)),
+      handle(SecretsV1.deleteSecret, (req, ctx) => this.secrets.delete(ctx.principal, req.secretId)),
+      handle(SecretsV1.resolveSecret, (req, ctx) => this.secrets.resolve(ctx.principal, req)),
+      handle(SecretsV1.rewrapSecrets, (_req, ctx) => this.secrets.rewrapAll(ctx.principal)),
     ]);
   }
 

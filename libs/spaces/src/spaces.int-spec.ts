@@ -2,11 +2,12 @@ import { join } from 'node:path';
 import { INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { Client } from 'pg';
-import { RequestInitOf, RpcMethod, ResponseOf, RuntimesV1, SpacesV1, StorageV1 } from '@bctrl/contracts';
+import { RequestInitOf, RpcMethod, ResponseOf, RuntimesV1, SecretsV1, SpacesV1, StorageV1 } from '@bctrl/contracts';
 import { BctrlError, ErrorCode, generateApiKey, hashApiKey, KeyPrincipal, newId, Principal, Role } from '@bctrl/core';
 import { migrateService } from '@bctrl/db';
 import { PlatformModule } from '@bctrl/service';
 import { InProcessTransport } from '@bctrl/transport';
+import { type Keyring, newVaultKey, parseVaultKeys } from '@bctrl/vault';
 import { RootBootstrap, SpacesModule, SpacesModuleOptions } from './index';
 import { createTestDatabase, withPgClient } from '@bctrl/testing';
 
@@ -37,7 +38,7 @@ interface Harness {
 const purgedSpaces: string[] = [];
 
 /** The spaces service as local mode composes it (libs/local/src/local.ts), reached only through the transport. */
-async function startSpaces(options: SpacesModuleOptions): Promise<Harness> {
+async function startSpaces(options: Omit<SpacesModuleOptions, 'vault'> & { vault?: Keyring }): Promise<Harness> {
   const transport = new InProcessTransport();
   // Deleting a space asks runtime-orchestrator about live runtimes. These tests are about the spaces service
   // alone, so the orchestrator's side of that contract answers "none live" here.
@@ -48,7 +49,10 @@ async function startSpaces(options: SpacesModuleOptions): Promise<Harness> {
     return { objects: 0n, artifacts: 0n, keys: 0n };
   });
   const moduleRef = await Test.createTestingModule({
-    imports: [PlatformModule.forRoot({ services: ['spaces'], transport }), SpacesModule.forRoot(options)],
+    imports: [
+      PlatformModule.forRoot({ services: ['spaces'], transport }),
+      SpacesModule.forRoot({ vault: parseVaultKeys(newVaultKey('test')), ...options }),
+    ],
   }).compile();
   // An application context, not an HTTP app: the service has no routes of its own that these tests need.
   const app = await moduleRef.init();
@@ -338,6 +342,74 @@ describe('spaces service against Postgres', () => {
         deleted: true,
       });
       expect(await errorCode(authenticate(subKey.secret))).toBe('unauthenticated');
+    });
+  });
+
+  describe('vault key rotation', () => {
+    it('re-wraps every data key under a new first key, after which the old key can go; a missing key is named', async () => {
+      const [k1, k2] = [newVaultKey('k1'), newVaultKey('k2')];
+      const databaseUrl = await freshDatabase();
+      // One at a time: in-process transports share subjects within the process, like NATS queue groups.
+      let running: Harness | undefined;
+      const start = async (keys: string) => {
+        await running?.app.close();
+        running = await startSpaces({ databaseUrl, root: { generateKey: false }, vault: parseVaultKeys(keys) });
+        return running;
+      };
+      const first = await start(k1);
+      const created = await first.call(SpacesV1.createAccount, { name: 'vault' }, OPERATOR);
+      const { principal: message } = await first.call(
+        SpacesV1.authenticate,
+        { keyHash: hashApiKey(created.adminKeySecret) },
+        OPERATOR,
+      );
+      const admin: KeyPrincipal = {
+        kind: 'key',
+        accountId: message?.accountId as string,
+        subaccountId: null,
+        spaceIds: null,
+        role: 'admin',
+        keyId: message?.keyId as string,
+      };
+      const space = await first.call(SpacesV1.createSpace, { name: 'vault' }, admin);
+      const secrets = await Promise.all(
+        ['a', 'b', 'c'].map((name) =>
+          first.call(SecretsV1.createSecret, { spaceId: space.id, name, value: `value-${name}` }, admin),
+        ),
+      );
+      await first.call(SecretsV1.rotateSecretValue, { secretId: secrets[0]?.id as string, value: 'value-a2' }, admin);
+      const resolve = (harness: Harness, secretId: string) =>
+        harness.call(SecretsV1.resolveSecret, { secretId, spaceId: space.id }, admin);
+
+      // k2 first: new versions use it, and the rewrap moves the rest.
+      const rotated = await start(`${k2},${k1}`);
+      expect(await rotated.call(SecretsV1.rewrapSecrets, {}, OPERATOR)).toMatchObject({
+        rewrapped: 3n,
+        alreadyCurrent: 0n,
+        unreadable: 0n,
+        missingKeyIds: [],
+      });
+      expect(await rotated.call(SecretsV1.rewrapSecrets, {}, OPERATOR)).toMatchObject({
+        rewrapped: 0n,
+        alreadyCurrent: 3n,
+      });
+      // Now k1 can leave.
+      const retired = await start(k2);
+      expect(await resolve(retired, secrets[0]?.id as string)).toMatchObject({ value: 'value-a2', version: 2 });
+      expect(await resolve(retired, secrets[2]?.id as string)).toMatchObject({ value: 'value-c', version: 1 });
+      // Without k2, a read is a clear error naming it, and the rewrap reports what it could not read.
+      const lost = await start(k1);
+      const failure = await resolve(lost, secrets[1]?.id as string).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(BctrlError);
+      expect(failure).toMatchObject({ code: 'unavailable', message: expect.stringContaining('k2') });
+      expect(await lost.call(SecretsV1.rewrapSecrets, {}, OPERATOR)).toMatchObject({
+        rewrapped: 0n,
+        unreadable: 3n,
+        missingKeyIds: ['k2'],
+      });
+      // A tenant's key cannot run the rewrap.
+      expect(await errorCode(lost.call(SecretsV1.rewrapSecrets, {}, admin))).toBe('forbidden');
+      await lost.app.close();
     });
   });
 });

@@ -8,6 +8,8 @@ import { ApiKeysService } from './api-keys/api-keys.service';
 import { createSpacesDb, SPACES_DB, SpacesDb } from './db/spaces-db';
 import { SpacesHandlers } from './spaces.handlers';
 import { SPACES_OPTIONS, SpacesModuleOptions } from './spaces.options';
+import { SecretsRepository } from './secrets/secrets.repository';
+import { SecretsService } from './secrets/secrets.service';
 import { SpacesRepository } from './spaces/spaces.repository';
 import { SpacesService } from './spaces/spaces.service';
 import { SubaccountsRepository } from './subaccounts/subaccounts.repository';
@@ -43,10 +45,12 @@ export class SpacesModule {
         SubaccountsRepository,
         ApiKeysRepository,
         AccountsRepository,
+        SecretsRepository,
         SpacesService,
         SubaccountsService,
         ApiKeysService,
         AccountsService,
+        SecretsService,
         RootBootstrap,
         SpacesHandlers,
       ],

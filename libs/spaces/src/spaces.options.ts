@@ -1,5 +1,9 @@
+import type { Keyring } from '@bctrl/vault';
+
 export interface SpacesModuleOptions {
   databaseUrl: string;
+  /** The vault's key-encryption keys (BCTRL_VAULT_KEYS, or local mode's key file). */
+  vault: Keyring;
   /** How the service makes sure at boot, before it serves, that the root account exists. */
   root: {
     /**

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { BctrlError, type ErrorDetail } from '@bctrl/core';
 
 /** AES-256: a key-encryption key is exactly this many bytes. */
@@ -43,4 +44,10 @@ export function parseVaultKeys(text: string): Keyring {
     get: (id) => keys.get(id),
     ids: [...keys.keys()],
   };
+}
+
+/** A new key-encryption key in BCTRL_VAULT_KEYS' form, `id:base64`. */
+export function newVaultKey(id: string): string {
+  if (!KEY_ID.test(id)) throw new BctrlError('validation_failed', `Vault key id ${id} is not valid.`);
+  return `${id}:${randomBytes(KEK_BYTES).toString('base64')}`;
 }

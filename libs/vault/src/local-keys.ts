@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { KEK_BYTES } from './keyring';
+import { newVaultKey } from './keyring';
 
 export const LOCAL_VAULT_KEYS_FILE = 'vault-keys';
 
@@ -21,7 +20,7 @@ export function ensureLocalVaultKeys(
   }
   mkdirSync(dataDir, { recursive: true });
   const id = `local-${now.toISOString().slice(0, 10).replace(/-/g, '')}`;
-  const keys = `${id}:${randomBytes(KEK_BYTES).toString('base64')}`;
+  const keys = newVaultKey(id);
   // `wx`: two starts racing on one data dir must not each write a key and lose the other's secrets.
   writeFileSync(file, `${keys}\n`, { mode: 0o600, flag: 'wx' });
   return { keys, file, created: true };

@@ -47,6 +47,8 @@ const BUILT_PATHS = [
   /^\/v1\/spaces\/\{spaceId\}\/runs$/,
   /^\/v1\/runs\/\{runId\}(\/events|\/commands|\/live-view|\/recording-view)?$/,
   /^\/v1\/runtimes\/\{runtimeId\}\/files(\/stage|\/collect)?$/,
+  /^\/v1\/spaces\/\{spaceId\}\/secrets$/,
+  /^\/v1\/secrets\/\{secretId\}(\/value)?$/,
 ];
 const OPERATIONS: Route[] = ['GET /healthz', 'GET /readyz', 'GET /docs', 'GET /openapi.json'];
 

@@ -10,6 +10,7 @@ import { PlatformModule } from '@bctrl/service';
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { SpacesModule } from '@bctrl/spaces';
 import { InProcessTransport } from '@bctrl/transport';
+import { newVaultKey, parseVaultKeys } from '@bctrl/vault';
 import type { BrowserDriver } from '../drivers/browser-driver';
 import { Supervisor } from '../lifecycle/supervisor';
 import { RuntimeOrchestratorModule } from '../runtime-orchestrator.module';
@@ -63,7 +64,11 @@ export async function startOrchestrator<D extends BrowserDriver = ScriptedBrowse
   const moduleRef = await Test.createTestingModule({
     imports: [
       PlatformModule.forRoot({ services: ['spaces', 'runtime-orchestrator'], transport }),
-      SpacesModule.forRoot({ databaseUrl: options.databaseUrl, root: { generateKey: false } }),
+      SpacesModule.forRoot({
+        databaseUrl: options.databaseUrl,
+        root: { generateKey: false },
+        vault: parseVaultKeys(newVaultKey('test')),
+      }),
       RuntimeOrchestratorModule.forRoot({
         databaseUrl: options.databaseUrl,
         driver: options.driver,

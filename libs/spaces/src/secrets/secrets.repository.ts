@@ -1,0 +1,110 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { BctrlError, KeyPrincipal, PageInput, pageQuery, spaceResourceScope } from '@bctrl/core';
+import type { SealedValue } from '@bctrl/vault';
+import { SPACES_DB, SpacesDb } from '../db/spaces-db';
+import type { Secret } from '../generated/prisma/client';
+
+export type SecretRow = Secret;
+
+function sealedColumns(sealed: SealedValue) {
+  return {
+    kekId: sealed.kekId,
+    wrappedKey: new Uint8Array(sealed.wrappedKey),
+    ciphertext: new Uint8Array(sealed.ciphertext),
+  };
+}
+
+export function sealedOf(row: SecretRow): SealedValue {
+  return { kekId: row.kekId, wrappedKey: Buffer.from(row.wrappedKey), ciphertext: Buffer.from(row.ciphertext) };
+}
+
+@Injectable()
+export class SecretsRepository {
+  constructor(@Inject(SPACES_DB) private readonly db: SpacesDb) {}
+
+  async create(
+    row: {
+      id: string;
+      accountId: string;
+      subaccountId: string | null;
+      spaceId: string;
+      name: string;
+      description: string;
+    },
+    sealed: SealedValue,
+  ) {
+    return this.uniqueName(row.name, () => this.db.secret.create({ data: { ...row, ...sealedColumns(sealed) } }));
+  }
+
+  async list(principal: KeyPrincipal, spaceId: string, page: PageInput | undefined) {
+    const query = pageQuery(page);
+    const rows = await this.db.secret.findMany({
+      where: { AND: [spaceResourceScope(principal), { spaceId }, query.where] },
+      orderBy: query.orderBy,
+      take: query.take,
+    });
+    return { rows, limit: query.limit };
+  }
+
+  findVisible(principal: KeyPrincipal, id: string) {
+    return this.db.secret.findFirst({ where: { AND: [spaceResourceScope(principal), { id }] } });
+  }
+
+  update(id: string, name: string, data: { name?: string; description?: string }) {
+    return this.uniqueName(name, () => this.db.secret.update({ where: { id }, data }));
+  }
+
+  /**
+   * The new value, sealed for the version after `fromVersion`: only if no other rotation got there first, so two
+   * concurrent rotations cannot both claim the same version.
+   */
+  async rotate(id: string, fromVersion: number, sealed: SealedValue) {
+    const { count } = await this.db.secret.updateMany({
+      where: { id, version: fromVersion },
+      data: { version: fromVersion + 1, ...sealedColumns(sealed) },
+    });
+    if (count === 0) throw new BctrlError('conflict', 'The secret was rotated at the same time; try again.');
+    return this.db.secret.findUniqueOrThrow({ where: { id } });
+  }
+
+  markUsed(id: string) {
+    return this.db.secret.update({ where: { id }, data: { lastUsedAt: new Date() }, select: { id: true } });
+  }
+
+  delete(id: string) {
+    return this.db.secret.delete({ where: { id } });
+  }
+
+  /** A batch of secrets sealed under any KEK but `currentKekId`, in id order after `afterId`. */
+  sealedElsewhere(currentKekId: string, afterId: string, take: number) {
+    return this.db.secret.findMany({
+      where: { kekId: { not: currentKekId }, id: { gt: afterId } },
+      orderBy: { id: 'asc' },
+      take,
+    });
+  }
+
+  countSealedUnder(kekId: string) {
+    return this.db.secret.count({ where: { kekId } });
+  }
+
+  /** Re-wrapped, unless the row changed (a rotation) since it was read: that rotation sealed it anew already. */
+  async rewrap(row: SecretRow, sealed: SealedValue): Promise<boolean> {
+    const { count } = await this.db.secret.updateMany({
+      where: { id: row.id, version: row.version, kekId: row.kekId },
+      data: { kekId: sealed.kekId, wrappedKey: new Uint8Array(sealed.wrappedKey) },
+    });
+    return count === 1;
+  }
+
+  private async uniqueName<T>(name: string, write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'P2002') throw error;
+      throw new BctrlError('conflict', `A secret named "${name}" already exists in this space.`, [
+        { field: 'name', issue: 'is taken in this space' },
+      ]);
+    }
+  }
+}
