@@ -71,8 +71,26 @@ export class SecretsRepository {
     return this.db.secret.update({ where: { id }, data: { lastUsedAt: new Date() }, select: { id: true } });
   }
 
-  delete(id: string) {
-    return this.db.secret.delete({ where: { id } });
+  /** What refers to the secret, as `<kind> <id>`: a delete must not leave them without it. */
+  async usersOf(id: string): Promise<string[]> {
+    const [proxies, aiConnections] = await Promise.all([
+      this.db.proxy.findMany({ where: { passwordSecretId: id }, select: { id: true }, orderBy: { id: 'asc' } }),
+      this.db.aiConnection.findMany({ where: { apiKeySecretId: id }, select: { id: true }, orderBy: { id: 'asc' } }),
+    ]);
+    return [...proxies.map((p) => `proxy ${p.id}`), ...aiConnections.map((c) => `ai-connection ${c.id}`)];
+  }
+
+  /** Deletes it, or answers who still uses it (one that started using it meanwhile is caught by the foreign key). */
+  async deleteUnused(id: string): Promise<{ deleted: true } | { users: string[] }> {
+    const users = await this.usersOf(id);
+    if (users.length > 0) return { users };
+    try {
+      await this.db.secret.delete({ where: { id } });
+      return { deleted: true };
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'P2003') throw error;
+      return { users: await this.usersOf(id) };
+    }
   }
 
   /** A batch of secrets sealed under any KEK but `currentKekId`, in id order after `afterId`. */

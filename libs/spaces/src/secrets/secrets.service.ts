@@ -134,8 +134,14 @@ export class SecretsService {
   async delete(principal: Principal, secretId: string) {
     const existing = await this.findOrThrow(requireKey(principal, 'viewer'), secretId);
     requireKey(principal, 'member');
-    // Nothing can refer to a secret yet; proxies, AI connections and tools will answer 409 with their ids here.
-    await this.secrets.delete(existing.id);
+    const result = await this.secrets.deleteUnused(existing.id);
+    if ('users' in result) {
+      throw new BctrlError(
+        'conflict',
+        `The secret is in use by ${result.users.length} resource(s); change or delete them first.`,
+        result.users.map((user) => ({ field: 'users', issue: user })),
+      );
+    }
     return { id: existing.id, deleted: true };
   }
 
