@@ -352,9 +352,8 @@ describe('browser-runtime downloads', () => {
     expect(data.path).toBe('downloads/quarterly report.bin');
     expect(await downloadsListed()).toEqual(['downloads/quarterly report.bin']);
     expect(data.targetId).toBe(targetId);
-    // Chromium closes a tab whose only navigation became a download. Waiting for that keeps the next test's
-    // connectOverCDP from attaching to it mid-close, which (with the rrweb recorder holding new tabs) can leave
-    // Playwright waiting for that page forever.
+    // Chromium closes a tab whose only navigation became a download, recorder or not (recording.int-spec): a tab
+    // left open, empty, would keep the next test's connectOverCDP waiting for that page until it timed out.
     await waitForEvent(agent, (e) => e.type === 'page.closed' && e.data['targetId'] === targetId);
   });
 

@@ -4,7 +4,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type CDPSession, type Page } from 'playwright-core';
+import { CdpSession } from '@bctrl/cdp-client';
 import { AGENT_PATHS, type AgentRecordingLine, type BrowserLaunchConfig } from '@bctrl/contracts';
+import { waitFor } from '@bctrl/testing';
 import { AgentProcesses, shutdown, waitHealthy, type StartedAgent } from '../testing/agent-process';
 import { DEFAULT_CHROME_PATH } from './agent-env';
 import { launchChromium, type ChromiumProcess } from './chromium';
@@ -81,6 +83,17 @@ let browser: Browser | null = null;
 
 beforeAll(async () => {
   site = createServer((req, res) => {
+    if (req.url === '/late-download') {
+      // A download whose answer takes a while: the new tab it opens in shows its initial empty document meanwhile.
+      setTimeout(() => {
+        res.writeHead(200, {
+          'content-type': 'application/octet-stream',
+          'content-disposition': 'attachment; filename="late.bin"',
+        });
+        res.end(randomBytes(1024));
+      }, 1_500);
+      return;
+    }
     const page = PAGES[(req.url ?? '/').split('?')[0] ?? '/'];
     res.writeHead(page ? 200 : 404, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
     res.end(page ?? 'not found');
@@ -222,7 +235,8 @@ describe('PageRecorder', () => {
     launched = null;
   });
 
-  async function record(maxBytes?: number) {
+  /** A Chromium as the agent launches it; resolves with its CDP URL and work dir. */
+  async function launch(): Promise<{ cdpUrl: string; workDir: string }> {
     const workDir = join(agents.scratch, randomBytes(4).toString('hex'));
     mkdirSync(workDir, { recursive: true });
     launched = launchChromium({
@@ -232,25 +246,36 @@ describe('PageRecorder', () => {
       markerArgs: [],
       noSandbox: process.getuid?.() === 0,
     });
-    const cdpUrl = await launched.devtoolsUrl;
-    const recorder = new PageRecorder(join(workDir, 'recording.ndjson'), maxBytes);
-    await recorder.attach(cdpUrl);
+    return { cdpUrl: await launched.devtoolsUrl, workDir };
+  }
+
+  /** Serves a recorder's recording the way the agent does (its pages flushed first); returns the reader. */
+  async function serving(recorder: PageRecorder) {
     const server = createServer((_req, res) => void recorder.serve(res));
     await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-    const fetchRecording = async () => {
-      const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
-      return response.text();
+    return {
+      fetchRecording: async () => (await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`)).text(),
+      close: async () => {
+        server.closeAllConnections();
+        await new Promise((done) => server.close(done));
+      },
     };
+  }
+
+  async function record(maxBytes?: number) {
+    const { cdpUrl, workDir } = await launch();
+    const recorder = new PageRecorder(join(workDir, 'recording.ndjson'), maxBytes);
+    await recorder.attach(cdpUrl);
+    const reader = await serving(recorder);
     const cdp = await chromium.connectOverCDP(cdpUrl);
     const close = async () => {
       await cdp.close();
       recorder.close();
-      server.closeAllConnections();
-      await new Promise((done) => server.close(done));
+      await reader.close();
     };
     const context = cdp.contexts()[0];
     if (!context) throw new Error('the browser has a default context');
-    return { recorder, page: await context.newPage(), fetchRecording, close };
+    return { recorder, page: await context.newPage(), fetchRecording: reader.fetchRecording, close };
   }
 
   it('rejoins a multi-megabyte snapshot the page sent in pieces, across a cross-site navigation', async () => {
@@ -295,5 +320,62 @@ describe('PageRecorder', () => {
     expect(await fetchRecording()).toBe(text);
     expect(readFileSync(recorder.file, 'utf8')).toBe(text);
     await close();
+  });
+
+  it('records a document that was already loaded when it attached', async () => {
+    const { cdpUrl, workDir } = await launch();
+    const cdp = await CdpSession.connect(cdpUrl);
+    const { targetId } = await cdp.send<{ targetId: string }>('Target.createTarget', { url: `${siteUrl}/` });
+    await waitFor('the page to load', async () => {
+      const { targetInfos } = await cdp.send<{ targetInfos: Array<{ targetId: string; title: string }> }>(
+        'Target.getTargets',
+      );
+      return targetInfos.some((info) => info.targetId === targetId && info.title === 'First recorded page')
+        ? true
+        : undefined;
+    });
+    const recorder = new PageRecorder(join(workDir, 'recording.ndjson'));
+    await recorder.attach(cdpUrl);
+    const reader = await serving(recorder);
+    const lines = await waitFor(
+      'the loaded page in the recording',
+      async () => {
+        const read = parseRecording(await reader.fetchRecording());
+        return read.some((line) => line.targetId === targetId && line.event.type === 2) ? read : undefined;
+      },
+      10_000,
+    );
+    const snapshot = lines.find((line) => line.targetId === targetId && line.event.type === 2);
+    expect(JSON.stringify(snapshot?.event.data)).toContain('Recorded first page');
+    cdp.close();
+    recorder.close();
+    await reader.close();
+  });
+
+  it('leaves a new tab whose first navigation became a download to close, and Playwright connects after it', async () => {
+    const { cdpUrl, workDir } = await launch();
+    const recorder = new PageRecorder(join(workDir, 'recording.ndjson'));
+    await recorder.attach(cdpUrl);
+    const cdp = await CdpSession.connect(cdpUrl);
+    // As the agent's download watcher does.
+    await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: join(workDir, 'downloads') });
+    await cdp.send('Target.setDiscoverTargets', { discover: true });
+    const { targetId } = await cdp.send<{ targetId: string }>('Target.createTarget', {
+      url: `${siteUrl}/late-download`,
+    });
+    // Chromium closes a tab opened for what turned out to be a download. The recorder must not change that: rrweb
+    // started in the tab's initial empty document kept it open, empty, for good.
+    await cdp.waitForEvent('Target.targetDestroyed', (params) => params['targetId'] === targetId, 10_000);
+    // Playwright waits for every page it finds to finish opening: an empty tab left behind never does.
+    const browser = await chromium.connectOverCDP(cdpUrl, { timeout: 10_000 });
+    expect(
+      browser
+        .contexts()[0]
+        ?.pages()
+        .map((page) => page.url()),
+    ).not.toContain('');
+    await browser.close();
+    cdp.close();
+    recorder.close();
   });
 });

@@ -146,8 +146,9 @@ interface PageSession {
 /**
  * Records every page of the browser with rrweb, run inside an isolated world so the page's scripts can neither see
  * the recorder nor tamper with what it records. A CDP connection of its own auto-attaches to every page (new tabs
- * are held at their start until the recorder is installed), adds a binding visible only in that world and the
- * recorder script for every new document. The events go straight to a file, never held here.
+ * are held at their start until the recorder's commands are sent), adds a binding visible only in that world and
+ * the recorder script for every new document, and starts it in a page's current document unless that is a new
+ * tab's initial empty one. The events go straight to a file, never held here.
  */
 export class PageRecorder {
   private readonly binding = `__bctrl_rec_${randomBytes(6).toString('hex')}`;
@@ -264,31 +265,36 @@ export class PageRecorder {
     info: { targetId: string; type: string },
     waiting: boolean,
   ): Promise<void> {
-    try {
-      if (info.type !== 'page' || this.stopped) {
-        if (waiting) await this.send('Runtime.runIfWaitingForDebugger', {}, sessionId);
-        await this.send('Target.detachFromTarget', { sessionId });
-        return;
-      }
-      this.sessions.set(sessionId, { targetId: info.targetId, partial: [], partialBytes: 0 });
-      // Sent together (a session runs them in order). Chromium 156 needs both domains enabled on this session:
-      // without Runtime no binding is installed in new contexts, without Page no script runs on a new document.
-      await Promise.all([
-        this.send('Runtime.enable', {}, sessionId),
-        this.send('Page.enable', {}, sessionId),
-        // The binding exists only in contexts of the recorder's world: the page's main world has no such global.
-        this.send('Runtime.addBinding', { name: this.binding, executionContextName: this.worldName }, sessionId),
-        // runImmediately also starts it in a document that is already loaded (the first tab, a pooled browser's).
-        this.send(
-          'Page.addScriptToEvaluateOnNewDocument',
-          { source: this.source, worldName: this.worldName, runImmediately: true },
-          sessionId,
-        ),
-      ]);
-    } finally {
-      // Whatever failed above, a new tab must never stay frozen waiting for us.
-      if (waiting) void this.send('Runtime.runIfWaitingForDebugger', {}, sessionId);
+    if (info.type !== 'page' || this.stopped) {
+      if (waiting) await this.send('Runtime.runIfWaitingForDebugger', {}, sessionId);
+      await this.send('Target.detachFromTarget', { sessionId });
+      return;
     }
+    const page: PageSession = { targetId: info.targetId, partial: [], partialBytes: 0 };
+    this.sessions.set(sessionId, page);
+    // Sent together, and a held tab is released by the last of them without waiting for the answers: a session runs
+    // its commands in order, so all of this is in place before the tab's first document starts, and the tab never
+    // waits for a round trip to this process (hundreds of milliseconds on a loaded machine). Chromium 156 needs
+    // both domains enabled on this session: without Runtime no binding is installed in new contexts, without Page no
+    // script runs on a new document.
+    const setup = Promise.all([
+      this.send('Runtime.enable', {}, sessionId),
+      this.send('Page.enable', {}, sessionId),
+      // The binding exists only in contexts of the recorder's world: the page's main world has no such global.
+      this.send('Runtime.addBinding', { name: this.binding, executionContextName: this.worldName }, sessionId),
+      this.send('Page.addScriptToEvaluateOnNewDocument', { source: this.source, worldName: this.worldName }, sessionId),
+      // After the script is registered: whatever document this names, every later one gets the script.
+      this.send('Page.getFrameTree', {}, sessionId),
+    ]);
+    if (waiting) void this.send('Runtime.runIfWaitingForDebugger', {}, sessionId);
+    const [, , , , tree] = await setup;
+    // A document that was there before (the first tab, a pooled browser's, a tab opened just before this connection
+    // auto-attached) is recorded from now on. A tab's initial empty document (URL '') is not: its first navigation
+    // replaces it. rrweb in it adds iframes to it, and Chromium then no longer closes a new tab whose first
+    // navigation became a download: the tab stays, empty, and Playwright's connectOverCDP waits for that page's
+    // first navigation until it times out (Playwright takes a page at URL '' for one still opening).
+    const url = (tree?.['frameTree'] as { frame?: { url?: string } } | undefined)?.frame?.url;
+    if (url) await this.inRecorderWorld(sessionId, page, this.source);
   }
 
   private onPayload(page: PageSession, payload: string): void {
