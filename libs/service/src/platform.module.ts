@@ -11,6 +11,7 @@ import {
   Res,
 } from '@nestjs/common';
 import { healthMethod } from '@bctrl/contracts';
+import { activeTelemetry } from '@bctrl/telemetry';
 import { Closable, Transport, TRANSPORT } from '@bctrl/transport';
 import type { FastifyReply } from 'fastify';
 import { HealthRegistry } from './health';
@@ -68,6 +69,11 @@ class PlatformLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
   async onApplicationShutdown() {
     await this.handlers?.close();
     if (this.options.ownsTransport !== false) await this.transport.close();
+    // The last export interval's metrics and the batched spans would die with the process: send them now. A flush,
+    // not a shutdown: tests start several apps in one process, and the exporter is the process's.
+    await activeTelemetry()
+      ?.forceFlush()
+      .catch(() => undefined);
   }
 }
 

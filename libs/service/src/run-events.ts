@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { commandsV1, type RunEventData, type RunEventType, runSubject, runsV1 } from '@bctrl/contracts';
+import { redact } from '@bctrl/telemetry';
 import type { Transport } from '@bctrl/transport';
 
 /** Whose run an event belongs to: copied into every event so runs-recorder can file it without asking anyone. */
@@ -34,7 +35,8 @@ export function publishRunEvent<T extends RunEventType>(
       subaccountId: source.subaccountId ?? '',
       type,
       at: origin.at ?? new Date().toISOString(),
-      dataJson: JSON.stringify(data),
+      // Through the one redactor: a run's record is durable and public, and no secret value may reach it.
+      dataJson: JSON.stringify(redact(data)),
       eventId: origin.eventId ?? randomUUID(),
     },
     { principal: { kind: 'operator' } },

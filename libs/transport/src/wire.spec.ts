@@ -2,7 +2,9 @@ import { create, toBinary } from '@bufbuild/protobuf';
 import { ErrorSchema, PrincipalSchema } from '@bctrl/contracts';
 import { BctrlError } from '@bctrl/core';
 import { subjectMatches } from './subject-match';
-import { decodeError, decodePrincipal, encodePrincipal } from './wire';
+import { BctrlError } from '@bctrl/core';
+import { forgetSecretValues, rememberSecretValue } from '@bctrl/telemetry';
+import { decodeError, decodePrincipal, encodeError, encodePrincipal } from './wire';
 
 function principalHeader(init: Parameters<typeof create<typeof PrincipalSchema>>[1]): string {
   return Buffer.from(toBinary(PrincipalSchema, create(PrincipalSchema, init))).toString('base64');
@@ -59,5 +61,20 @@ describe('wire encoding', () => {
     expect(subjectMatches('runs.*.a', 'runs.r2.a')).toBe(true);
     expect(subjectMatches('runs.*.a', 'runs.r2.b')).toBe(false);
     expect(subjectMatches('runs.r1.a', 'runs.r1.a.b')).toBe(false);
+  });
+
+  it('masks the secret values its process has seen in an error before it crosses to another service', () => {
+    rememberSecretValue('proxy-pass-canary-91');
+    try {
+      const raised = new BctrlError('unavailable', 'proxy refused user:proxy-pass-canary-91', [
+        { field: 'server', issue: 'said proxy-pass-canary-91 is wrong' },
+      ]);
+      const received = decodeError(encodeError(raised));
+      expect(received.code).toBe('unavailable');
+      expect(JSON.stringify({ message: received.message, details: received.details })).not.toContain('canary-91');
+      expect(received.message).toContain('[REDACTED]');
+    } finally {
+      forgetSecretValues();
+    }
   });
 });

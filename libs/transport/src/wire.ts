@@ -4,6 +4,7 @@ import { ErrorSchema, PrincipalSchema } from '@bctrl/contracts';
 import type { RpcMethod } from '@bctrl/contracts';
 import { BctrlError, ROLES } from '@bctrl/core';
 import type { ErrorDetail, Principal, Role } from '@bctrl/core';
+import { redactString } from '@bctrl/telemetry';
 import type { CallContext, Handler } from './transport';
 
 /**
@@ -82,15 +83,19 @@ function isRole(value: string): value is Role {
   return (ROLES as readonly string[]).includes(value);
 }
 
+/**
+ * An error on its way to another service, redacted by the process that raised it: the one that knows which secret
+ * values it has seen (a provider's or a proxy's refusal may quote what it was sent).
+ */
 export function encodeError(error: BctrlError): Uint8Array {
   return toBinary(
     ErrorSchema,
     create(ErrorSchema, {
       code: error.code,
-      message: error.message,
+      message: redactString(error.message),
       details: error.details.map((detail) => ({
         field: detail.field ?? '',
-        issue: detail.issue,
+        issue: redactString(detail.issue),
       })),
     }),
   );
