@@ -2,7 +2,6 @@ import { create, toBinary } from '@bufbuild/protobuf';
 import { ErrorSchema, PrincipalSchema } from '@bctrl/contracts';
 import { BctrlError } from '@bctrl/core';
 import { subjectMatches } from './subject-match';
-import { BctrlError } from '@bctrl/core';
 import { forgetSecretValues, rememberSecretValue } from '@bctrl/telemetry';
 import { decodeError, decodePrincipal, encodeError, encodePrincipal } from './wire';
 
