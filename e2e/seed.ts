@@ -76,6 +76,8 @@ export interface SeededSpace {
   runtimePath: string;
   /** A vault secret of the space (its value is random and known to nobody). */
   secretId: string;
+  /** An AI connection using that secret, whose provider is unreachable (a test of it answers 422 at once). */
+  aiConnectionId: string;
 }
 
 /**
@@ -126,6 +128,18 @@ export async function seedSpace(api: Api, name: string, extra: Record<string, un
     201,
     'create secret',
   );
+  const aiConnection = await expectStatus<{ id: string }>(
+    api('POST', `/v1/spaces/${space.id}/ai-connections`, {
+      name: 'seed-ai',
+      provider: 'openai-compatible',
+      model: 'seed-model',
+      // Port 9 (discard) on loopback: nothing listens, so a test call is refused at once, never a hang.
+      baseUrl: 'http://127.0.0.1:9/v1',
+      apiKeySecretId: secret.id,
+    }),
+    201,
+    'create AI connection',
+  );
   return {
     spaceId: space.id,
     runtimeId: runtime.id,
@@ -136,6 +150,7 @@ export async function seedSpace(api: Api, name: string, extra: Record<string, un
     artifactId: collected.artifactId,
     runtimePath: staged.runtimePath,
     secretId: secret.id,
+    aiConnectionId: aiConnection.id,
   };
 }
 

@@ -90,6 +90,15 @@ const RULES: Record<string, ProbeRule> = {
   'PATCH /v1/secrets/{secretId}': { body: () => ({ name: 'probe-renamed' }) },
   'PUT /v1/secrets/{secretId}/value': { body: () => ({ value: 'probe-rotated' }) },
   'DELETE /v1/secrets/{secretId}': {},
+  'POST /v1/spaces/{spaceId}/ai-connections': {
+    collection: true,
+    body: (s) => ({ name: 'probe-ai', provider: 'openai', model: 'probe', apiKeySecretId: s.secretId }),
+  },
+  'GET /v1/spaces/{spaceId}/ai-connections': {},
+  'GET /v1/ai-connections/{aiConnectionId}': {},
+  'PATCH /v1/ai-connections/{aiConnectionId}': { body: () => ({ name: 'probe-renamed' }) },
+  'DELETE /v1/ai-connections/{aiConnectionId}': {},
+  'POST /v1/ai-connections/{aiConnectionId}/test': {},
 };
 
 interface Seeds extends SeededSpace {
@@ -156,6 +165,7 @@ const PATH_PARAMS: Record<string, (s: Seeds) => string> = {
   keyId: (s) => s.bystanderKeyId,
   path: (s) => s.storagePath,
   secretId: (s) => s.secretId,
+  aiConnectionId: (s) => s.aiConnectionId,
 };
 
 /** Fields that only ever carry a lease: any value in them is a credential. */
@@ -213,6 +223,7 @@ describe('tenant-and-role matrix over every /v1 operation (local mode)', () => {
       objectBytes: { status: object.status, sha256: sha256(Buffer.from(await object.arrayBuffer())) },
       artifacts: await get(`/v1/runs/${seeds.runId}/artifacts?limit=100`),
       secrets: await get(`/v1/spaces/${seeds.spaceId}/secrets?limit=100`),
+      aiConnections: await get(`/v1/spaces/${seeds.spaceId}/ai-connections?limit=100`),
       // lastUsedAt moves whenever a probe key is used; whether a key exists, and as what, must not.
       apiKeys: ((await get('/v1/api-keys?limit=100')).body as { data: Array<Record<string, unknown>> }).data.map(
         ({ lastUsedAt: _lastUsedAt, ...key }) => key,
@@ -275,6 +286,7 @@ describe('tenant-and-role matrix over every /v1 operation (local mode)', () => {
       seeds.connectionId,
       seeds.artifactId,
       seeds.secretId,
+      seeds.aiConnectionId,
     ];
     const keyIds = [a.id, bystander.id, viewer.id, limited.id];
     hiddenFrom['foreign-subaccount-admin'] = [...spaceIds, ...keyIds, subA.id, otherSpace.id];

@@ -136,6 +136,16 @@ async function main(): Promise<number> {
       201,
       'create secret',
     );
+    const doomedAiConnection = await expectStatus<{ id: string }>(
+      admin('POST', `/v1/spaces/${main.spaceId}/ai-connections`, {
+        name: 'fuzz-doomed',
+        provider: 'openai',
+        model: 'doomed',
+        apiKeySecretId: main.secretId,
+      }),
+      201,
+      'create AI connection',
+    );
     // The fuzzer's own admin key: the bootstrap key stays with this script (sweeper, final checks).
     const fuzzKey = await createKey(admin, { name: 'fuzz', role: 'admin' });
 
@@ -188,6 +198,7 @@ async function main(): Promise<number> {
         connectionIds: { values: [main.connectionId] },
         artifactIds: { values: [main.artifactId] },
         secretIds: { values: [main.secretId] },
+        aiConnectionIds: { values: [main.aiConnectionId] },
         storagePaths: { values: [main.storagePath, 'seed-collected.txt'] },
         runtimePaths: { values: [main.runtimePath] },
         edgeStrings: { values: EDGE_STRINGS },
@@ -203,6 +214,7 @@ async function main(): Promise<number> {
         'path.connectionId': draw('connectionIds'),
         'path.artifactId': draw('artifactIds'),
         'path.secretId': draw('secretIds'),
+        'path.aiConnectionId': draw('aiConnectionIds'),
         'path.path': draw('storagePaths'),
         'body.storagePath': draw('storagePaths', 0.5),
         'body.runtimePath': draw('runtimePaths', 0.5),
@@ -217,6 +229,7 @@ async function main(): Promise<number> {
         only('Connections_revoke', { 'path.connectionId': doomedConnection.id }),
         only('Storage_delete', { 'path.path': doomedPath }),
         only('Secrets_delete', { 'path.secretId': doomedSecret.id }),
+        only('AiConnections_delete', { 'path.aiConnectionId': doomedAiConnection.id }),
         // Every browser the fuzzer starts lands in the space the sweeper watches.
         only('Runtimes_create', { 'path.spaceId': main.spaceId }),
       ],

@@ -3,6 +3,14 @@ import { defineMethod } from './method';
 
 const SERVICE = 'spaces';
 
+/** The providers an AI connection may name (API.md): the gateway checks requests against it, the spaces service too. */
+export const AI_PROVIDERS = ['openai', 'anthropic', 'openai-compatible'] as const;
+export type AiProvider = (typeof AI_PROVIDERS)[number];
+
+export function isAiProvider(value: string): value is AiProvider {
+  return (AI_PROVIDERS as readonly string[]).includes(value);
+}
+
 /** AI connections' methods, answered by the spaces service. Wire names are frozen once shipped. */
 export const AiConnectionsV1 = {
   createAiConnection: defineMethod(

@@ -13,6 +13,7 @@ describe('BctrlError', () => {
     payload_too_large: 413,
     range_not_satisfiable: 416,
     unsupported_media_type: 415,
+    ai_connection_failed: 422,
     rate_limited: 429,
     internal: 500,
     unavailable: 503,

@@ -13,6 +13,8 @@ export const ERROR_STATUS = {
   payload_too_large: 413,
   range_not_satisfiable: 416,
   unsupported_media_type: 415,
+  // A configured outside service answered, but not as hoped (an AI connection's provider refused the test call).
+  ai_connection_failed: 422,
   rate_limited: 429,
   internal: 500,
   unavailable: 503,

@@ -3,6 +3,7 @@ import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { healthMethod } from '@bctrl/contracts';
 import { HealthRegistry } from '@bctrl/service';
 import { Transport, TRANSPORT } from '@bctrl/transport';
+import { AiConnectionsController } from './ai-connections/ai-connections.controller';
 import { ApiKeysController } from './api-keys/api-keys.controller';
 import { ARTIFACT_CONTENT_REDIRECT, ArtifactsController } from './artifacts/artifacts.controller';
 import { ApiKeyGuard } from './auth/auth';
@@ -79,6 +80,7 @@ export class GatewayModule {
         ViewsController,
         RuntimeFilesController,
         SecretsController,
+        AiConnectionsController,
       ],
       providers: [
         { provide: IDEMPOTENCY_STORE, useValue: options.idempotencyStore },

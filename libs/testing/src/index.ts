@@ -7,3 +7,4 @@ export * from './servers/databases';
 export * from './servers/s3';
 export * from './wait';
 export * from './servers/chromium';
+export * from './fakes/scripted-model-server';

@@ -22,6 +22,7 @@ export class ErrorBodyDto {
       'payload_too_large',
       'range_not_satisfiable',
       'unsupported_media_type',
+      'ai_connection_failed',
       'budget_exceeded',
       'rate_limited',
       'unavailable',

@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { BctrlError, KeyPrincipal, PageInput, pageQuery, spaceResourceScope } from '@bctrl/core';
 import type { SealedValue } from '@bctrl/vault';
 import { SPACES_DB, SpacesDb } from '../db/spaces-db';
+import { uniqueNameInSpace } from '../tenancy/unique-name';
 import type { Secret } from '../generated/prisma/client';
 
 export type SecretRow = Secret;
@@ -33,7 +34,9 @@ export class SecretsRepository {
     },
     sealed: SealedValue,
   ) {
-    return this.uniqueName(row.name, () => this.db.secret.create({ data: { ...row, ...sealedColumns(sealed) } }));
+    return uniqueNameInSpace('A secret', row.name, () =>
+      this.db.secret.create({ data: { ...row, ...sealedColumns(sealed) } }),
+    );
   }
 
   async list(principal: KeyPrincipal, spaceId: string, page: PageInput | undefined) {
@@ -51,7 +54,7 @@ export class SecretsRepository {
   }
 
   update(id: string, name: string, data: { name?: string; description?: string }) {
-    return this.uniqueName(name, () => this.db.secret.update({ where: { id }, data }));
+    return uniqueNameInSpace('A secret', name, () => this.db.secret.update({ where: { id }, data }));
   }
 
   /**
@@ -113,16 +116,5 @@ export class SecretsRepository {
       data: { kekId: sealed.kekId, wrappedKey: new Uint8Array(sealed.wrappedKey) },
     });
     return count === 1;
-  }
-
-  private async uniqueName<T>(name: string, write: () => Promise<T>): Promise<T> {
-    try {
-      return await write();
-    } catch (error) {
-      if ((error as { code?: string }).code !== 'P2002') throw error;
-      throw new BctrlError('conflict', `A secret named "${name}" already exists in this space.`, [
-        { field: 'name', issue: 'is taken in this space' },
-      ]);
-    }
   }
 }

@@ -41,6 +41,13 @@ export function renderSecret(row: SecretRow): MessageInitShape<typeof secretsV1.
   };
 }
 
+/** A using service's ask: the request message, or the same fields from a service of this process. */
+export interface SecretRequestForUse {
+  secretId: string;
+  spaceId: string;
+  use?: { user: string; runId?: string; runtimeId?: string };
+}
+
 /** What seals a version: the secret and the version, so a sealed value cannot be moved to another. */
 const sealContext = (id: string, version: number) => `${id}:${version}`;
 
@@ -149,7 +156,7 @@ export class SecretsService {
    * The value, for a service using the secret in `spaceId` on behalf of the caller whose principal the call carries
    * (a key that could drive that space). Recorded on the run it is used for, by id and user, never by value.
    */
-  async resolve(principal: Principal, request: secretsV1.ResolveSecretRequest) {
+  async resolve(principal: Principal, request: SecretRequestForUse) {
     const key = requireKey(principal, 'member');
     const row = isId('secret', request.secretId) ? await this.secrets.findVisible(key, request.secretId) : null;
     if (!row || row.spaceId !== request.spaceId) throw BctrlError.notFound('secret');
@@ -162,7 +169,7 @@ export class SecretsService {
         this.transport,
         {
           runId: use.runId,
-          runtimeId: use.runtimeId,
+          runtimeId: use.runtimeId ?? '',
           spaceId: row.spaceId,
           accountId: row.accountId,
           subaccountId: row.subaccountId,
