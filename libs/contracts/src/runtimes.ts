@@ -27,6 +27,13 @@ export const RuntimesV1 = {
     pb.SpaceRuntimesRequestSchema,
     pb.StopSpaceRuntimesResponseSchema,
   ),
+  /** Internal (spaces): the live runtimes of a space started with a proxy, which must not be deleted meanwhile. */
+  liveUsing: defineMethod(
+    SERVICE,
+    'runtime-orchestrator.v1.liveUsing',
+    pb.RuntimesUsingRequestSchema,
+    pb.RuntimesUsingResponseSchema,
+  ),
   /** Internal (cdp-proxy): a ready runtime the caller's key may use, with its browser's CDP URL. */
   endpoint: defineMethod(
     SERVICE,

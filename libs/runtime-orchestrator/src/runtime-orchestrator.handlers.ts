@@ -24,6 +24,7 @@ export class RuntimeOrchestratorHandlers implements OnApplicationBootstrap, OnMo
       handle(RuntimesV1.stop, (req, ctx) => this.runtimes.stop(ctx.principal, req.runtimeId)),
       handle(RuntimesV1.countLive, (req, ctx) => this.runtimes.countLive(ctx.principal, req.spaceId)),
       handle(RuntimesV1.stopSpace, (req, ctx) => this.runtimes.stopSpace(ctx.principal, req.spaceId)),
+      handle(RuntimesV1.liveUsing, (req, ctx) => this.runtimes.liveUsing(ctx.principal, req)),
       handle(RuntimesV1.endpoint, (req, ctx) => this.runtimes.endpoint(ctx.principal, req.runtimeId, req.runId)),
       handle(RuntimesV1.touch, (req, ctx) => this.runtimes.touch(ctx.principal, req.runtimeIds)),
       handle(RuntimesV1.stageFile, (req, ctx) => this.files.stage(ctx.principal, req)),

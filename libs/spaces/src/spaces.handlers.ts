@@ -1,10 +1,11 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { SecretsV1, SpacesV1 } from '@bctrl/contracts';
+import { ProxiesV1, SecretsV1, SpacesV1 } from '@bctrl/contracts';
 import { bindHandlers, handle } from '@bctrl/service';
 import { Closable, Transport, TRANSPORT } from '@bctrl/transport';
 import { AccountsService } from './accounts/accounts.service';
 import { RootBootstrap } from './accounts/root-bootstrap';
 import { ApiKeysService } from './api-keys/api-keys.service';
+import { ProxiesService } from './proxies/proxies.service';
 import { SecretsService } from './secrets/secrets.service';
 import { SpacesService } from './spaces/spaces.service';
 import { SubaccountsService } from './subaccounts/subaccounts.service';
@@ -22,6 +23,7 @@ export class SpacesHandlers implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly accounts: AccountsService,
     private readonly root: RootBootstrap,
     private readonly secrets: SecretsService,
+    private readonly proxies: ProxiesService,
   ) {}
 
   async onApplicationBootstrap() {
@@ -53,6 +55,12 @@ export class SpacesHandlers implements OnApplicationBootstrap, OnModuleDestroy {
       handle(SecretsV1.deleteSecret, (req, ctx) => this.secrets.delete(ctx.principal, req.secretId)),
       handle(SecretsV1.resolveSecret, (req, ctx) => this.secrets.resolve(ctx.principal, req)),
       handle(SecretsV1.rewrapSecrets, (_req, ctx) => this.secrets.rewrapAll(ctx.principal)),
+      handle(ProxiesV1.createProxy, (req, ctx) => this.proxies.create(ctx.principal, req)),
+      handle(ProxiesV1.listProxies, (req, ctx) => this.proxies.list(ctx.principal, req)),
+      handle(ProxiesV1.getProxy, (req, ctx) => this.proxies.get(ctx.principal, req.proxyId)),
+      handle(ProxiesV1.updateProxy, (req, ctx) => this.proxies.update(ctx.principal, req)),
+      handle(ProxiesV1.deleteProxy, (req, ctx) => this.proxies.delete(ctx.principal, req.proxyId)),
+      handle(ProxiesV1.resolveProxy, (req, ctx) => this.proxies.resolve(ctx.principal, req)),
     ]);
   }
 

@@ -8,6 +8,8 @@ import { ApiKeysService } from './api-keys/api-keys.service';
 import { createSpacesDb, SPACES_DB, SpacesDb } from './db/spaces-db';
 import { SpacesHandlers } from './spaces.handlers';
 import { SPACES_OPTIONS, SpacesModuleOptions } from './spaces.options';
+import { ProxiesRepository } from './proxies/proxies.repository';
+import { ProxiesService } from './proxies/proxies.service';
 import { SecretsRepository } from './secrets/secrets.repository';
 import { SecretsService } from './secrets/secrets.service';
 import { SpacesRepository } from './spaces/spaces.repository';
@@ -46,11 +48,13 @@ export class SpacesModule {
         ApiKeysRepository,
         AccountsRepository,
         SecretsRepository,
+        ProxiesRepository,
         SpacesService,
         SubaccountsService,
         ApiKeysService,
         AccountsService,
         SecretsService,
+        ProxiesService,
         RootBootstrap,
         SpacesHandlers,
       ],

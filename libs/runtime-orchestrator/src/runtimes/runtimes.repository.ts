@@ -83,6 +83,19 @@ export class RuntimesRepository {
     return this.db.runtime.findMany({ where: { spaceId, status: { in: [...LIVE_RUNTIME_STATUSES] } } });
   }
 
+  /** Live runtimes of a space whose config names the proxy (the config column is the create request's, as JSON). */
+  liveUsingProxy(spaceId: string, proxyId: string) {
+    return this.db.runtime.findMany({
+      where: {
+        spaceId,
+        status: { in: [...LIVE_RUNTIME_STATUSES] },
+        config: { path: ['proxyId'], equals: proxyId },
+      },
+      select: { id: true, accountId: true },
+      orderBy: { id: 'asc' },
+    });
+  }
+
   /** Ready runtimes past their deadline, or idle past their idle timeout. */
   async due(now: Date): Promise<Array<{ row: RuntimeRow; reason: 'timeout' | 'idle' }>> {
     const ready = await this.db.runtime.findMany({ where: { status: 'ready' } });

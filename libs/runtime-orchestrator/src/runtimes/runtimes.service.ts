@@ -188,6 +188,15 @@ export class RuntimesService implements BeforeApplicationShutdown {
     return { count: rows.filter((row) => row.accountId === key.accountId).length };
   }
 
+  /** For the spaces service, deleting a proxy: the live runtimes of the caller's space that started with it. */
+  async liveUsing(principal: Principal, request: runtimesV1.RuntimesUsingRequest) {
+    const key = requireKey(principal, 'viewer');
+    if (!request.proxyId) return { runtimeIds: [] };
+    const rows = await this.runtimes.liveUsingProxy(request.spaceId, request.proxyId);
+    // Asked with the caller's own principal, like countLive: another account's rows are none of its business.
+    return { runtimeIds: rows.filter((row) => row.accountId === key.accountId).map((row) => row.id) };
+  }
+
   async stopSpace(principal: Principal, spaceId: string) {
     const key = requireKey(principal, 'member');
     const rows = (await this.runtimes.liveInSpace(spaceId)).filter((row) => row.accountId === key.accountId);
