@@ -1,5 +1,4 @@
 import { z } from 'zod';
-
 import { describeConfig, REDACTED, redactUrl, renderSettingsTable } from './describe-config';
 import { ConfigError, loadConfig } from './load-config';
 import { envBoolean, envBytes, envPort } from './schemas';
@@ -10,6 +9,7 @@ const DB_PASSWORD = 'hunter2-db-password';
 const REDIS_PASSWORD = 's3cr3t-redis-pw';
 const S3_SECRET = 'wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY';
 const BOOTSTRAP_KEY = 'bctrl_live_0123456789abcdefghijkl';
+const VAULT_KEYS = `k1:${Buffer.alloc(32, 1).toString('base64')}`;
 
 const distributedEnv = {
   BCTRL_MODE: 'distributed',
@@ -20,6 +20,7 @@ const distributedEnv = {
   S3_ACCESS_KEY_ID: 'AKIAEXAMPLE',
   S3_SECRET_ACCESS_KEY: S3_SECRET,
   BCTRL_BOOTSTRAP_API_KEY: BOOTSTRAP_KEY,
+  BCTRL_VAULT_KEYS: VAULT_KEYS,
 };
 
 function configError(run: () => unknown): ConfigError {
@@ -116,6 +117,7 @@ describe('loadConfig', () => {
         'S3_BUCKET',
         'S3_ACCESS_KEY_ID',
         'S3_SECRET_ACCESS_KEY',
+        'BCTRL_VAULT_KEYS',
       ].sort(),
     );
     for (const issue of error.issues) expect(error.message).toContain(`${issue.env}: ${issue.message}`);
@@ -215,7 +217,7 @@ describe('describeConfig', () => {
     });
     const described = describeConfig(config, platformSettings);
     const text = JSON.stringify(described);
-    for (const secret of [DB_PASSWORD, REDIS_PASSWORD, S3_SECRET, BOOTSTRAP_KEY, 'nats-pass-xyz']) {
+    for (const secret of [DB_PASSWORD, REDIS_PASSWORD, S3_SECRET, BOOTSTRAP_KEY, VAULT_KEYS, 'nats-pass-xyz']) {
       expect(text).not.toContain(secret);
     }
     expect(described).toMatchObject({
@@ -226,6 +228,7 @@ describe('describeConfig', () => {
       NATS_URL: `nats://user:${REDACTED}@nats.internal:4222`,
       S3_SECRET_ACCESS_KEY: REDACTED,
       BCTRL_BOOTSTRAP_API_KEY: REDACTED,
+      BCTRL_VAULT_KEYS: REDACTED,
       S3_ENDPOINT: 'https://minio.internal:9000',
       S3_ACCESS_KEY_ID: 'AKIAEXAMPLE',
     });
