@@ -1,4 +1,5 @@
 import nx from '@nx/eslint-plugin';
+import simpleImportSort from 'eslint-plugin-simple-import-sort';
 import tseslint from 'typescript-eslint';
 
 const SERVICE_SCOPES = [
@@ -85,6 +86,7 @@ export default [
   },
   {
     files: ['**/*.ts'],
+    plugins: { 'simple-import-sort': simpleImportSort },
     languageOptions: {
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
@@ -97,6 +99,11 @@ export default [
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       // STYLE.md: strict equality everywhere; `== null` stays allowed as the one idiom for null-or-undefined.
       eqeqeq: ['error', 'always', { null: 'ignore' }],
+      // STYLE.md's import sorting, in one block: side effects, node built-ins, packages, our libs, relative paths.
+      'simple-import-sort/imports': [
+        'error',
+        { groups: [['^\\u0000', '^node:', '^@?(?!bctrl/)\\w', '^@bctrl/', '^\\.']] },
+      ],
     },
   },
   {

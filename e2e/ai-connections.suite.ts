@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
-import { startScriptedModelServer, type ScriptedModelServer } from '@bctrl/testing';
+import { type ScriptedModelServer, startScriptedModelServer } from '@bctrl/testing';
 import type { Platform } from './platform';
 
 /** AI connections through the public API, against scripted fakes of the providers' protocols (loopback). */

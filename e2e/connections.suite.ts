@@ -4,10 +4,10 @@ import puppeteer from 'puppeteer-core';
 import request from 'supertest';
 import WebSocket from 'ws';
 import { CdpSession } from '@bctrl/cdp-client';
+import { sleep } from '@bctrl/testing';
+import type { Platform } from './platform';
 import { readCommandRecords, readRunEvents } from './run-events';
 import { startTestSite, type TestSite } from './test-site';
-import type { Platform } from './platform';
-import { sleep } from '@bctrl/testing';
 
 interface Connection {
   id: string;

@@ -2,14 +2,14 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser, chromium } from 'playwright-core';
 import request from 'supertest';
 import WebSocket from 'ws';
 import { generateApiKey } from '@bctrl/core';
+import { isAlive } from '@bctrl/runtime-orchestrator';
 import { freePort, sleep, waitFor } from '@bctrl/testing';
 import { agentsOf, chromiumOf, chromiumsOf, processesOfInstallation, testInstallationId } from './browsers';
-import { REPO_ROOT, removeLocalDataDir } from './platform';
-import { isAlive } from '@bctrl/runtime-orchestrator';
+import { removeLocalDataDir, REPO_ROOT } from './platform';
 
 /**
  * `npm start` killed with SIGKILL (the node process alone: its children are told nothing) while runtimes and a

@@ -2,10 +2,10 @@
 // The page.evaluate and waitForFunction callbacks below run in browsers: they are typed against the DOM.
 import { createHash, randomBytes } from 'node:crypto';
 import request from 'supertest';
-import { DrivenRuntimes, launchTestBrowser } from './driven-runtimes';
-import { startTestSite, type TestSite } from './test-site';
-import type { Platform } from './platform';
 import { waitFor } from '@bctrl/testing';
+import { DrivenRuntimes, launchTestBrowser } from './driven-runtimes';
+import type { Platform } from './platform';
+import { startTestSite, type TestSite } from './test-site';
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 

@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import request from 'supertest';
 import { FakeKubelet, FakeKubernetesApiServer } from '@bctrl/runtime-orchestrator/testing';
+import { waitFor } from '@bctrl/testing';
 import { bctrlChromiums } from './browsers';
 import { defineConnectionSuite } from './connections.suite';
-import { defineWebDriverSuite } from './webdriver.suite';
 import { defineFilesSuite } from './files.suite';
 import { type Platform, REPO_ROOT, startLocalPlatform } from './platform';
 import { startTestSite, type TestSite } from './test-site';
-import { waitFor } from '@bctrl/testing';
+import { defineWebDriverSuite } from './webdriver.suite';
 
 const NAMESPACE = 'bctrl-runtimes';
 const CDP_PORT = 9333;

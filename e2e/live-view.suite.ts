@@ -3,11 +3,11 @@
 import type { Browser, Page } from 'playwright-core';
 import request from 'supertest';
 import WebSocket from 'ws';
+import { waitFor } from '@bctrl/testing';
 import { DrivenRuntimes, launchTestBrowser } from './driven-runtimes';
-import { startTestSite, type TestSite } from './test-site';
 import type { Platform } from './platform';
 import { upgradeStatus } from './sockets';
-import { waitFor } from '@bctrl/testing';
+import { startTestSite, type TestSite } from './test-site';
 
 /**
  * Live view with real browsers on both ends: the runtime's Chromium, driven by Playwright through a connection,

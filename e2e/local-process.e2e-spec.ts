@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { freePort } from '@bctrl/testing';
 import { testInstallationId } from './browsers';
-import { createDatabase, REPO_ROOT, removeLocalDataDir } from './platform';
+import { createDatabase, removeLocalDataDir, REPO_ROOT } from './platform';
 import { expectReconcileAfterCrash } from './reconcile';
 
 /** `npm start` runs exactly this; the first test pins it so the two cannot drift apart. */

@@ -6,7 +6,7 @@ import { type Browser, chromium } from 'playwright-core';
 import request from 'supertest';
 import WebSocket from 'ws';
 import { generateApiKey } from '@bctrl/core';
-import { metricOfPrometheusSeries, type MetricDefinition, prometheusLabel, prometheusName } from '@bctrl/telemetry';
+import { type MetricDefinition, metricOfPrometheusSeries, prometheusLabel, prometheusName } from '@bctrl/telemetry';
 import { dashboardQueries, type QueriedSeries } from '@bctrl/telemetry/testing';
 import { freePort, type OtlpReceiver, type ReceivedMetric, startOtlpReceiver, waitFor } from '@bctrl/testing';
 import { testInstallationId } from './browsers';

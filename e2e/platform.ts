@@ -1,17 +1,17 @@
-import type { DescMessage, MessageInitShape, MessageShape } from '@bufbuild/protobuf';
 import { ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { DescMessage, MessageInitShape, MessageShape } from '@bufbuild/protobuf';
 import { type RpcMethod, SpacesV1 } from '@bctrl/contracts';
 import { generateApiKey, hashApiKey } from '@bctrl/core';
 import { removeFallbackDir, startLocal } from '@bctrl/local';
-import { createObjectStore, type ObjectStore, S3ObjectStore } from '@bctrl/storage';
 import { WARM_POOL, type WarmPool } from '@bctrl/runtime-orchestrator';
+import { createObjectStore, type ObjectStore, S3ObjectStore } from '@bctrl/storage';
 import { createTestDatabase, freePort, OtlpReceiver, startOtlpReceiver, startS3 } from '@bctrl/testing';
-import { testInstallationId } from './browsers';
-import { NatsTransport, Transport, TRANSPORT } from '@bctrl/transport';
+import { NatsTransport, TRANSPORT, Transport } from '@bctrl/transport';
 import { newVaultKey } from '@bctrl/vault';
+import { testInstallationId } from './browsers';
 
 export const REPO_ROOT = resolve(__dirname, '..');
 

@@ -1,5 +1,5 @@
-import { commandsV1, runsV1 } from '@bctrl/contracts';
 import type { DescMessage, MessageShape } from '@bufbuild/protobuf';
+import { commandsV1, runsV1 } from '@bctrl/contracts';
 import type { Transport } from '@bctrl/transport';
 
 export interface SeenEvent {

@@ -3,8 +3,8 @@ import { request as httpRequest } from 'node:http';
 import request from 'supertest';
 import { CdpSession } from '@bctrl/cdp-client';
 import { runSubject, runsV1 } from '@bctrl/contracts';
-import { adminAccountId, type Platform } from './platform';
 import { sleep, waitFor } from '@bctrl/testing';
+import { adminAccountId, type Platform } from './platform';
 
 interface RunEvent {
   seq: number;

@@ -1,9 +1,9 @@
 import request from 'supertest';
 import { SpacesV1 } from '@bctrl/contracts';
-import { chromiumOf } from './browsers';
-import { readRunEvents } from './run-events';
-import type { Platform } from './platform';
 import { sleep, waitFor } from '@bctrl/testing';
+import { chromiumOf } from './browsers';
+import type { Platform } from './platform';
+import { readRunEvents } from './run-events';
 
 /**
  * Runtimes with real Chromium, through the public API, written once and run against each way of running.

@@ -1,10 +1,10 @@
+import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import type { ChildProcess } from 'node:child_process';
 import { generateApiKey } from '@bctrl/core';
 import { freePort } from '@bctrl/testing';
 import { type Platform, removeLocalDataDir, spawnApp, startDistributedPlatform, waitForHttp } from './platform';

@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import request from 'supertest';
 import { StorageV1 } from '@bctrl/contracts';
-import { adminAccountId, type Platform } from './platform';
 import { sleep } from '@bctrl/testing';
+import { adminAccountId, type Platform } from './platform';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 

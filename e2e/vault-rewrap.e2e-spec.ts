@@ -8,7 +8,7 @@ import { generateApiKey, hashApiKey, type KeyPrincipal, type Role } from '@bctrl
 import { startLocal } from '@bctrl/local';
 import { TRANSPORT, type Transport } from '@bctrl/transport';
 import { newVaultKey } from '@bctrl/vault';
-import { REPO_ROOT, removeLocalDataDir } from './platform';
+import { removeLocalDataDir, REPO_ROOT } from './platform';
 
 jest.setTimeout(180_000);
 

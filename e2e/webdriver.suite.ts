@@ -1,10 +1,10 @@
 import { chromium } from 'playwright-core';
 import { Builder, By, error as seleniumErrors, until, type WebDriver } from 'selenium-webdriver';
 import request from 'supertest';
+import type { Platform } from './platform';
 import { readCommandRecords, readRunEvents } from './run-events';
 import { upgradeStatus } from './sockets';
 import { startTestSite, type TestSite } from './test-site';
-import type { Platform } from './platform';
 
 interface WebDriverConnection {
   id: string;

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
-import YAML from 'yaml';
-import { Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
+import { Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { ConfigMap, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
+import YAML from 'yaml';
 import { findHelm, repoRoot, runHelm } from './chart-files';
 
 // Rendered objects are checked against the Kubernetes schemas by kubernetes-models at run time; the assertions

@@ -1,4 +1,4 @@
-import { startNats, startPostgres, startRedis, RunningServer } from '../../libs/testing/src';
+import { RunningServer, startNats, startPostgres, startRedis } from '../../libs/testing/src';
 
 declare global {
   var __BCTRL_TEST_SERVERS__: RunningServer[] | undefined;

@@ -5,8 +5,8 @@
 //   Local: opens the data dir's platform (stop `npm start` first: its database is in use) and does it there.
 // Exits 2 when some secrets are sealed under keys this process does not hold (their ids are printed).
 import type { MessageShape } from '@bufbuild/protobuf';
-import { SecretsV1, type secretsV1 } from '@bctrl/contracts';
 import { loadConfig, serviceProcessSettings } from '@bctrl/config';
+import { SecretsV1, type secretsV1 } from '@bctrl/contracts';
 import { startLocal } from '@bctrl/local';
 import { NatsTransport, TRANSPORT, type Transport } from '@bctrl/transport';
 

@@ -1,5 +1,5 @@
-import { startScriptedModelServer, type ScriptedModelServer } from '@bctrl/testing';
 import type { AiProvider } from '@bctrl/contracts';
+import { type ScriptedModelServer, startScriptedModelServer } from '@bctrl/testing';
 import { probeModel } from './models';
 
 const KEY = 'sk-scripted-0123456789abcdef';

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
 import { launchTestChromium, type TestChromium } from '@bctrl/testing';
-import { CdpError, CdpNoReplyError, CdpSession, cdpCall } from './cdp-session';
+import { cdpCall, CdpError, CdpNoReplyError, CdpSession } from './cdp-session';
 
 /** Against a real Chromium: the behaviours every user of the client (agent, live view, tests) relies on. */
 describe('CdpSession', () => {

@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { ConnectionsV1, RunEvent, runsV1 } from '@bctrl/contracts';
 import { bindHandlers, handle } from '@bctrl/service';
-import { type Closable, type Transport, TRANSPORT } from '@bctrl/transport';
+import { type Closable, TRANSPORT, type Transport } from '@bctrl/transport';
 import { CdpEndpoint } from './cdp/cdp-endpoint';
 import { CDP_ENDPOINT, LEASE_STORE } from './cdp-proxy.options';
 import { ConnectionsService } from './connections/connections.service';

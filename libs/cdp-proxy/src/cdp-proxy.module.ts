@@ -1,7 +1,8 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { type Transport, TRANSPORT } from '@bctrl/transport';
+import { TRANSPORT, type Transport } from '@bctrl/transport';
 import { CdpEndpoint } from './cdp/cdp-endpoint';
 import { ConnectionEvents, socketJournalOf } from './cdp/connection-events';
+import { CdpProxyHandlers } from './cdp-proxy.handlers';
 import {
   CDP_ENDPOINT,
   CDP_PROXY_OPTIONS,
@@ -10,7 +11,6 @@ import {
   LEASE_STORE,
 } from './cdp-proxy.options';
 import { ConnectionsService } from './connections/connections.service';
-import { CdpProxyHandlers } from './cdp-proxy.handlers';
 import { CommandPublisher } from './recording/command-recorder';
 import { ViewsService } from './views/views.service';
 

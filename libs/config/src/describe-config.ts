@@ -1,5 +1,4 @@
 import { z } from 'zod';
-
 import { ConfigOf, requiredWhenValues, Setting, SettingsTable } from './setting';
 
 export const REDACTED = '[REDACTED]';

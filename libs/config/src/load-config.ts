@@ -1,5 +1,4 @@
 import { z } from 'zod';
-
 import { ConfigOf, requiredWhenValues, Setting, SettingReader, SettingsTable } from './setting';
 
 export interface ConfigIssue {

@@ -1,6 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-
 import { renderSettingsTable } from './describe-config';
 import { platformSettings } from './settings';
 

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-
 import { envBoolean, envBytes, envEnum, envInteger, envPort, envString, envUrl } from './schemas';
 import { ConfigOf, defineSetting, pickSettings } from './setting';
 

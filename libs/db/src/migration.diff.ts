@@ -9,7 +9,7 @@ import {
   schemaPath,
 } from './migration.files';
 import { describeEngineError, NO_FILTERS, withSchemaEngine } from './schema-engine.session';
-import { serviceDatabase, type ServiceDatabase } from './service-database';
+import { type ServiceDatabase, serviceDatabase } from './service-database';
 
 /**
  * The schema.prisma each new migration was diffed to, committed next to the migrations.

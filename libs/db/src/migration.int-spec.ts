@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { appendFileSync, cpSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { createMigration, createPrismaAdapter, diffMigration, migrateService, type ServiceDatabase } from './index';
 import { createTestDatabase, withPgClient } from '@bctrl/testing';
+import { createMigration, createPrismaAdapter, diffMigration, migrateService, type ServiceDatabase } from './index';
 
 jest.setTimeout(120_000);
 

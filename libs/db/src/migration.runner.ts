@@ -1,8 +1,8 @@
 import { Client } from 'pg';
-import { readMigrationDirectories, readMigrationLock, readSchema, migrationsDir, schemaPath } from './migration.files';
+import { migrationsDir, readMigrationDirectories, readMigrationLock, readSchema, schemaPath } from './migration.files';
 import { quoteIdentifier } from './prisma-adapter';
 import { describeEngineError, NO_FILTERS, withSchemaEngine } from './schema-engine.session';
-import { defaultWorkspaceRoot, listServiceDatabases, serviceDatabase, type ServiceDatabase } from './service-database';
+import { defaultWorkspaceRoot, listServiceDatabases, type ServiceDatabase, serviceDatabase } from './service-database';
 
 export interface MigrationResult {
   readonly service: string;

@@ -1,14 +1,14 @@
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
 import type { DynamicModule, LoggerService, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import { randomBytes } from 'node:crypto';
-import type { Socket } from 'node:net';
-import { BctrlError } from '@bctrl/core';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { BctrlError } from '@bctrl/core';
 import { envelope } from './http/error.filter';
 import { jsonBodyProblem, MAX_JSON_DEPTH } from './http/json-depth';
-import { createValidationPipe, JsonObjectBodyPipe } from './http/validation';
 import { installRequestContext } from './http/request-context';
+import { createValidationPipe, JsonObjectBodyPipe } from './http/validation';
 import { buildOpenApiDocument, serveOpenApi } from './openapi/openapi';
 import { installRawBodyRoutes } from './storage/raw-body';
 import { installViewPages } from './views/view-pages';

@@ -2,7 +2,7 @@ import { DynamicModule, Inject, Injectable, Module, OnApplicationShutdown } from
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { healthMethod } from '@bctrl/contracts';
 import { HealthRegistry } from '@bctrl/service';
-import { Transport, TRANSPORT } from '@bctrl/transport';
+import { TRANSPORT, Transport } from '@bctrl/transport';
 import { AiConnectionsController } from './ai-connections/ai-connections.controller';
 import { ApiKeysController } from './api-keys/api-keys.controller';
 import { ARTIFACT_CONTENT_REDIRECT, ArtifactsController } from './artifacts/artifacts.controller';
@@ -13,8 +13,10 @@ import { ErrorEnvelopeFilter } from './http/error.filter';
 import { ServiceClient } from './http/service-client';
 import { IdempotencyInterceptor } from './idempotency/idempotency.interceptor';
 import { IDEMPOTENCY_STORE, IdempotencyStore } from './idempotency/idempotency.store';
+import { ProxiesController } from './proxies/proxies.controller';
 import { RATE_LIMITER, RateLimiter } from './rate-limit/rate-limiter';
 import { RunsController } from './runs/runs.controller';
+import { RuntimeFilesController } from './runtime-files/runtime-files.controller';
 import { RuntimesController } from './runtimes/runtimes.controller';
 import { SecretsController } from './secrets/secrets.controller';
 import { SpacesController } from './spaces/spaces.controller';
@@ -22,7 +24,6 @@ import { StorageController } from './storage/storage.controller';
 import { STORAGE_DATA_PLANE_PORT, StorageDataPlanePort } from './storage/storage-data-plane';
 import { SubaccountsController } from './subaccounts/subaccounts.controller';
 import { ViewsController } from './views/views.controller';
-import { RuntimeFilesController } from './runtime-files/runtime-files.controller';
 
 export interface GatewayModuleOptions {
   idempotencyStore: IdempotencyStore;
@@ -80,6 +81,7 @@ export class GatewayModule {
         ViewsController,
         RuntimeFilesController,
         SecretsController,
+        ProxiesController,
         AiConnectionsController,
       ],
       providers: [

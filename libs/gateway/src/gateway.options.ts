@@ -1,8 +1,8 @@
 import type { ConfigOf } from '@bctrl/config';
 import type { GatewayModuleOptions } from './gateway.module';
+import type { gatewaySettings } from './gateway.settings';
 import type { IdempotencyStore } from './idempotency/idempotency.store';
 import { type RateLimiter, UnlimitedRateLimiter } from './rate-limit/rate-limiter';
-import type { gatewaySettings } from './gateway.settings';
 
 /** The adapters of the mode the gateway runs in: Redis-backed in its own process, in memory in local mode. */
 export interface GatewayAdapters {

@@ -3,9 +3,9 @@ import { appendFileSync, chmodSync, mkdtempSync, readFileSync, rmSync, writeFile
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from 'pg';
-import { waitFor } from '@bctrl/testing';
-import { removeFallbackDir, startLocalPostgres, type LocalPostgres } from './embedded-postgres';
 import { isAlive } from '@bctrl/runtime-orchestrator';
+import { waitFor } from '@bctrl/testing';
+import { type LocalPostgres, removeFallbackDir, startLocalPostgres } from './embedded-postgres';
 
 jest.setTimeout(120_000);
 

@@ -1,9 +1,9 @@
 import { Module } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { loadConfig, platformSettings, PlatformConfig } from '@bctrl/config';
+import { CDP_ENDPOINT, cdpProxyService } from '@bctrl/cdp-proxy';
+import { loadConfig, PlatformConfig, platformSettings } from '@bctrl/config';
 import { SERVICES } from '@bctrl/contracts';
 import { migrateService } from '@bctrl/db';
-import { CDP_ENDPOINT, cdpProxyService } from '@bctrl/cdp-proxy';
 import {
   CdpRouteHandler,
   createGatewayApp,
@@ -12,9 +12,9 @@ import {
   useStorageDataPlane,
 } from '@bctrl/gateway';
 import { invocationWorkerService } from '@bctrl/invocation-worker';
-import { type AnyServiceDefinition, type LocalContext, PlatformModule } from '@bctrl/service';
-import { runtimeOrchestratorService } from '@bctrl/runtime-orchestrator';
 import { runsRecorderService } from '@bctrl/runs-recorder';
+import { runtimeOrchestratorService } from '@bctrl/runtime-orchestrator';
+import { type AnyServiceDefinition, type LocalContext, PlatformModule } from '@bctrl/service';
 import { RootBootstrap, spacesService } from '@bctrl/spaces';
 import { STORAGE_DATA_PLANE_SERVICE, storageService } from '@bctrl/storage';
 import { JsonLogger } from '@bctrl/telemetry';

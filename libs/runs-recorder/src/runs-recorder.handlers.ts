@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } f
 import { commandsV1, RunsV1, runsV1 } from '@bctrl/contracts';
 import { bindHandlers, handle } from '@bctrl/service';
 import { platformInstruments } from '@bctrl/telemetry';
-import { type BatchItem, type Closable, type Transport, TRANSPORT } from '@bctrl/transport';
+import { type BatchItem, type Closable, TRANSPORT, type Transport } from '@bctrl/transport';
 import { RunStore } from './record/run-store';
 import { RunsService } from './record/runs.service';
 import { RECORDER_CONSUMERS, RECORDER_OPTIONS, type RunsRecorderOptions } from './runs-recorder.options';

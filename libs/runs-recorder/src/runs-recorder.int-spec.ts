@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import { Test } from '@nestjs/testing';
 import type { INestApplicationContext } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
 import { RunEvent } from '@bctrl/contracts';
 import { migrateService } from '@bctrl/db';
 import { PlatformModule, publishRunEvent } from '@bctrl/service';

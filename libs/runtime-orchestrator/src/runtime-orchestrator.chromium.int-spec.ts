@@ -8,9 +8,9 @@ import { findInstallationProcesses } from './drivers/local-processes';
 import {
   freshDatabase,
   newTenant,
+  type Orchestrator,
   startOrchestrator,
   waitFor,
-  type Orchestrator,
 } from './testing/orchestrator-harness';
 
 jest.setTimeout(60_000);

@@ -1,7 +1,7 @@
-import type { ConfigOf } from '@bctrl/config';
 import { hostname } from 'node:os';
-import type { BrowserDriver } from './drivers/browser-driver';
 import { KubeConfig } from '@kubernetes/client-node';
+import type { ConfigOf } from '@bctrl/config';
+import type { BrowserDriver } from './drivers/browser-driver';
 import { KubernetesDriver } from './drivers/kubernetes.driver';
 import { LocalProcessDriver } from './drivers/local-process.driver';
 import type { RuntimeOrchestratorOptions } from './runtime-orchestrator.options';

@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { RuntimesV1 } from '@bctrl/contracts';
 import { bindHandlers, handle } from '@bctrl/service';
-import { Closable, Transport, TRANSPORT } from '@bctrl/transport';
+import { Closable, TRANSPORT, Transport } from '@bctrl/transport';
 import { RuntimeFiles } from './runtimes/runtime-files';
 import { RuntimesService } from './runtimes/runtimes.service';
 

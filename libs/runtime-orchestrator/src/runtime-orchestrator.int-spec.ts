@@ -1,6 +1,5 @@
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import { RuntimesV1, runtimesV1, runsV1 } from '@bctrl/contracts';
-import { ScriptedBrowserDriver } from './testing/scripted-browser.driver';
+import { runsV1, RuntimesV1, runtimesV1 } from '@bctrl/contracts';
 import {
   freshDatabase,
   newSpace,
@@ -11,6 +10,7 @@ import {
   waitFor,
   withClient,
 } from './testing/orchestrator-harness';
+import { ScriptedBrowserDriver } from './testing/scripted-browser.driver';
 
 jest.setTimeout(60_000);
 

@@ -4,17 +4,17 @@ import { createOrchestratorDb, ORCHESTRATOR_DB, OrchestratorDb } from './db/orch
 import { Supervisor } from './lifecycle/supervisor';
 import { WarmPool } from './pool/warm-pool';
 import { RuntimeOrchestratorHandlers } from './runtime-orchestrator.handlers';
-import { AgentEventRelay } from './runtimes/agent-event-relay';
-import { RuntimeArtifacts } from './runtimes/runtime-artifacts';
-import { RuntimeFiles } from './runtimes/runtime-files';
-import { RuntimeMetrics } from './runtimes/runtime-metrics';
-import { RunEvents } from './runtimes/run-events';
 import {
   BROWSER_DRIVER,
   ORCHESTRATOR_OPTIONS,
   RuntimeOrchestratorOptions,
   WARM_POOL,
 } from './runtime-orchestrator.options';
+import { AgentEventRelay } from './runtimes/agent-event-relay';
+import { RunEvents } from './runtimes/run-events';
+import { RuntimeArtifacts } from './runtimes/runtime-artifacts';
+import { RuntimeFiles } from './runtimes/runtime-files';
+import { RuntimeMetrics } from './runtimes/runtime-metrics';
 import { RuntimesRepository } from './runtimes/runtimes.repository';
 import { RuntimesService } from './runtimes/runtimes.service';
 

@@ -1,6 +1,5 @@
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { RuntimesV1, runtimesV1 } from '@bctrl/contracts';
-import { ScriptedBrowserDriver } from './testing/scripted-browser.driver';
 import {
   freshDatabase,
   newTenant,
@@ -9,6 +8,7 @@ import {
   waitFor,
   withClient,
 } from './testing/orchestrator-harness';
+import { ScriptedBrowserDriver } from './testing/scripted-browser.driver';
 
 jest.setTimeout(60_000);
 

@@ -10,12 +10,12 @@ import {
   OnApplicationShutdown,
   Res,
 } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
 import { healthMethod } from '@bctrl/contracts';
 import { activeTelemetry } from '@bctrl/telemetry';
-import { Closable, Transport, TRANSPORT } from '@bctrl/transport';
-import type { FastifyReply } from 'fastify';
-import { HealthRegistry } from './health';
+import { Closable, TRANSPORT, Transport } from '@bctrl/transport';
 import { bindHandlers, handle } from './handlers';
+import { HealthRegistry } from './health';
 
 export interface PlatformOptions {
   /** The services this process hosts: one in distributed mode, all of them in local mode. */

@@ -2,14 +2,14 @@ import { join } from 'node:path';
 import { INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { Client } from 'pg';
-import { RequestInitOf, RpcMethod, ResponseOf, RuntimesV1, SecretsV1, SpacesV1, StorageV1 } from '@bctrl/contracts';
+import { RequestInitOf, ResponseOf, RpcMethod, RuntimesV1, SecretsV1, SpacesV1, StorageV1 } from '@bctrl/contracts';
 import { BctrlError, ErrorCode, generateApiKey, hashApiKey, KeyPrincipal, newId, Principal, Role } from '@bctrl/core';
 import { migrateService } from '@bctrl/db';
 import { PlatformModule } from '@bctrl/service';
+import { createTestDatabase, withPgClient } from '@bctrl/testing';
 import { InProcessTransport } from '@bctrl/transport';
 import { type Keyring, newVaultKey, parseVaultKeys } from '@bctrl/vault';
 import { RootBootstrap, SpacesModule, SpacesModuleOptions } from './index';
-import { createTestDatabase, withPgClient } from '@bctrl/testing';
 
 jest.setTimeout(60_000);
 

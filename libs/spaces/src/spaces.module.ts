@@ -8,6 +8,8 @@ import { ApiKeysService } from './api-keys/api-keys.service';
 import { createSpacesDb, SPACES_DB, SpacesDb } from './db/spaces-db';
 import { SpacesHandlers } from './spaces.handlers';
 import { SPACES_OPTIONS, SpacesModuleOptions } from './spaces.options';
+import { AiConnectionsRepository } from './ai-connections/ai-connections.repository';
+import { AiConnectionsService } from './ai-connections/ai-connections.service';
 import { ProxiesRepository } from './proxies/proxies.repository';
 import { ProxiesService } from './proxies/proxies.service';
 import { SecretsRepository } from './secrets/secrets.repository';
@@ -49,12 +51,14 @@ export class SpacesModule {
         AccountsRepository,
         SecretsRepository,
         ProxiesRepository,
+        AiConnectionsRepository,
         SpacesService,
         SubaccountsService,
         ApiKeysService,
         AccountsService,
         SecretsService,
         ProxiesService,
+        AiConnectionsService,
         RootBootstrap,
         SpacesHandlers,
       ],

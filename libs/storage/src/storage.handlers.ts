@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { StorageV1 } from '@bctrl/contracts';
 import { bindHandlers, handle } from '@bctrl/service';
-import { type Closable, type Transport, TRANSPORT } from '@bctrl/transport';
+import { type Closable, TRANSPORT, type Transport } from '@bctrl/transport';
 import { ArtifactsService } from './artifacts/artifacts.service';
 import type { ObjectStore } from './object-store/object-store';
 import { ObjectsService } from './objects/objects.service';

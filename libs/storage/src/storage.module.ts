@@ -4,12 +4,12 @@ import { ArtifactsRepository } from './artifacts/artifacts.repository';
 import { ArtifactsService } from './artifacts/artifacts.service';
 import { LocalStorageDataPlane } from './data-plane/local-data-plane';
 import { createStorageDb, STORAGE_DB, type StorageDb } from './db/storage-db';
-import { StorageHandlers } from './storage.handlers';
-import { TransfersService } from './transfers/transfers.service';
+import type { ObjectStore } from './object-store/object-store';
 import { ObjectsRepository } from './objects/objects.repository';
 import { ObjectsService } from './objects/objects.service';
-import type { ObjectStore } from './object-store/object-store';
+import { StorageHandlers } from './storage.handlers';
 import { OBJECT_STORE, STORAGE_OPTIONS, type StorageOptions } from './storage.options';
+import { TransfersService } from './transfers/transfers.service';
 
 /** The data plane this process serves: the gateway's port in local mode, the HTTP server's in distributed mode. */
 export const STORAGE_DATA_PLANE_SERVICE = Symbol.for('bctrl.storage.data-plane');

@@ -1,7 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { trace } from '@opentelemetry/api';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
-
 import { JsonLogger, log } from './json-logger';
 import { isSecretKey, REDACTED } from './redact';
 import { startTelemetry, TelemetryHandle } from './start-telemetry';

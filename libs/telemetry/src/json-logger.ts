@@ -1,5 +1,4 @@
 import { LoggerService, LogLevel as NestLogLevel } from '@nestjs/common';
-
 import { redact, redactString } from './redact';
 import { activeTelemetry } from './start-telemetry';
 import { currentSpanIds } from './trace-ids';

@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { DataPointType, type HistogramMetricData } from '@opentelemetry/sdk-metrics';
-
 import {
   addObservation,
   BoundedLabels,

@@ -1,5 +1,5 @@
 import { JsonLogger } from './json-logger';
-import { forgetSecretValues, redact, redactString, REDACTED, rememberSecretValue } from './redact';
+import { forgetSecretValues, redact, REDACTED, redactString, rememberSecretValue } from './redact';
 
 describe('remembered secret values', () => {
   const canary = 'canary-7f3a9 with spaces&symbols/+=';

@@ -1,6 +1,5 @@
 import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
-
 import { startTelemetry, TelemetryHandle } from './start-telemetry';
 import { currentTraceId } from './trace-ids';
 

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { context, metrics, propagation, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
@@ -8,7 +9,6 @@ import { MeterProvider, type MetricReader, PeriodicExportingMetricReader } from 
 import { BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
-import { hostname } from 'node:os';
 import { platformInstruments } from './metrics';
 
 /** Local mode composes every service in one process, so its traces carry one name. */

@@ -3,13 +3,11 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
-
-import { startTelemetry } from '@bctrl/telemetry';
 import { SpanKind, trace } from '@opentelemetry/api';
 import { ExportResult, ExportResultCode } from '@opentelemetry/core';
 import { JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
-
+import { startTelemetry } from '@bctrl/telemetry';
 import { OtlpReceiver, startOtlpReceiver } from './otlp-receiver';
 import { waitFor } from './wait';
 

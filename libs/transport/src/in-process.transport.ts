@@ -1,5 +1,5 @@
-import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { DescMessage, MessageInitShape, MessageShape } from '@bufbuild/protobuf';
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { RpcMethod } from '@bctrl/contracts';
 import { BctrlError } from '@bctrl/core';
 import { subjectMatches } from './subject-match';
@@ -17,11 +17,12 @@ import type {
   RequestOptions,
   Transport,
 } from './transport';
+import type { BatchLimits, WireReply } from './wire';
 import {
   batchLimits,
+  decodeEvent,
   DEFAULT_ACK_WAIT_MS,
   DEFAULT_TIMEOUT_MS,
-  decodeEvent,
   encodeMessage,
   encodePrincipal,
   logError,
@@ -29,7 +30,6 @@ import {
   readReply,
   runHandler,
 } from './wire';
-import type { BatchLimits, WireReply } from './wire';
 
 const SYSTEM = 'in-process';
 

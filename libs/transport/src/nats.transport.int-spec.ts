@@ -1,5 +1,5 @@
-import { NatsTransport } from './nats.transport';
 import { ErrorSchema } from '@bctrl/contracts';
+import { NatsTransport } from './nats.transport';
 import { describeTransportConformance } from './transport.conformance';
 
 function natsUrl(): string {

@@ -1,13 +1,5 @@
-import {
-  AckPolicy,
-  connect,
-  DeliverPolicy,
-  ErrorCode,
-  headers as natsHeaders,
-  NatsError,
-  nanos,
-  StorageType,
-} from 'nats';
+import type { DescMessage, MessageInitShape, MessageShape } from '@bufbuild/protobuf';
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type {
   ConnectionOptions,
   Consumer,
@@ -18,14 +10,22 @@ import type {
   MsgHdrs,
   NatsConnection,
 } from 'nats';
-import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import type { DescMessage, MessageInitShape, MessageShape } from '@bufbuild/protobuf';
-import { RUNS_STREAM, RUNS_SUBJECT_PREFIX } from '@bctrl/contracts';
+import {
+  AckPolicy,
+  connect,
+  DeliverPolicy,
+  ErrorCode,
+  headers as natsHeaders,
+  nanos,
+  NatsError,
+  StorageType,
+} from 'nats';
 import type { RpcMethod } from '@bctrl/contracts';
+import { RUNS_STREAM, RUNS_SUBJECT_PREFIX } from '@bctrl/contracts';
 import { BctrlError } from '@bctrl/core';
 import { BatchReader } from './batch-reader';
-import { withBatchSpan, withIncomingSpan, withOutgoingSpan } from './tracing';
 import type { HeaderCarrier } from './tracing';
+import { withBatchSpan, withIncomingSpan, withOutgoingSpan } from './tracing';
 
 function isNatsError(error: unknown): error is NatsError {
   return error instanceof NatsError;
@@ -45,9 +45,9 @@ import type {
 } from './transport';
 import {
   batchLimits,
+  decodeEvent,
   DEFAULT_ACK_WAIT_MS,
   DEFAULT_TIMEOUT_MS,
-  decodeEvent,
   encodeMessage,
   encodePrincipal,
   ERROR_HEADER,

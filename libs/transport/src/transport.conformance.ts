@@ -3,8 +3,8 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { defineMethod, ErrorSchema, HealthResponseSchema, PageRequestSchema } from '@bctrl/contracts';
-import { BctrlError } from '@bctrl/core';
 import type { KeyPrincipal, Principal } from '@bctrl/core';
+import { BctrlError } from '@bctrl/core';
 import type { BatchItem, CallContext, Closable, EventMeta, Transport } from './transport';
 
 /**

@@ -1,8 +1,8 @@
 import { create, toBinary } from '@bufbuild/protobuf';
 import { ErrorSchema, PrincipalSchema } from '@bctrl/contracts';
 import { BctrlError } from '@bctrl/core';
-import { subjectMatches } from './subject-match';
 import { forgetSecretValues, rememberSecretValue } from '@bctrl/telemetry';
+import { subjectMatches } from './subject-match';
 import { decodeError, decodePrincipal, encodeError, encodePrincipal } from './wire';
 
 function principalHeader(init: Parameters<typeof create<typeof PrincipalSchema>>[1]): string {

@@ -1,9 +1,9 @@
-import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import type { DescMessage, MessageInitShape, MessageShape } from '@bufbuild/protobuf';
-import { ErrorSchema, PrincipalSchema } from '@bctrl/contracts';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import type { RpcMethod } from '@bctrl/contracts';
-import { BctrlError, ROLES } from '@bctrl/core';
+import { ErrorSchema, PrincipalSchema } from '@bctrl/contracts';
 import type { ErrorDetail, Principal, Role } from '@bctrl/core';
+import { BctrlError, ROLES } from '@bctrl/core';
 import { redactString } from '@bctrl/telemetry';
 import type { CallContext, Handler } from './transport';
 

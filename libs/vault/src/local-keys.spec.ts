@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync, chmodSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseVaultKeys } from './keyring';

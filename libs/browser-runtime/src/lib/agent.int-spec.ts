@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { type AddressInfo, createServer } from 'node:net';
 import { CdpSession } from '@bctrl/cdp-client';
 import { AGENT_ENV, AGENT_PATHS, type AgentHealth, type BrowserLaunchConfig } from '@bctrl/contracts';
-import { AgentProcesses, pidAlive, shutdown, waitHealthy, type StartedAgent } from '../testing/agent-process';
+import { AgentProcesses, pidAlive, shutdown, type StartedAgent, waitHealthy } from '../testing/agent-process';
 
 jest.setTimeout(60_000);
 

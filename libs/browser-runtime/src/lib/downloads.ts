@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { CdpSession } from '@bctrl/cdp-client';
 import type { AgentDownloadCompleted, AgentDownloadFailed } from '@bctrl/contracts';
-import type { WorkArea } from './work-area';
 import { RunEvent } from '@bctrl/contracts';
+import type { WorkArea } from './work-area';
 
 /** A download URL in an event is cut to this: it is a pointer for a reader, not a payload. */
 const URL_MAX = 2_048;

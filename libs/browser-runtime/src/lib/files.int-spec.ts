@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser, chromium } from 'playwright-core';
 import { CdpSession } from '@bctrl/cdp-client';
 import {
   AGENT_ENV,
@@ -13,7 +13,7 @@ import {
   type AgentFileList,
   type AgentFileWritten,
 } from '@bctrl/contracts';
-import { AgentProcesses, shutdown, waitHealthy, type StartedAgent } from '../testing/agent-process';
+import { AgentProcesses, shutdown, type StartedAgent, waitHealthy } from '../testing/agent-process';
 
 jest.setTimeout(60_000);
 

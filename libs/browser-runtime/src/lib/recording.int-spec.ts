@@ -3,13 +3,13 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser, type CDPSession, type Page } from 'playwright-core';
+import { type Browser, type CDPSession, chromium, type Page } from 'playwright-core';
 import { CdpSession } from '@bctrl/cdp-client';
 import { AGENT_PATHS, type AgentRecordingLine, type BrowserLaunchConfig } from '@bctrl/contracts';
 import { waitFor } from '@bctrl/testing';
-import { AgentProcesses, shutdown, waitHealthy, type StartedAgent } from '../testing/agent-process';
+import { AgentProcesses, shutdown, type StartedAgent, waitHealthy } from '../testing/agent-process';
 import { DEFAULT_CHROME_PATH } from './agent-env';
-import { launchChromium, type ChromiumProcess } from './chromium';
+import { type ChromiumProcess, launchChromium } from './chromium';
 import { PageRecorder } from './recording';
 
 jest.setTimeout(90_000);

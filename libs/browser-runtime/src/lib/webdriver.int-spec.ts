@@ -3,10 +3,10 @@ import {
   AGENT_ENV,
   AGENT_PATHS,
   AGENT_WEBDRIVER_CONNECTION,
-  agentWebDriverToken,
   type AgentHealth,
+  agentWebDriverToken,
 } from '@bctrl/contracts';
-import { AgentProcesses, pidAlive, shutdown, waitHealthy, type StartedAgent } from '../testing/agent-process';
+import { AgentProcesses, pidAlive, shutdown, type StartedAgent, waitHealthy } from '../testing/agent-process';
 
 jest.setTimeout(60_000);
 

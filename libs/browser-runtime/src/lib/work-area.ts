@@ -1,5 +1,5 @@
-import { lstat, mkdir, realpath } from 'node:fs/promises';
 import { mkdirSync, realpathSync } from 'node:fs';
+import { lstat, mkdir, realpath } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import type { AGENT_AREA_DIRS } from '@bctrl/contracts';
 

@@ -1,4 +1,4 @@
-import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { type IncomingMessage, request as httpRequest, type ServerResponse } from 'node:http';
 
 /** Where the client reached us, as it sees it (an ingress or the gateway says so in X-Forwarded-*). */
 export function publicBase(req: IncomingMessage): { ws: string } {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import { CONNECTION_TYPES, type ConnectionType, connectionsV1, RuntimesV1, RunEvent } from '@bctrl/contracts';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { CONNECTION_TYPES, connectionsV1, type ConnectionType, RunEvent, RuntimesV1 } from '@bctrl/contracts';
 import {
   BctrlError,
   canSeeSpaceResource,
@@ -13,10 +13,10 @@ import {
   requireKey,
   toPage,
 } from '@bctrl/core';
-import { type Transport, TRANSPORT } from '@bctrl/transport';
+import { TRANSPORT, type Transport } from '@bctrl/transport';
 import { ConnectionEvents } from '../cdp/connection-events';
-import { type ConnectionLease, connectionStatus, isConnectionLease, type LeaseStore } from '../leases/lease-store';
 import { CDP_PROXY_OPTIONS, type CdpProxyOptions, CONNECTION_EVENTS, LEASE_STORE } from '../cdp-proxy.options';
+import { type ConnectionLease, connectionStatus, isConnectionLease, type LeaseStore } from '../leases/lease-store';
 
 const iso = (ms: number | null) => (ms === null ? '' : new Date(ms).toISOString());
 

@@ -6,8 +6,8 @@ import { runsV1 } from '@bctrl/contracts';
 import { InProcessTransport } from '@bctrl/transport';
 import { ConnectionEvents, socketJournalOf } from '../cdp/connection-events';
 import { FileLeaseStore } from './file-lease-store';
-import { describeLeaseStoreSemantics, sampleLease } from './lease-store.conformance';
 import { connectionStatus } from './lease-store';
+import { describeLeaseStoreSemantics, sampleLease } from './lease-store.conformance';
 
 const dir = mkdtempSync(join(tmpdir(), 'bctrl-file-leases-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

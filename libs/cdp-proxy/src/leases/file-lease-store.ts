@@ -1,10 +1,10 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Logger } from '@nestjs/common';
+import { RunEvent } from '@bctrl/contracts';
 import type { Transport } from '@bctrl/transport';
 import { ConnectionEvents, type SocketJournal, type SocketKey } from '../cdp/connection-events';
 import { type ConnectionLease, type EndReason, InMemoryLeaseStore, isLive } from './lease-store';
-import { RunEvent } from '@bctrl/contracts';
 
 /** What `connections.json` holds: the records, and the sockets open when it was written. */
 interface Snapshot {

@@ -1,5 +1,5 @@
-import { describeLeaseStoreSemantics } from './lease-store.conformance';
 import { InMemoryLeaseStore } from './lease-store';
+import { describeLeaseStoreSemantics } from './lease-store.conformance';
 
 // One process shares one store in local mode: "another instance" is the same one, as every replica shares Redis.
 const shared = new InMemoryLeaseStore();

@@ -1,14 +1,14 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import {
+  type AddressInfo,
   connect,
   createServer as createTcpServer,
-  type AddressInfo,
   type Server as TcpServer,
   type Socket,
 } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { crc32, inflateSync } from 'node:zlib';
-import WebSocket, { WebSocketServer, type RawData } from 'ws';
+import WebSocket, { type RawData, WebSocketServer } from 'ws';
 import { launchTestChromium, type TestChromium } from '@bctrl/testing';
 import { acceptKeyFor, FrameParser, MessageCollector } from './ws-frames';
 import {
@@ -18,8 +18,8 @@ import {
   parseClientMessage,
   parseUpstreamMeta,
   rejectUpgrade,
-  splice,
   type Splice,
+  splice,
   type SpliceOptions,
   type UpstreamMessageMeta,
 } from './ws-splice';

@@ -1,5 +1,5 @@
-import { InProcessTransport } from '@bctrl/transport';
 import { captureMetrics } from '@bctrl/telemetry/testing';
+import { InProcessTransport } from '@bctrl/transport';
 import { CdpTraffic } from './cdp-traffic';
 import { CommandPublisher, CommandTracker } from './command-recorder';
 

@@ -1,6 +1,6 @@
+import { type MessageShape, toBinary } from '@bufbuild/protobuf';
 import { commandsV1 } from '@bctrl/contracts';
 import { InProcessTransport } from '@bctrl/transport';
-import { toBinary, type MessageShape } from '@bufbuild/protobuf';
 import { CommandPublisher, CommandTracker } from './command-recorder';
 
 type Batch = MessageShape<typeof commandsV1.CommandBatchSchema>;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { Logger } from '@nestjs/common';
 import { type MessageInitShape } from '@bufbuild/protobuf';
+import { Logger } from '@nestjs/common';
 import { commandsV1, runSubject } from '@bctrl/contracts';
 import type { Transport } from '@bctrl/transport';
 import type { ClientMessage, UpstreamMessageMeta } from '../proxy/cdp-tap';

@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { ConnectionEvents } from '../cdp/connection-events';
+import type { SocketRegistry } from '../cdp/socket-registry';
 import type { ConnectionLease, LeaseStore } from '../leases/lease-store';
 import type { CdpTraffic } from '../recording/cdp-traffic';
 import type { CommandPublisher } from '../recording/command-recorder';
-import type { ConnectionEvents } from '../cdp/connection-events';
-import type { SocketRegistry } from '../cdp/socket-registry';
 
 /** What every route of the proxy shares: leases, events, the socket registry, and the runtimes' activity. */
 export interface ProxyContext {

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import { connectionsV1, RunsV1, RuntimesV1, type ViewKind, VIEW_KINDS } from '@bctrl/contracts';
+import { Inject, Injectable } from '@nestjs/common';
+import { connectionsV1, RunsV1, RuntimesV1, VIEW_KINDS, type ViewKind } from '@bctrl/contracts';
 import { BctrlError, isId, newId, type Principal, requireKey, requireOperator } from '@bctrl/core';
-import { type Transport, TRANSPORT } from '@bctrl/transport';
-import type { ConnectionLease, LeaseStore } from '../leases/lease-store';
+import { TRANSPORT, type Transport } from '@bctrl/transport';
 import { CDP_PROXY_OPTIONS, type CdpProxyOptions, LEASE_STORE } from '../cdp-proxy.options';
+import type { ConnectionLease, LeaseStore } from '../leases/lease-store';
 
 const LEASE_TYPE = { live: 'live_view', recording: 'recording_view' } as const satisfies Record<ViewKind, string>;
 

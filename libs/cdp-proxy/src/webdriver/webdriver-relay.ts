@@ -1,10 +1,10 @@
-import { type IncomingHttpHeaders, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { type IncomingHttpHeaders, type IncomingMessage, request as httpRequest, type ServerResponse } from 'node:http';
 import { Logger } from '@nestjs/common';
 import { AGENT_PATHS, AGENT_WEBDRIVER_CONNECTION, RunEvent } from '@bctrl/contracts';
 import { BoundedLabels, platformInstruments } from '@bctrl/telemetry';
+import type { ConnectionEvents } from '../cdp/connection-events';
 import type { ConnectionLease, EndReason, LeaseStore } from '../leases/lease-store';
 import type { CommandPublisher } from '../recording/command-recorder';
-import type { ConnectionEvents } from '../cdp/connection-events';
 
 export const WEBDRIVER_PATH_PREFIX = '/v1/webdriver/';
 /** `/v1/webdriver/<token>` then the W3C WebDriver path (`/session`, `/session/<id>/url`, `/status`, …). */

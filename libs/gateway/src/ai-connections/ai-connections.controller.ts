@@ -1,9 +1,9 @@
 import { Body, Controller, Delete, Get, Param, Patch, Post, Query, Req } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString, MaxLength, MinLength } from 'class-validator';
+import type { FastifyRequest } from 'fastify';
 import { AI_PROVIDERS, AiConnectionsV1, aiConnectionsV1 } from '@bctrl/contracts';
 import { NAME_MAX_LENGTH } from '@bctrl/core';
-import type { FastifyRequest } from 'fastify';
 import { ApiRoute } from '../http/api-docs';
 import { ListQueryDto } from '../http/list-query.dto';
 import { DeletedDto, nullable } from '../http/public-shapes';

@@ -11,9 +11,9 @@ import {
   MaxLength,
   MinLength,
 } from 'class-validator';
+import type { FastifyRequest } from 'fastify';
 import { SpacesV1, spacesV1 } from '@bctrl/contracts';
 import { NAME_MAX_LENGTH, ROLES } from '@bctrl/core';
-import type { FastifyRequest } from 'fastify';
 import { ApiRoute } from '../http/api-docs';
 import { ListQueryDto } from '../http/list-query.dto';
 import { DeletedDto, nullable } from '../http/public-shapes';

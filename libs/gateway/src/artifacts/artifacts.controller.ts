@@ -1,7 +1,7 @@
 import { Controller, Get, Inject, Param, Query, Req, Res } from '@nestjs/common';
 import { ApiHeader, ApiProperty, ApiResponse, ApiTags } from '@nestjs/swagger';
-import { ARTIFACT_KINDS, StorageV1, storageV1 } from '@bctrl/contracts';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ARTIFACT_KINDS, StorageV1, storageV1 } from '@bctrl/contracts';
 import { ApiRoute } from '../http/api-docs';
 import { ListQueryDto } from '../http/list-query.dto';
 import { nullable } from '../http/public-shapes';

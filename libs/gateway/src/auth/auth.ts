@@ -1,11 +1,11 @@
 import { CanActivate, createParamDecorator, ExecutionContext, Inject, Injectable, SetMetadata } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { SpacesV1 } from '@bctrl/contracts';
 import { BctrlError, hashApiKey, Principal, Role } from '@bctrl/core';
-import { Transport, TRANSPORT } from '@bctrl/transport';
-import type { FastifyReply, FastifyRequest } from 'fastify';
-import { RATE_LIMITER, RateLimiter } from '../rate-limit/rate-limiter';
+import { TRANSPORT, Transport } from '@bctrl/transport';
 import { inRequestTrace } from '../http/request-context';
+import { RATE_LIMITER, RateLimiter } from '../rate-limit/rate-limiter';
 
 const PUBLIC_ROUTE = 'bctrl:public';
 

@@ -1,4 +1,4 @@
-import { request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { type IncomingMessage, request as httpRequest, type Server, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';

@@ -1,8 +1,8 @@
 import { Body, Controller, Delete, Get, Inject, Param, Post, Query, Req } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { IsIn, IsInt, IsOptional, Max, Min } from 'class-validator';
-import { CONNECTION_STATUSES, CONNECTION_TYPES, ConnectionsV1, connectionsV1 } from '@bctrl/contracts';
 import type { FastifyRequest } from 'fastify';
+import { CONNECTION_STATUSES, CONNECTION_TYPES, ConnectionsV1, connectionsV1 } from '@bctrl/contracts';
 import { ApiRoute } from '../http/api-docs';
 import { ListQueryDto } from '../http/list-query.dto';
 import { nullable } from '../http/public-shapes';

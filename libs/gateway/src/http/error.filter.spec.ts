@@ -5,8 +5,8 @@ import {
   MethodNotAllowedException,
   NotFoundException,
 } from '@nestjs/common';
-import { BctrlError } from '@bctrl/core';
 import Fastify from 'fastify';
+import { BctrlError } from '@bctrl/core';
 import { ECHO_LIMIT, envelope, toBctrlError } from './error.filter';
 
 /**

@@ -1,6 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
-import { BctrlError, ErrorCode } from '@bctrl/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { BctrlError, ErrorCode } from '@bctrl/core';
 
 interface Envelope {
   error: { code: ErrorCode; message: string; details: unknown[]; requestId: string };

@@ -1,5 +1,5 @@
-import { context, Context, propagation, Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { randomBytes } from 'node:crypto';
+import { Context, context, propagation, Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Principal } from '@bctrl/core';
 import { platformInstruments } from '@bctrl/telemetry';

@@ -1,9 +1,9 @@
-import { Inject, Injectable } from '@nestjs/common';
 import type { DescMessage, MessageInitShape, MessageShape } from '@bufbuild/protobuf';
+import { Inject, Injectable } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
 import type { RpcMethod } from '@bctrl/contracts';
 import { BctrlError } from '@bctrl/core';
-import { RequestOptions, Transport, TRANSPORT } from '@bctrl/transport';
-import type { FastifyRequest } from 'fastify';
+import { RequestOptions, TRANSPORT, Transport } from '@bctrl/transport';
 import { inRequestTrace } from './request-context';
 
 /** Calls a service on behalf of the request's principal, inside the request's trace. */

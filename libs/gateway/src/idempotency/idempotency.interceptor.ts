@@ -1,10 +1,10 @@
+import { createHash } from 'node:crypto';
 import { CallHandler, ExecutionContext, HttpStatus, Inject, Injectable, NestInterceptor } from '@nestjs/common';
 import { HTTP_CODE_METADATA } from '@nestjs/common/constants';
 import { Reflector } from '@nestjs/core';
-import { BctrlError } from '@bctrl/core';
-import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { from, Observable } from 'rxjs';
+import { BctrlError } from '@bctrl/core';
 import { IDEMPOTENCY_STORE, IdempotencyStore } from './idempotency.store';
 
 const KEY_SHAPE = /^[\x21-\x7e]{1,255}$/;

@@ -1,5 +1,5 @@
-import { describeIdempotencyStoreSemantics } from './idempotency-store.conformance';
 import { IDEMPOTENCY_TTL_SECONDS, InMemoryIdempotencyStore } from './idempotency.store';
+import { describeIdempotencyStoreSemantics } from './idempotency-store.conformance';
 
 describeIdempotencyStoreSemantics('in-memory', () => new InMemoryIdempotencyStore());
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
-import { describeIdempotencyStoreSemantics } from './idempotency-store.conformance';
 import { IDEMPOTENCY_TTL_SECONDS, RedisIdempotencyStore } from './idempotency.store';
+import { describeIdempotencyStoreSemantics } from './idempotency-store.conformance';
 
 const redisUrl = process.env.BCTRL_TEST_REDIS_URL;
 if (!redisUrl) throw new Error('BCTRL_TEST_REDIS_URL is unset: run through jest, whose global setup starts Redis');

@@ -2,9 +2,9 @@ import { Controller, Get, Headers, Param, Query, Req, Res } from '@nestjs/common
 import { ApiHeader, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
-import { RunsV1, runsV1, RunEvent } from '@bctrl/contracts';
-import { BctrlError } from '@bctrl/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { RunEvent, RunsV1, runsV1 } from '@bctrl/contracts';
+import { BctrlError } from '@bctrl/core';
 import { ApiRoute } from '../http/api-docs';
 import { ListQueryDto } from '../http/list-query.dto';
 import { nullable } from '../http/public-shapes';

@@ -1,8 +1,8 @@
 import { Body, Controller, Get, Param, Post, Query, Req } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { IsBoolean, IsOptional, IsString, MaxLength } from 'class-validator';
-import { RuntimesV1 } from '@bctrl/contracts';
 import type { FastifyRequest } from 'fastify';
+import { RuntimesV1 } from '@bctrl/contracts';
 import { ApiRoute } from '../http/api-docs';
 import { ServiceClient } from '../http/service-client';
 

@@ -1,7 +1,7 @@
 import { Body, Controller, Get, Param, Post, Query, Req } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
-import { RuntimesV1, runtimesV1 } from '@bctrl/contracts';
 import type { FastifyRequest } from 'fastify';
+import { RuntimesV1, runtimesV1 } from '@bctrl/contracts';
 import { ApiRoute } from '../http/api-docs';
 import { nullable } from '../http/public-shapes';
 import { ServiceClient } from '../http/service-client';

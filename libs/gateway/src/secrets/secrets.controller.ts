@@ -1,10 +1,10 @@
 import { Body, Controller, Delete, Get, Param, Patch, Post, Put, Query, Req } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { IsOptional, IsString, MaxLength, MinLength } from 'class-validator';
+import type { FastifyRequest } from 'fastify';
 import { SecretsV1, secretsV1 } from '@bctrl/contracts';
 import { NAME_MAX_LENGTH } from '@bctrl/core';
 import { rememberSecretValue } from '@bctrl/telemetry';
-import type { FastifyRequest } from 'fastify';
 import { ApiRoute } from '../http/api-docs';
 import { ListQueryDto } from '../http/list-query.dto';
 import { DeletedDto, nullable } from '../http/public-shapes';

@@ -1,7 +1,7 @@
 import { Body, Controller, Delete, Get, Param, Patch, Post, Query, Req } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
-import { SpacesV1, spacesV1 } from '@bctrl/contracts';
 import type { FastifyRequest } from 'fastify';
+import { SpacesV1, spacesV1 } from '@bctrl/contracts';
 import { ApiRoute } from '../http/api-docs';
 import { ListQueryDto } from '../http/list-query.dto';
 import { DeletedDto, nullable } from '../http/public-shapes';

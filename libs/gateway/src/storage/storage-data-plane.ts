@@ -1,9 +1,9 @@
+import { Agent, type IncomingMessage, request as httpRequest } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { INestApplicationContext } from '@nestjs/common';
 import { context, propagation } from '@opentelemetry/api';
-import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
-import type { Readable } from 'node:stream';
 import { type ByteRead, type ObjectMeta, type SpaceObjectView, STORAGE_DATA_PLANE } from '@bctrl/contracts';
-import { BctrlError, type ErrorCode, type ErrorDetail, ERROR_STATUS, type Principal } from '@bctrl/core';
+import { BctrlError, ERROR_STATUS, type ErrorCode, type ErrorDetail, type Principal } from '@bctrl/core';
 import { encodePrincipal, PRINCIPAL_HEADER } from '@bctrl/transport';
 
 /*

@@ -11,12 +11,12 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import { IsOptional, IsString, MaxLength } from 'class-validator';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { StorageV1, storageV1 } from '@bctrl/contracts';
 import { BctrlError, requireStoragePath, STORAGE_PATH_MAX_BYTES, STORAGE_SEGMENT_MAX_BYTES } from '@bctrl/core';
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiRoute } from '../http/api-docs';
-import { nullable } from '../http/public-shapes';
 import { ListQueryDto } from '../http/list-query.dto';
+import { nullable } from '../http/public-shapes';
 import { ServiceClient } from '../http/service-client';
 import { RAW_BODY, rawContentType } from './raw-body';
 import { sendBytes } from './send-bytes';

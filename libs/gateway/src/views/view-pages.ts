@@ -1,11 +1,11 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyReply } from 'fastify';
 import { ConnectionsV1, type connectionsV1, StorageV1 } from '@bctrl/contracts';
 import { BctrlError, type KeyPrincipal } from '@bctrl/core';
-import { type Transport, TRANSPORT } from '@bctrl/transport';
-import type { FastifyReply } from 'fastify';
-import { LIVE_VIEW_CSS, LIVE_VIEW_SCRIPT, liveViewHtml } from './live-view-page';
+import { TRANSPORT, type Transport } from '@bctrl/transport';
 import { sendBytes } from '../storage/send-bytes';
 import { STORAGE_DATA_PLANE_PORT, type StorageDataPlane } from '../storage/storage-data-plane';
+import { LIVE_VIEW_CSS, LIVE_VIEW_SCRIPT, liveViewHtml } from './live-view-page';
 import { RECORDING_VIEW_CSP, recordingViewAssets, recordingViewHtml } from './recording-view';
 import { LIVE_VIEW_PAGE_PREFIX, RECORDING_VIEW_PAGE_PREFIX } from './views.controller';
 

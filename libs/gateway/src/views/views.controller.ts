@@ -1,11 +1,11 @@
 import { Body, Controller, Inject, Param, Post, Req } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { IsBoolean, IsInt, IsOptional, Max, Min } from 'class-validator';
-import { ConnectionsV1, type connectionsV1 } from '@bctrl/contracts';
 import type { FastifyRequest } from 'fastify';
+import { ConnectionsV1, type connectionsV1 } from '@bctrl/contracts';
+import { PUBLIC_URL } from '../connections/cdp-route';
 import { ApiRoute } from '../http/api-docs';
 import { ServiceClient } from '../http/service-client';
-import { PUBLIC_URL } from '../connections/cdp-route';
 import { INT32_MAX } from '../http/validation';
 
 export class CreateRecordingViewDto {

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { Inject, Injectable } from '@nestjs/common';
-import { RUN_END_EVENTS, type commandsV1, type runsV1, RunEvent } from '@bctrl/contracts';
+import { type commandsV1, RUN_END_EVENTS, RunEvent, type runsV1 } from '@bctrl/contracts';
 import type { BatchItem } from '@bctrl/transport';
 import { RECORDER_DB, RECORDER_DB_SCHEMA, type RecorderDb } from '../db/recorder-db';
 

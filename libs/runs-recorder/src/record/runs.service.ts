@@ -1,8 +1,8 @@
-import { Inject, Injectable } from '@nestjs/common';
 import type { MessageInitShape } from '@bufbuild/protobuf';
+import { Inject, Injectable } from '@nestjs/common';
 import { runsV1, SpacesV1 } from '@bctrl/contracts';
 import { BctrlError, isId, pageLimit, type Principal, requireKey, toPage } from '@bctrl/core';
-import { type Transport, TRANSPORT } from '@bctrl/transport';
+import { TRANSPORT, type Transport } from '@bctrl/transport';
 import type { Run } from '../generated/prisma/client';
 import { RunStore } from './run-store';
 import { RunsRepository } from './runs.repository';

@@ -3,8 +3,8 @@ import { AGENT_ENV } from '@bctrl/contracts';
 import {
   agentTokenSecret,
   browserPod,
-  browserPodSelector,
   type BrowserPodInput,
+  browserPodSelector,
   type BrowserPodSettings,
   describePodEnd,
   KUBERNETES_LABELS,

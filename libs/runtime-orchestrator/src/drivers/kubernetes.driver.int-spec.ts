@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { CoreV1Api, ApiException } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api } from '@kubernetes/client-node';
 import { Pod } from 'kubernetes-models/v1';
 import { AGENT_ENV, AGENT_PATHS } from '@bctrl/contracts';
 import { FakeKubernetesApiServer } from '../testing/fake-kubernetes-api.server';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { Logger } from '@nestjs/common';
 import { ApiException, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, V1Pod } from '@kubernetes/client-node';
+import { Logger } from '@nestjs/common';
 import { AGENT_PATHS, AgentHealth, BrowserLaunchConfig } from '@bctrl/contracts';
 import type {
   BrowserDriver,

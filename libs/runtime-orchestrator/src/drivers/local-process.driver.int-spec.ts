@@ -1,7 +1,7 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { request } from 'node:http';
-import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { cdpCall } from '@bctrl/cdp-client';
 import { AGENT_PATHS, type AgentHealth } from '@bctrl/contracts';

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { RunEventData, RunEventType } from '@bctrl/contracts';
 import { BctrlError } from '@bctrl/core';
 import { publishPlatformCommand, publishRunEvent, type RunEventSource } from '@bctrl/service';
-import { Transport, TRANSPORT } from '@bctrl/transport';
+import { TRANSPORT, Transport } from '@bctrl/transport';
 import type { RuntimeRow } from './runtimes.repository';
 
 /**

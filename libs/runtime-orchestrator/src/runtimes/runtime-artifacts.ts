@@ -7,7 +7,7 @@ import {
   type storageV1,
 } from '@bctrl/contracts';
 import { idFor } from '@bctrl/core';
-import { Transport, TRANSPORT } from '@bctrl/transport';
+import { TRANSPORT, Transport } from '@bctrl/transport';
 import { agentFilePath, agentSource } from '../drivers/agent-client';
 import type { RuntimeRow } from './runtimes.repository';
 

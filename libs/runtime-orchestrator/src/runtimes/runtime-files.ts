@@ -3,12 +3,12 @@ import {
   AGENT_PATHS,
   type AgentFileList,
   type AgentFileWritten,
+  RunEvent,
   type runtimesV1,
   StorageV1,
-  RunEvent,
 } from '@bctrl/contracts';
 import { BctrlError, isId, type Principal, requireKey, requireStoragePath } from '@bctrl/core';
-import { Transport, TRANSPORT } from '@bctrl/transport';
+import { TRANSPORT, Transport } from '@bctrl/transport';
 import { agentFilePath, agentRequest, agentSource } from '../drivers/agent-client';
 import { RunEvents } from './run-events';
 import { type RuntimeRow, RuntimesRepository } from './runtimes.repository';

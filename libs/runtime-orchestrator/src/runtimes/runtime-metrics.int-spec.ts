@@ -2,7 +2,6 @@ import { RuntimesV1 } from '@bctrl/contracts';
 import { captureMetrics, type MetricsCapture } from '@bctrl/telemetry/testing';
 import type { WarmPool } from '../pool/warm-pool';
 import { WARM_POOL } from '../runtime-orchestrator.options';
-import { ScriptedBrowserDriver } from '../testing/scripted-browser.driver';
 import {
   freshDatabase,
   newTenant,
@@ -10,6 +9,7 @@ import {
   startOrchestrator,
   waitFor,
 } from '../testing/orchestrator-harness';
+import { ScriptedBrowserDriver } from '../testing/scripted-browser.driver';
 
 jest.setTimeout(60_000);
 

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { KeyPrincipal, pageQuery, PageInput, spaceResourceScope } from '@bctrl/core';
 import { LIVE_RUNTIME_STATUSES, RuntimeStatus } from '@bctrl/contracts';
+import { KeyPrincipal, PageInput, pageQuery, spaceResourceScope } from '@bctrl/core';
 import { ORCHESTRATOR_DB, OrchestratorDb } from '../db/orchestrator-db';
 import type { Prisma, Runtime } from '../generated/prisma/client';
 

@@ -1,5 +1,5 @@
-import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
 import { toJson } from '@bufbuild/protobuf';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
 import {
   AGENT_PATHS,
   agentWebDriverToken,
@@ -11,7 +11,7 @@ import {
 } from '@bctrl/contracts';
 import { BctrlError, isId, newId, Principal, requireKey, requireOperator, toPage } from '@bctrl/core';
 import { platformInstruments } from '@bctrl/telemetry';
-import { Transport, TRANSPORT } from '@bctrl/transport';
+import { TRANSPORT, Transport } from '@bctrl/transport';
 import {
   type BrowserDriver,
   type BrowserExit,
@@ -21,16 +21,16 @@ import {
 } from '../drivers/browser-driver';
 import type { Prisma } from '../generated/prisma/client';
 import { WarmPool } from '../pool/warm-pool';
-import { AgentEventRelay } from './agent-event-relay';
-import { RunEvents } from './run-events';
-import { checkRuntimeConfig, launchConfigOf } from './runtime-config';
 import {
   BROWSER_DRIVER,
   ORCHESTRATOR_OPTIONS,
   RuntimeOrchestratorOptions,
   WARM_POOL,
 } from '../runtime-orchestrator.options';
+import { AgentEventRelay } from './agent-event-relay';
+import { RunEvents } from './run-events';
 import { RuntimeArtifacts } from './runtime-artifacts';
+import { checkRuntimeConfig, launchConfigOf } from './runtime-config';
 import { renderRuntime } from './runtime-view';
 import { RuntimeRow, RuntimesRepository } from './runtimes.repository';
 

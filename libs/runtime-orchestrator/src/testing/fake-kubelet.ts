@@ -1,8 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ApiException, CoreV1Api, Watch, type V1Pod } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, type V1Pod, Watch } from '@kubernetes/client-node';
 import type { AgentCommand } from '../drivers/local-process.driver';
 import { killQuietly, listProcesses } from '../drivers/local-processes';
 import type { FakeKubernetesApiServer } from './fake-kubernetes-api.server';

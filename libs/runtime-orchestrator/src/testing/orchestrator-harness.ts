@@ -9,13 +9,13 @@ import { PlatformModule } from '@bctrl/service';
 // local mode does (libs/local/src/local.ts) rather than faking the spaces side of the contract.
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { SpacesModule } from '@bctrl/spaces';
+import { createTestDatabase, waitFor as pollFor, withPgClient } from '@bctrl/testing';
 import { InProcessTransport } from '@bctrl/transport';
 import { newVaultKey, parseVaultKeys } from '@bctrl/vault';
 import type { BrowserDriver } from '../drivers/browser-driver';
 import { Supervisor } from '../lifecycle/supervisor';
 import { RuntimeOrchestratorModule } from '../runtime-orchestrator.module';
 import { ScriptedBrowserDriver } from './scripted-browser.driver';
-import { createTestDatabase, waitFor as pollFor, withPgClient } from '@bctrl/testing';
 
 const OPERATOR: Principal = { kind: 'operator' };
 const workspaceRoot = join(__dirname, '../../../..');

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { SPACES_DB, SpacesDb } from '../db/spaces-db';
 import type { NewApiKeyRow } from '../api-keys/api-keys.repository';
+import { SPACES_DB, SpacesDb } from '../db/spaces-db';
 
 @Injectable()
 export class AccountsRepository {

@@ -1,8 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { KeyPrincipal, PageInput, pageQuery, spaceResourceScope } from '@bctrl/core';
 import { SPACES_DB, SpacesDb } from '../db/spaces-db';
-import { uniqueNameInSpace } from '../tenancy/unique-name';
 import type { AiConnection } from '../generated/prisma/client';
+import { uniqueNameInSpace } from '../tenancy/unique-name';
 
 export type AiConnectionRow = AiConnection;
 

@@ -1,5 +1,5 @@
-import { Injectable } from '@nestjs/common';
 import { MessageInitShape } from '@bufbuild/protobuf';
+import { Injectable } from '@nestjs/common';
 import { probeModel } from '@bctrl/ai';
 import { AI_PROVIDERS, aiConnectionsV1, isAiProvider } from '@bctrl/contracts';
 import {

@@ -2,8 +2,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import { BctrlError, KeyPrincipal, PageInput, pageQuery, spaceResourceScope } from '@bctrl/core';
 import type { SealedValue } from '@bctrl/vault';
 import { SPACES_DB, SpacesDb } from '../db/spaces-db';
-import { uniqueNameInSpace } from '../tenancy/unique-name';
 import type { Secret } from '../generated/prisma/client';
+import { uniqueNameInSpace } from '../tenancy/unique-name';
 
 export type SecretRow = Secret;
 

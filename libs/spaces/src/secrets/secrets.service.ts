@@ -1,5 +1,5 @@
-import { Inject, Injectable } from '@nestjs/common';
 import { MessageInitShape } from '@bufbuild/protobuf';
+import { Inject, Injectable } from '@nestjs/common';
 import { RunEvent, secretsV1 } from '@bctrl/contracts';
 import {
   assertValid,
@@ -16,11 +16,11 @@ import {
 } from '@bctrl/core';
 import { publishRunEvent } from '@bctrl/service';
 import { rememberSecretValue } from '@bctrl/telemetry';
-import { Transport, TRANSPORT } from '@bctrl/transport';
+import { TRANSPORT, Transport } from '@bctrl/transport';
 import { open, rewrap, seal, VaultKeyMissingError } from '@bctrl/vault';
+import { SPACES_OPTIONS, type SpacesModuleOptions } from '../spaces.options';
 import { SpacesRepository } from '../spaces/spaces.repository';
 import { iso } from '../tenancy/listing';
-import { SPACES_OPTIONS, type SpacesModuleOptions } from '../spaces.options';
 import { sealedOf, type SecretRow, SecretsRepository } from './secrets.repository';
 
 /** A value up to 64 KiB: a PEM key or a service-account JSON fits; a file does not belong in the vault. */

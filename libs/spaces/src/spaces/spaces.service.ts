@@ -1,6 +1,5 @@
-import { Inject, Injectable } from '@nestjs/common';
-import { Transport, TRANSPORT } from '@bctrl/transport';
 import { MessageInitShape } from '@bufbuild/protobuf';
+import { Inject, Injectable } from '@nestjs/common';
 import { RuntimesV1, spacesV1, StorageV1 } from '@bctrl/contracts';
 import {
   assertValid,
@@ -13,10 +12,11 @@ import {
   requireKey,
   toPage,
 } from '@bctrl/core';
+import { TRANSPORT, Transport } from '@bctrl/transport';
+import { SubaccountsRepository } from '../subaccounts/subaccounts.repository';
 import { iso } from '../tenancy/listing';
 import { owningSubaccount } from '../tenancy/owning-subaccount';
 import { requireUnrestricted } from '../tenancy/tenancy';
-import { SubaccountsRepository } from '../subaccounts/subaccounts.repository';
 import { SpaceRow, SpacesRepository } from './spaces.repository';
 
 type SpaceMessage = MessageInitShape<typeof spacesV1.SpaceSchema>;

@@ -1,5 +1,5 @@
-import { Injectable } from '@nestjs/common';
 import { MessageInitShape } from '@bufbuild/protobuf';
+import { Injectable } from '@nestjs/common';
 import { spacesV1 } from '@bctrl/contracts';
 import {
   assertValid,

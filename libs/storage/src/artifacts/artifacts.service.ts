@@ -1,7 +1,7 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
-import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { Readable } from 'node:stream';
-import { ARTIFACT_KINDS, RunsV1, storageV1, RunEvent } from '@bctrl/contracts';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { ARTIFACT_KINDS, RunEvent, RunsV1, storageV1 } from '@bctrl/contracts';
 import {
   BctrlError,
   type ErrorDetail,
@@ -14,7 +14,7 @@ import {
   toPage,
 } from '@bctrl/core';
 import { publishRunEvent } from '@bctrl/service';
-import { type Transport, TRANSPORT } from '@bctrl/transport';
+import { TRANSPORT, type Transport } from '@bctrl/transport';
 import { resolveRange } from '../data-plane/byte-range';
 import type { ByteRead, ReadArtifactRequest } from '../data-plane/data-plane';
 import type { Artifact } from '../generated/prisma/client';

@@ -1,6 +1,6 @@
-import { context, propagation } from '@opentelemetry/api';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
+import { context, propagation } from '@opentelemetry/api';
 import { STORAGE_DATA_PLANE } from '@bctrl/contracts';
 import { BctrlError } from '@bctrl/core';
 import { decodePrincipal, PRINCIPAL_HEADER } from '@bctrl/transport';

@@ -1,5 +1,5 @@
-import { Injectable } from '@nestjs/common';
 import { pipeline, Transform, type TransformCallback } from 'node:stream';
+import { Injectable } from '@nestjs/common';
 import type { Principal } from '@bctrl/core';
 import { platformInstruments } from '@bctrl/telemetry';
 import { ArtifactsService } from '../artifacts/artifacts.service';

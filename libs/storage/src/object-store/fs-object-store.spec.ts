@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { FsObjectStore } from './fs-object-store';
-import { describeObjectStoreConformance } from './object-store.conformance';
 import { ObjectTooLargeError } from './object-store';
+import { describeObjectStoreConformance } from './object-store.conformance';
 
 describe('FsObjectStore', () => {
   let root: string;

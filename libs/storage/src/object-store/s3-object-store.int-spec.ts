@@ -1,6 +1,6 @@
 import { type RunningS3, startS3 } from '@bctrl/testing';
-import { S3ObjectStore } from './s3-object-store';
 import { describeObjectStoreConformance } from './object-store.conformance';
+import { S3ObjectStore } from './s3-object-store';
 
 describe('S3ObjectStore against a real S3-compatible server (s3rver)', () => {
   describeObjectStoreConformance(async () => {

@@ -1,5 +1,5 @@
-import { Inject, Injectable } from '@nestjs/common';
 import type { MessageInitShape } from '@bufbuild/protobuf';
+import { Inject, Injectable } from '@nestjs/common';
 import { SpacesV1, storageV1 } from '@bctrl/contracts';
 import {
   BctrlError,
@@ -11,10 +11,10 @@ import {
   requireOperator,
   requireStoragePath,
 } from '@bctrl/core';
-import { type Transport, TRANSPORT } from '@bctrl/transport';
+import { TRANSPORT, type Transport } from '@bctrl/transport';
+import { ArtifactsRepository } from '../artifacts/artifacts.repository';
 import { resolveRange } from '../data-plane/byte-range';
 import type { ByteRead, PutObjectRequest, ReadObjectRequest, SpaceObjectView } from '../data-plane/data-plane';
-import { ArtifactsRepository } from '../artifacts/artifacts.repository';
 import type { SpaceObject } from '../generated/prisma/client';
 import { decodePathCursor, encodePathCursor, newObjectVersion, spaceObjectKey } from '../keys';
 import { type ObjectStore, ObjectTooLargeError } from '../object-store/object-store';

@@ -1,6 +1,5 @@
 import type { Attributes } from '@opentelemetry/api';
 import { DataPointType, type MetricData, MetricReader } from '@opentelemetry/sdk-metrics';
-
 import { startTelemetry, type TelemetryHandle } from '../start-telemetry';
 
 /** Collects on demand, as Prometheus pulls: a spec reads what an exporter would be handed. */

@@ -1,6 +1,6 @@
-import { Client } from 'pg';
-import { connect } from 'nats';
 import Redis from 'ioredis';
+import { connect } from 'nats';
+import { Client } from 'pg';
 
 describe('test servers started by the global setup', () => {
   it('serves a real Postgres', async () => {
