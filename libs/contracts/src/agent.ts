@@ -78,6 +78,22 @@ export interface BrowserLaunchConfig {
   timezone?: string;
   /** Record every page with rrweb (the run's recording). Absent means on. */
   recording?: boolean;
+  /**
+   * Send all traffic through this proxy (`--proxy-server`), except what `bypass` lists (`--proxy-bypass-list`,
+   * Chromium's rule syntax). Its credentials are never here: see ProxyCredentials.
+   */
+  proxy?: { server: string; bypass?: string[] };
+}
+
+/**
+ * What the agent answers a proxy's authentication challenge with. It reaches the agent the way nothing else of the
+ * launch does: a local driver writes it in the agent's launch line on stdin, the Kubernetes driver puts it in the
+ * pod's Secret (AGENT_ENV.proxyCredentials, valueFrom secretKeyRef). Never on a command line, in a launch config,
+ * or in a pod spec in clear; the agent keeps it from Chromium's environment.
+ */
+export interface ProxyCredentials {
+  username: string;
+  password: string;
 }
 
 /** Environment variables the drivers set for the agent (process env locally, container env in a pod). */
@@ -111,6 +127,8 @@ export const AGENT_ENV = {
   maxFileBytes: 'BCTRL_AGENT_MAX_FILE_BYTES',
   /** chromedriver for WebDriver connections; default Debian's `/usr/bin/chromedriver` (package chromium-driver). */
   chromedriverPath: 'CHROMEDRIVER_PATH',
+  /** JSON of ProxyCredentials, set from the pod's Secret by the Kubernetes driver only (see ProxyCredentials). */
+  proxyCredentials: 'BCTRL_PROXY_CREDENTIALS',
 } as const;
 
 /** Something the agent saw happen in its browser, numbered from 1 in the order it saw them. */

@@ -75,6 +75,13 @@ export interface RunEventCatalogue {
 
   /** A vault secret was read to be used for this run: by what (`proxy prx_…`, `tool tool_…`), never its value. */
   'secret.used': { secretId: string; version: number; user: string };
+
+  /**
+   * The runtime's proxy refused the credentials it was given (it asked again after them): the request failed with
+   * net::ERR_INVALID_AUTH_CREDENTIALS. `proxy` is the server (never a credential), `url` the first refused request,
+   * `failures` how many requests it refused since the previous such event (at most one every 5 seconds).
+   */
+  'proxy.auth_failed': { proxy: string; url: string; failures: number };
 }
 
 /** Which socket or WebDriver session of a connection an opened/closed event is about. */
@@ -108,6 +115,7 @@ export const RunEvent = {
   fileCollected: 'file.collected',
   artifactCreated: 'artifact.created',
   secretUsed: 'secret.used',
+  proxyAuthFailed: 'proxy.auth_failed',
 } as const satisfies Record<string, RunEventType>;
 
 /** Every type of the catalogue, in catalogue order. */
@@ -135,6 +143,7 @@ export const BROWSER_EVENT_TYPES = [
   RunEvent.console,
   RunEvent.downloadCompleted,
   RunEvent.downloadFailed,
+  RunEvent.proxyAuthFailed,
 ] as const;
 export type BrowserEventType = (typeof BROWSER_EVENT_TYPES)[number];
 

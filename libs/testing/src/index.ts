@@ -7,4 +7,6 @@ export * from './servers/databases';
 export * from './servers/s3';
 export * from './wait';
 export * from './servers/chromium';
+export * from './servers/forward-proxy';
+export * from './servers/socks5-server';
 export * from './fakes/scripted-model-server';

@@ -44,3 +44,40 @@ describe('webDriverToken', () => {
     expect(webDriverToken(`${token}x`)).not.toBe(webDriverToken(token));
   });
 });
+
+describe('readAgentConfig proxy', () => {
+  const proxy = (value: unknown) => ({ ...base, [ENV.launchConfig]: JSON.stringify({ proxy: value }) });
+
+  it('takes a server and bypass rules, and the credentials from the launch line or the pod Secret variable', () => {
+    const config = readAgentConfig(proxy({ server: 'http://p.example:3128', bypass: ['*.internal'] }), {
+      username: 'u',
+      password: 'p',
+    });
+    expect(config.launch.proxy).toEqual({ server: 'http://p.example:3128', bypass: ['*.internal'] });
+    expect(config.proxyCredentials).toEqual({ username: 'u', password: 'p' });
+    const fromEnv = readAgentConfig({
+      ...proxy({ server: 'socks5://10.0.0.1:1080' }),
+      [ENV.proxyCredentials]: '{"username":"a","password":"b"}',
+    });
+    expect(fromEnv.proxyCredentials).toEqual({ username: 'a', password: 'b' });
+    expect(readAgentConfig(proxy({ server: 'https://p.example:443' })).proxyCredentials).toBeUndefined();
+  });
+
+  it('refuses a server or a bypass rule that could smuggle another Chromium switch', () => {
+    for (const server of ['ftp://p:21', 'http://p:80 --no-sandbox', 'http://u:pw@p:80', 'http://p', 'http://p:1/x']) {
+      expect(() => readAgentConfig(proxy({ server }))).toThrow(AgentConfigError);
+    }
+    for (const rule of ['a b', 'a;b', 'a,b', '', 'a\nb']) {
+      expect(() => readAgentConfig(proxy({ server: 'http://p:1', bypass: [rule] }))).toThrow(AgentConfigError);
+    }
+  });
+
+  it('refuses credentials without a proxy, or without both parts, never quoting them', () => {
+    expect(() => readAgentConfig({ ...base }, { username: 'u', password: 'secret-1' })).toThrow(AgentConfigError);
+    for (const bad of [{ username: 'u' }, { username: '', password: 'secret-2' }, '{not json secret-3']) {
+      const attempt = () => readAgentConfig(proxy({ server: 'http://p:1' }), bad);
+      expect(attempt).toThrow(AgentConfigError);
+      expect(attempt).not.toThrow(/secret-/);
+    }
+  });
+});

@@ -5,6 +5,7 @@ import type {
   AGENT_WEBDRIVER_CONNECTION,
   agentWebDriverToken,
   BrowserLaunchConfig,
+  ProxyCredentials,
 } from '@bctrl/contracts';
 
 /*
@@ -25,6 +26,7 @@ export const ENV: typeof AGENT_ENV = {
   chromiumSandbox: 'BCTRL_CHROMIUM_SANDBOX',
   maxFileBytes: 'BCTRL_AGENT_MAX_FILE_BYTES',
   chromedriverPath: 'CHROMEDRIVER_PATH',
+  proxyCredentials: 'BCTRL_PROXY_CREDENTIALS',
 };
 
 export const PATHS: typeof AGENT_PATHS = {
@@ -67,12 +69,17 @@ export interface AgentConfig {
   maxFileBytes: number;
   /** Port on `host` forwarding to Chromium's loopback-only DevTools endpoint; undefined: none. */
   cdpPort: number | undefined;
+  /** What the agent answers the proxy's authentication challenges with; undefined: it answers none. */
+  proxyCredentials: ProxyCredentials | undefined;
 }
 
 export class AgentConfigError extends Error {}
 
-/** Reads and checks the agent's settings; throws AgentConfigError with a message fit for an operator. */
-export function readAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
+/**
+ * Reads and checks the agent's settings; throws AgentConfigError with a message fit for an operator (never quoting
+ * the proxy credentials). `proxyCredentials`: from a standby's launch line; else AGENT_ENV.proxyCredentials is read.
+ */
+export function readAgentConfig(env: NodeJS.ProcessEnv, proxyCredentials?: unknown): AgentConfig {
   const token = env[ENV.token] ?? '';
   if (token.length < 16) throw new AgentConfigError(`${ENV.token} is required (at least 16 characters)`);
   const portText = env[ENV.port] ?? '0';
@@ -90,10 +97,15 @@ export function readAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
   if (!Number.isSafeInteger(maxFileBytes) || maxFileBytes <= 0) {
     throw new AgentConfigError(`${ENV.maxFileBytes} must be a positive byte count, got ${JSON.stringify(maxText)}`);
   }
+  const launch = parseLaunchConfig(env[ENV.launchConfig]);
+  const credentials = parseProxyCredentials(proxyCredentials ?? env[ENV.proxyCredentials]);
+  if (credentials && !launch.proxy) {
+    throw new AgentConfigError(`proxy credentials were given without ${ENV.launchConfig}.proxy`);
+  }
   return {
     token,
     runtimeId: env[ENV.runtimeId] ?? '',
-    launch: parseLaunchConfig(env[ENV.launchConfig]),
+    launch,
     port,
     host: env[ENV.host] || '127.0.0.1',
     chromePath: env[ENV.chromePath] || DEFAULT_CHROME_PATH,
@@ -101,7 +113,26 @@ export function readAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
     workDir: env[ENV.workDir] || undefined,
     maxFileBytes,
     cdpPort,
+    proxyCredentials: credentials,
   };
+}
+
+/** `{username, password}`, as an object (a launch line) or its JSON (the pod's Secret); never echoed in an error. */
+function parseProxyCredentials(input: unknown): ProxyCredentials | undefined {
+  if (input === undefined || input === '') return undefined;
+  let raw = input;
+  if (typeof input === 'string') {
+    try {
+      raw = JSON.parse(input);
+    } catch {
+      throw new AgentConfigError(`${ENV.proxyCredentials} is not valid JSON`);
+    }
+  }
+  const { username, password } = (raw ?? {}) as { username?: unknown; password?: unknown };
+  if (typeof username !== 'string' || typeof password !== 'string' || username === '' || password === '') {
+    throw new AgentConfigError('the proxy credentials need a non-empty username and password');
+  }
+  return { username, password };
 }
 
 function parseLaunchConfig(text: string | undefined): BrowserLaunchConfig {
@@ -134,10 +165,36 @@ function parseLaunchConfig(text: string | undefined): BrowserLaunchConfig {
     }
     config[key] = value;
   }
+  if (input['proxy'] !== undefined) config.proxy = parseProxy(input['proxy']);
   if (input['recording'] !== undefined) {
     if (typeof input['recording'] !== 'boolean')
       throw new AgentConfigError(`${ENV.launchConfig}.recording must be a boolean`);
     config.recording = input['recording'];
   }
   return config;
+}
+
+// One rule of Chromium's bypass list, or a server: nothing that could end the switch or start another.
+// eslint-disable-next-line no-control-regex
+const SWITCH_UNSAFE = /[\s;,\u0000-\u001f\u007f]/;
+
+function parseProxy(value: unknown): NonNullable<BrowserLaunchConfig['proxy']> {
+  const proxy = value as { server?: unknown; bypass?: unknown } | null;
+  const where = `${ENV.launchConfig}.proxy`;
+  if (
+    typeof proxy?.server !== 'string' ||
+    !/^(https?|socks5):\/\/[^/?#@]+:\d{1,5}$/.test(proxy.server) ||
+    SWITCH_UNSAFE.test(proxy.server)
+  ) {
+    throw new AgentConfigError(`${where}.server must be http://, https:// or socks5://host:port`);
+  }
+  const bypass = proxy.bypass ?? [];
+  if (
+    !Array.isArray(bypass) ||
+    bypass.length > 100 ||
+    bypass.some((rule) => typeof rule !== 'string' || rule === '' || rule.length > 253 || SWITCH_UNSAFE.test(rule))
+  ) {
+    throw new AgentConfigError(`${where}.bypass must be at most 100 single rules without spaces, ';' or ','`);
+  }
+  return { server: proxy.server, bypass: bypass as string[] };
 }

@@ -10,6 +10,7 @@ import { cdpCall, loadWebSocket } from '@bctrl/cdp-client';
 import { forwardCdp } from './cdp-forward';
 import { PageEventFeed } from './page-events';
 import { chromiumEndReason, launchChromium, type ChromiumEnd, type ChromiumProcess } from './chromium';
+import { PROXY_AUTH_FAILED, ProxyAuthenticator } from './proxy-auth';
 import { PageRecorder, RECORDING_FILE } from './recording';
 import { DownloadWatcher } from './downloads';
 import { FileApi } from './files';
@@ -51,6 +52,8 @@ const STANDBY_ENV = ENV.standby;
 export interface StandbyLaunch {
   runtimeId: string;
   launchConfig: Record<string, unknown>;
+  /** ProxyCredentials: the one way a local driver hands them over (never env or argv, which /proc shows). */
+  proxyCredentials?: unknown;
 }
 
 /**
@@ -82,21 +85,27 @@ function runStandby(argv: string[], env: NodeJS.ProcessEnv): void {
       [ENV.runtimeId]: launch.runtimeId ?? '',
       [ENV.launchConfig]: JSON.stringify(launch.launchConfig ?? {}),
     };
-    runAgent([...argv, `--bctrl-runtime=${launch.runtimeId ?? ''}`], launched);
+    runAgent([...argv, `--bctrl-runtime=${launch.runtimeId ?? ''}`], launched, launch.proxyCredentials);
   };
   const onEnd = () => process.exit(AGENT_EXIT.stopped);
   process.stdin.on('data', onData);
   process.stdin.on('end', onEnd);
 }
 
-export function runAgent(argv: string[] = process.argv, env: NodeJS.ProcessEnv = process.env): void {
+export function runAgent(
+  argv: string[] = process.argv,
+  env: NodeJS.ProcessEnv = process.env,
+  proxyCredentials?: unknown,
+): void {
   if (env[STANDBY_ENV] === '1') return runStandby(argv, env);
   const startedAt = new Date().toISOString();
   // A supervisor that went away must not take the agent down with EPIPE on its next status line.
   process.stdout.on('error', () => undefined);
   let config: AgentConfig;
   try {
-    config = readAgentConfig(env);
+    config = readAgentConfig(env, proxyCredentials);
+    // Chromium and chromedriver inherit this process's environment: the pod's copy of the credentials stays here.
+    delete process.env[ENV.proxyCredentials];
   } catch (error) {
     if (!(error instanceof AgentConfigError)) throw error;
     process.stderr.write(`browser-runtime: ${error.message}\n`);
@@ -136,6 +145,8 @@ class Agent {
   private readonly files: FileApi;
   private readonly downloads: DownloadWatcher;
   private readonly webdriver: WebDriverBridge;
+  /** Null without proxy credentials. */
+  private readonly proxyAuth: ProxyAuthenticator | null;
 
   constructor(
     private readonly config: AgentConfig,
@@ -149,6 +160,12 @@ class Agent {
     this.tokenDigest = digest(config.token);
     this.webDriverTokenDigest = digest(webDriverToken(config.token));
     this.recorder = config.launch.recording === false ? null : new PageRecorder(join(workDir, RECORDING_FILE));
+    this.proxyAuth =
+      config.proxyCredentials && config.launch.proxy
+        ? new ProxyAuthenticator(config.proxyCredentials, config.launch.proxy.server, (data) =>
+            this.feed.push(PROXY_AUTH_FAILED, data),
+          )
+        : null;
     const area = new WorkArea(workDir);
     this.files = new FileApi(area, config.maxFileBytes);
     this.downloads = new DownloadWatcher(area, config.maxFileBytes, (type, data) => this.feed.push(type, { ...data }));
@@ -192,7 +209,11 @@ class Agent {
     try {
       const url = await this.chromium.devtoolsUrl;
       const listeningAt = performance.now();
-      const version = await cdpCall<{ product: string }>(url, 'Browser.getVersion');
+      // Side by side, not one after the other: proxy authentication is on before ready without adding a round trip.
+      const [version] = await Promise.all([
+        cdpCall<{ product: string }>(url, 'Browser.getVersion'),
+        this.proxyAuth?.attach(url),
+      ]);
       if (this.status !== 'starting') return;
       this.cdpUrl = url;
       this.product = version.product;
@@ -338,6 +359,7 @@ class Agent {
     if (this.status === 'stopping') return;
     this.status = 'stopping';
     this.webdriver.close();
+    this.proxyAuth?.close();
     this.feed.close();
     this.recorder?.close();
     this.downloads.close();

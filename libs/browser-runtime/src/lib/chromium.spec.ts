@@ -35,3 +35,15 @@ describe('chromiumEndReason', () => {
     expect(chromiumEndReason('/c', { code: null, signal: 'SIGSEGV' }, '')).toBe('Chromium exited on signal SIGSEGV');
   });
 });
+
+describe('chromiumArgs proxy', () => {
+  it('passes the proxy server and its bypass rules, and nothing of credentials', () => {
+    const config = { proxy: { server: 'http://p.example:3128', bypass: ['<-loopback>', '*.internal'] } };
+    const args = chromiumArgs({ ...options, config, noSandbox: false }, '/work/user-data');
+    expect(args).toContain('--proxy-server=http://p.example:3128');
+    expect(args).toContain('--proxy-bypass-list=<-loopback>;*.internal');
+    const bare = chromiumArgs({ ...options, config: { proxy: { server: 'socks5://s:1080' } }, noSandbox: false }, '/w');
+    expect(bare).toContain('--proxy-server=socks5://s:1080');
+    expect(bare.some((arg) => arg.startsWith('--proxy-bypass-list'))).toBe(false);
+  });
+});

@@ -100,6 +100,11 @@ export function chromiumArgs(options: ChromiumOptions, userDataDir: string): str
   }
   if (config.locale) args.push(`--lang=${config.locale}`, `--accept-lang=${config.locale}`);
   if (config.userAgent) args.push(`--user-agent=${config.userAgent}`);
+  if (config.proxy) {
+    // Credentials never go here (Chromium takes none on its command line anyway): the agent answers the challenge.
+    args.push(`--proxy-server=${config.proxy.server}`);
+    if (config.proxy.bypass?.length) args.push(`--proxy-bypass-list=${config.proxy.bypass.join(';')}`);
+  }
   args.push(...options.markerArgs, 'about:blank');
   return args;
 }
