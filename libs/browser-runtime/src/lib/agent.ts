@@ -4,16 +4,16 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AgentHealth } from '@bctrl/contracts';
-import { AgentConfigError, ENV, PATHS, readAgentConfig, webDriverToken, type AgentConfig } from './agent-env';
 import { cdpCall, loadWebSocket } from '@bctrl/cdp-client';
+import type { AgentHealth } from '@bctrl/contracts';
+import { type AgentConfig, AgentConfigError, ENV, PATHS, readAgentConfig, webDriverToken } from './agent-env';
 import { forwardCdp } from './cdp-forward';
-import { PageEventFeed } from './page-events';
-import { chromiumEndReason, launchChromium, type ChromiumEnd, type ChromiumProcess } from './chromium';
-import { PROXY_AUTH_FAILED, ProxyAuthenticator } from './proxy-auth';
-import { PageRecorder, RECORDING_FILE } from './recording';
+import { type ChromiumEnd, chromiumEndReason, type ChromiumProcess, launchChromium } from './chromium';
 import { DownloadWatcher } from './downloads';
 import { FileApi } from './files';
+import { PageEventFeed } from './page-events';
+import { PROXY_AUTH_FAILED, ProxyAuthenticator } from './proxy-auth';
+import { PageRecorder, RECORDING_FILE } from './recording';
 import { WebDriverBridge } from './webdriver';
 import { WorkArea } from './work-area';
 

@@ -1,5 +1,5 @@
-import { Inject, Injectable } from '@nestjs/common';
 import { MessageInitShape } from '@bufbuild/protobuf';
+import { Inject, Injectable } from '@nestjs/common';
 import { proxiesV1, RuntimesV1 } from '@bctrl/contracts';
 import {
   assertValid,
@@ -13,11 +13,11 @@ import {
   requireKey,
   toPage,
 } from '@bctrl/core';
-import { Transport, TRANSPORT } from '@bctrl/transport';
+import { TRANSPORT, Transport } from '@bctrl/transport';
 import { SecretsService } from '../secrets/secrets.service';
 import { SpacesRepository } from '../spaces/spaces.repository';
 import { iso } from '../tenancy/listing';
-import { type ProxyFields, type ProxyRow, ProxiesRepository } from './proxies.repository';
+import { ProxiesRepository, type ProxyFields, type ProxyRow } from './proxies.repository';
 import { checkBypass, checkCredentials, checkServer, checkUsername, normalizeServer } from './proxy-rules';
 
 export function renderProxy(row: ProxyRow): MessageInitShape<typeof proxiesV1.ProxySchema> {
