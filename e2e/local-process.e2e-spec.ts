@@ -1,65 +1,10 @@
-import { ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
-import { freePort } from '@bctrl/testing';
-import { testInstallationId } from './browsers';
+import { interrupt, START_ARGS, startNpmStart } from './npm-start';
 import { createDatabase, removeLocalDataDir, REPO_ROOT } from './platform';
 import { expectReconcileAfterCrash } from './reconcile';
-
-/** `npm start` runs exactly this; the first test pins it so the two cannot drift apart. */
-const START_ARGS = ['-r', '@swc-node/register', 'apps/local/src/main.ts'];
-
-interface Started {
-  child: ChildProcess;
-  url: string;
-  output: () => string;
-}
-
-/** One installation id per data dir, as a user's install keeps: a restart must find its own browsers. */
-const installations = new Map<string, string>();
-
-async function start(dataDir: string, env: NodeJS.ProcessEnv = {}): Promise<Started> {
-  const port = env.BCTRL_PORT ? Number(env.BCTRL_PORT) : await freePort();
-  if (!installations.has(dataDir)) installations.set(dataDir, testInstallationId('npm-start'));
-  const child = spawn(process.execPath, START_ARGS, {
-    cwd: REPO_ROOT,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      BCTRL_DATA_DIR: dataDir,
-      BCTRL_INSTALLATION_ID: installations.get(dataDir),
-      BCTRL_PORT: String(port),
-      LOG_LEVEL: 'warn',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  const deadline = Date.now() + 90_000;
-  while (!out.includes('BCTRL is running')) {
-    if (child.exitCode !== null) throw new Error(`npm start exited with ${child.exitCode}:\n${out}`);
-    if (Date.now() > deadline) throw new Error(`npm start did not come up:\n${out}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { child, url: `http://127.0.0.1:${port}`, output: () => out };
-}
-
-async function interrupt(started: Started): Promise<number | null> {
-  const code = await new Promise<number | null>((resolve) => {
-    const timer = setTimeout(() => started.child.kill('SIGKILL'), 20_000);
-    started.child.once('exit', (exitCode) => {
-      clearTimeout(timer);
-      resolve(exitCode);
-    });
-    started.child.kill('SIGINT');
-  });
-  if (code !== 0) process.stderr.write(`npm start exited with ${code}:\n${started.output()}\n`);
-  return code;
-}
 
 /** Processes whose command line mentions the data dir: the embedded Postgres runs with `-D <dir>/postgres`. */
 function processesUsing(dataDir: string): string[] {
@@ -98,7 +43,7 @@ describe('npm start (local mode as a user runs it)', () => {
 
   it('prints a new admin key once, keeps data across restarts, and Ctrl-C leaves no process behind', async () => {
     const dataDir = newDataDir();
-    const first = await start(dataDir);
+    const first = await startNpmStart(dataDir);
     const key = /Admin API key \(shown once, keep it\): (bctrl_[0-9A-Za-z]{40})/.exec(first.output())?.[1];
     expect(key).toBeDefined();
     const auth = { Authorization: `Bearer ${key}` };
@@ -115,7 +60,7 @@ describe('npm start (local mode as a user runs it)', () => {
     expect(await interrupt(first)).toBe(0);
     expect(processesUsing(dataDir)).toEqual([]);
 
-    const second = await start(dataDir);
+    const second = await startNpmStart(dataDir);
     expect(second.output()).not.toMatch(/Admin API key/);
     expect(second.output()).not.toContain(key);
     expect(second.output()).not.toContain('created the vault key');
@@ -131,7 +76,7 @@ describe('npm start (local mode as a user runs it)', () => {
     // Postgres from the test run, so that the database outlives the killed process as a real one would.
     const databaseUrl = await createDatabase(process.env.BCTRL_TEST_DATABASE_URL as string);
     const env = { BCTRL_BOOTSTRAP_API_KEY: 'bctrl_reconcile_key', DATABASE_URL: databaseUrl };
-    let current = await start(dataDir, env);
+    let current = await startNpmStart(dataDir, env);
     try {
       await expectReconcileAfterCrash({
         url: current.url,
@@ -143,7 +88,7 @@ describe('npm start (local mode as a user runs it)', () => {
             current.child.kill('SIGKILL');
           });
           await whileDown();
-          current = await start(dataDir, { ...env, BCTRL_PORT: new URL(current.url).port });
+          current = await startNpmStart(dataDir, { ...env, BCTRL_PORT: new URL(current.url).port });
         },
       });
     } finally {
@@ -152,7 +97,7 @@ describe('npm start (local mode as a user runs it)', () => {
   }, 120_000);
 
   it('takes the admin key from BCTRL_BOOTSTRAP_API_KEY and starts with no spaces', async () => {
-    const started = await start(newDataDir(), { BCTRL_BOOTSTRAP_API_KEY: 'bctrl_dev_key' });
+    const started = await startNpmStart(newDataDir(), { BCTRL_BOOTSTRAP_API_KEY: 'bctrl_dev_key' });
     try {
       expect(started.output()).not.toContain('bctrl_dev_key');
       const res = await request(started.url).get('/v1/spaces').set('Authorization', 'Bearer bctrl_dev_key');
