@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import WebSocket from 'ws';
 import { generateApiKey } from '@bctrl/core';
+import { removeFallbackDir } from '@bctrl/local';
 import { freePort } from '@bctrl/testing';
 import { fmt, intArg, loadAverage, sleep, stats } from './stats';
 
@@ -331,6 +332,8 @@ async function main(): Promise<void> {
     await Promise.race([exited, sleep(15_000)]);
     if (platform.child.exitCode === null) platform.child.kill('SIGKILL');
     rmSync(platform.dataDir, { recursive: true, force: true });
+    // As root, a temp data dir's database lives outside it (libs/local/src/embedded-postgres.ts): it goes too.
+    removeFallbackDir(platform.dataDir);
     site.close();
   }
 }

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateApiKey } from '@bctrl/core';
-import { type LocalPlatform, startLocal } from '@bctrl/local';
+import { type LocalPlatform, removeFallbackDir, startLocal } from '@bctrl/local';
 
 export interface BenchPlatform {
   platform: LocalPlatform;
@@ -30,6 +30,7 @@ export async function startBenchPlatform(name: string): Promise<BenchPlatform> {
     },
   }).catch((error: unknown) => {
     rmSync(dataDir, { recursive: true, force: true });
+    removeFallbackDir(dataDir);
     throw error;
   });
   return {
@@ -46,6 +47,8 @@ export async function startBenchPlatform(name: string): Promise<BenchPlatform> {
     close: async () => {
       await platform.close();
       rmSync(dataDir, { recursive: true, force: true });
+      // As root, a temp data dir's database lives outside it (libs/local/src/embedded-postgres.ts): it goes too.
+      removeFallbackDir(dataDir);
     },
   };
 }
