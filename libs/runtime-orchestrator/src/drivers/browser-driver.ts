@@ -1,4 +1,4 @@
-import type { BrowserLaunchConfig } from '@bctrl/contracts';
+import type { BrowserLaunchConfig, ProxyCredentials } from '@bctrl/contracts';
 
 export type DriverKind = 'local-process' | 'kubernetes';
 
@@ -10,6 +10,11 @@ export interface BrowserSpec {
   /** Hard ceiling on the browser's life (the pod's activeDeadlineSeconds); the orchestrator stops it sooner. */
   timeoutSeconds: number;
   config: BrowserLaunchConfig;
+  /**
+   * For `config.proxy`, when it takes credentials. A driver hands them to the agent the way it hands its token, never
+   * in the launch config, a command line, an environment listing or a pod spec in clear.
+   */
+  proxyCredentials?: ProxyCredentials;
 }
 
 /** A running browser as the orchestrator keeps it: enough to reach its agent and its CDP endpoint. */

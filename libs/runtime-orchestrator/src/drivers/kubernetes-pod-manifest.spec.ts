@@ -11,6 +11,7 @@ import {
   podAgentUrl,
   podCdpUrl,
   pooledPodName,
+  PROXY_CREDENTIALS_KEY,
   runtimeLabels,
   runtimePodName,
   TOKEN_KEY,
@@ -97,6 +98,28 @@ describe('browser pod manifest', () => {
       ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: input.name, uid: 'uid-1' }],
     });
     expect(Buffer.from(secret.data?.[TOKEN_KEY] ?? '', 'base64').toString()).toBe(input.token);
+  });
+
+  it('delivers proxy credentials from the Secret only, even when the token is a plain env value', () => {
+    const credentials = { username: 'proxy-user', password: 'proxy-password-canary' };
+    const proxied = {
+      ...input,
+      config: { proxy: { server: 'http://proxy.example.com:3128', bypass: ['*.internal'] } },
+      proxyCredentials: true,
+    };
+    for (const tokenDelivery of ['secret', 'env'] as const) {
+      const pod = browserPod({ ...settings, tokenDelivery }, proxied);
+      expect(env(pod)[AGENT_ENV.proxyCredentials]).toEqual({
+        secretKeyRef: { name: input.name, key: PROXY_CREDENTIALS_KEY },
+      });
+      expect(JSON.stringify(pod)).not.toContain(credentials.password);
+      expect(JSON.parse(env(pod)[AGENT_ENV.launchConfig] as string)).toEqual(proxied.config);
+      const secret = agentTokenSecret(pod, 'uid-1', tokenDelivery === 'secret' ? input.token : null, credentials);
+      const data = secret.data ?? {};
+      expect(JSON.parse(Buffer.from(data[PROXY_CREDENTIALS_KEY] ?? '', 'base64').toString())).toEqual(credentials);
+      expect(TOKEN_KEY in data).toBe(tokenDelivery === 'secret');
+    }
+    expect(env(browserPod(settings, input))[AGENT_ENV.proxyCredentials]).toBeUndefined();
   });
 
   it("puts the token in the pod's env only when the operator chose env delivery", () => {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { V1Pod, V1ResourceRequirements, V1Secret } from '@kubernetes/client-node';
-import { AGENT_ENV, type BrowserLaunchConfig } from '@bctrl/contracts';
+import { AGENT_ENV, type BrowserLaunchConfig, type ProxyCredentials } from '@bctrl/contracts';
 
 export const KUBERNETES_LABELS = {
   name: 'app.kubernetes.io/name',
@@ -14,6 +14,8 @@ export const KUBERNETES_LABELS = {
 const CONTAINER_NAME = 'browser';
 /** Key of the agent token in the pod's Secret. */
 export const TOKEN_KEY = 'agent-token';
+/** Key of the proxy credentials (JSON) in the pod's Secret: always there, whatever the token's delivery. */
+export const PROXY_CREDENTIALS_KEY = 'proxy-credentials';
 /** The work area's mount inside the pod: runtime paths handed to tenants start here. */
 const WORK_DIR = '/work';
 /** The unprivileged user the image runs as. */
@@ -54,6 +56,8 @@ export interface BrowserPodInput {
   token: string;
   /** activeDeadlineSeconds: the orchestrator stops the runtime first, the pod's deadline is a backstop. */
   deadlineSeconds: number;
+  /** The pod's Secret holds proxy credentials (PROXY_CREDENTIALS_KEY) for the agent. */
+  proxyCredentials?: boolean;
 }
 
 /**
@@ -138,6 +142,15 @@ export function browserPod(settings: BrowserPodSettings, input: BrowserPodInput)
             // The pod is the sandbox: see AGENT_ENV.chromiumSandbox.
             { name: AGENT_ENV.chromiumSandbox, value: 'off' },
             { name: AGENT_ENV.workDir, value: WORK_DIR },
+            // From the Secret, never a value here: reading pods must not reveal a tenant's proxy password.
+            ...(input.proxyCredentials
+              ? [
+                  {
+                    name: AGENT_ENV.proxyCredentials,
+                    valueFrom: { secretKeyRef: { name: input.name, key: PROXY_CREDENTIALS_KEY } },
+                  },
+                ]
+              : []),
           ],
           ports: [
             { name: 'agent', containerPort: port, protocol: 'TCP' },
@@ -170,10 +183,16 @@ export function browserPod(settings: BrowserPodSettings, input: BrowserPodInput)
 }
 
 /**
- * The Secret that carries a pod's agent token, owned by the pod: the kubelet holds the container until it exists,
- * and the garbage collector deletes it with the pod, so no crash between the two creates can orphan it.
+ * The Secret that carries a pod's agent token (null: the token is delivered as a plain env value) and its proxy
+ * credentials, owned by the pod: the kubelet holds the container until it exists, and the garbage collector deletes
+ * it with the pod, so no crash between the two creates can orphan it.
  */
-export function agentTokenSecret(pod: V1Pod, podUid: string, token: string): V1Secret {
+export function agentTokenSecret(
+  pod: V1Pod,
+  podUid: string,
+  token: string | null,
+  proxyCredentials?: ProxyCredentials,
+): V1Secret {
   const name = pod.metadata?.name ?? '';
   return {
     apiVersion: 'v1',
@@ -184,7 +203,12 @@ export function agentTokenSecret(pod: V1Pod, podUid: string, token: string): V1S
       labels: pod.metadata?.labels,
       ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name, uid: podUid }],
     },
-    data: { [TOKEN_KEY]: Buffer.from(token).toString('base64') },
+    data: {
+      ...(token !== null ? { [TOKEN_KEY]: Buffer.from(token).toString('base64') } : {}),
+      ...(proxyCredentials
+        ? { [PROXY_CREDENTIALS_KEY]: Buffer.from(JSON.stringify(proxyCredentials)).toString('base64') }
+        : {}),
+    },
   };
 }
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ApiException, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, V1Pod } from '@kubernetes/client-node';
 import { Logger } from '@nestjs/common';
-import { AGENT_PATHS, AgentHealth, BrowserLaunchConfig } from '@bctrl/contracts';
+import { AGENT_PATHS, AgentHealth, BrowserLaunchConfig, type ProxyCredentials } from '@bctrl/contracts';
 import type {
   BrowserDriver,
   BrowserExit,
@@ -154,7 +154,15 @@ export class KubernetesDriver implements BrowserDriver {
   launch(spec: BrowserSpec, signal?: AbortSignal): Promise<BrowserHandle> {
     const deadline = spec.timeoutSeconds + (this.options.deadlineMarginSeconds ?? 60);
     return this.track(
-      this.start(runtimePodName(spec.runtimeId), spec.runtimeId, runtimeLabels(spec), spec.config, deadline, signal),
+      this.start(
+        runtimePodName(spec.runtimeId),
+        spec.runtimeId,
+        runtimeLabels(spec),
+        spec.config,
+        deadline,
+        signal,
+        spec.proxyCredentials,
+      ),
     );
   }
 
@@ -264,6 +272,7 @@ export class KubernetesDriver implements BrowserDriver {
     config: BrowserLaunchConfig,
     deadlineSeconds: number,
     signal?: AbortSignal,
+    proxyCredentials?: ProxyCredentials,
   ): Promise<BrowserHandle> {
     if (this.closed) throw new Error('kubernetes driver closed');
     signal?.throwIfAborted();
@@ -300,14 +309,28 @@ export class KubernetesDriver implements BrowserDriver {
       await race(this.watch.ensureStarted(), waiter.failed.promise);
       if (this.tracked.has(name)) throw new Error(`kubernetes: pod ${name} already exists`);
       this.tracked.set(name, t);
-      const body = browserPod(this.pods, { name, runtimeId, runtimeLabels: labels, config, token, deadlineSeconds });
+      const body = browserPod(this.pods, {
+        name,
+        runtimeId,
+        runtimeLabels: labels,
+        config,
+        token,
+        deadlineSeconds,
+        proxyCredentials: proxyCredentials !== undefined,
+      });
       creating = this.api.createNamespacedPod({ namespace: this.options.namespace, body });
       const pod = await race(creating, waiter.failed.promise);
       t.createdRv = Number(pod.metadata?.resourceVersion ?? '0');
-      if (this.pods.tokenDelivery === 'secret') {
+      // Proxy credentials always go through the Secret, even where the token is a plain env value.
+      if (this.pods.tokenDelivery === 'secret' || proxyCredentials) {
         const secret = this.api.createNamespacedSecret({
           namespace: this.options.namespace,
-          body: agentTokenSecret(body, pod.metadata?.uid ?? '', token),
+          body: agentTokenSecret(
+            body,
+            pod.metadata?.uid ?? '',
+            this.pods.tokenDelivery === 'secret' ? token : null,
+            proxyCredentials,
+          ),
         });
         await race(secret, waiter.failed.promise);
       }

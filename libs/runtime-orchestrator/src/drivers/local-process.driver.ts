@@ -2,7 +2,13 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { AGENT_ENV, AGENT_PATHS, type AgentHealth, type BrowserLaunchConfig } from '@bctrl/contracts';
+import {
+  AGENT_ENV,
+  AGENT_PATHS,
+  type AgentHealth,
+  type BrowserLaunchConfig,
+  type ProxyCredentials,
+} from '@bctrl/contracts';
 import { agentRequest } from './agent-client';
 import type { BrowserDriver, BrowserExit, BrowserHandle, BrowserSpec, DiscoveredBrowser } from './browser-driver';
 import {
@@ -120,7 +126,7 @@ export class LocalProcessDriver implements BrowserDriver {
   }
 
   launch(spec: BrowserSpec, signal?: AbortSignal): Promise<BrowserHandle> {
-    return this.start(spec.runtimeId, spec.config, signal);
+    return this.start(spec.runtimeId, spec.config, signal, spec.proxyCredentials);
   }
 
   launchPooled(signal?: AbortSignal): Promise<BrowserHandle> {
@@ -185,16 +191,35 @@ export class LocalProcessDriver implements BrowserDriver {
     this.foreignWatch = null;
   }
 
-  private async start(runtimeId: string, config: BrowserLaunchConfig, signal?: AbortSignal): Promise<BrowserHandle> {
+  private async start(
+    runtimeId: string,
+    config: BrowserLaunchConfig,
+    signal?: AbortSignal,
+    proxyCredentials?: ProxyCredentials,
+  ): Promise<BrowserHandle> {
     if (this.closed) throw new Error('driver is closed');
     signal?.throwIfAborted();
     const standby = this.takeStandby();
     let child: ChildProcess;
     let token: string;
     let workDir: string;
+    const launchLine = `${JSON.stringify({ runtimeId, launchConfig: config, ...(proxyCredentials ? { proxyCredentials } : {}) })}\n`;
     if (standby) {
       ({ child, token, workDir } = standby);
-      child.stdin?.end(`${JSON.stringify({ runtimeId, launchConfig: config })}\n`);
+      child.stdin?.end(launchLine);
+    } else if (proxyCredentials) {
+      // Credentials only ever travel in a launch line on stdin: /proc shows an agent's argv and environment.
+      token = randomBytes(32).toString('base64url');
+      workDir = join(this.workRoot, randomUUID());
+      child = this.spawnAgent(
+        token,
+        workDir,
+        { [AGENT_ENV.standby]: '1' },
+        [`${RUNTIME_MARKER_PREFIX}${runtimeId}`],
+        'pipe',
+      );
+      child.stdin?.once('error', () => undefined);
+      child.stdin?.end(launchLine);
     } else {
       token = randomBytes(32).toString('base64url');
       workDir = join(this.workRoot, randomUUID());

@@ -7,7 +7,15 @@ const REFILL_DELAY_MS = 200;
 
 export function poolCanServe(config: BrowserLaunchConfig): boolean {
   // Pooled browsers record (the default); a runtime that asked not to be recorded starts its own.
-  return !config.viewport && !config.userAgent && !config.locale && !config.timezone && config.recording !== false;
+  // A proxy is a launch flag of Chromium's: a browser already running cannot take one.
+  return (
+    !config.viewport &&
+    !config.userAgent &&
+    !config.locale &&
+    !config.timezone &&
+    !config.proxy &&
+    config.recording !== false
+  );
 }
 
 /**

@@ -48,15 +48,19 @@ export function checkRuntimeConfig(config: runtimesV1.RuntimeConfig, limits: { m
     details.push({ field: 'locale', issue: 'must be a BCP 47 tag like en-US' });
   if (config.timezone && !isTimezone(config.timezone))
     details.push({ field: 'timezone', issue: 'must be an IANA time zone like Europe/Paris' });
-  // Profiles, extensions and proxies are configuration resources no API creates yet: any reference is unknown.
+  // Profiles and extensions are configuration resources no API creates yet: any reference is unknown. A proxy is
+  // resolved through the spaces service (RuntimesService.create), which answers for an unknown or foreign one.
   if (config.profileId) details.push({ field: 'profileId', issue: 'no such profile' });
   if (config.persistProfile && !config.profileId) details.push({ field: 'persistProfile', issue: 'needs a profileId' });
   config.extensionIds.forEach((id) => details.push({ field: 'extensionIds', issue: `no such extension: ${id}` }));
-  if (config.proxyId) details.push({ field: 'proxyId', issue: 'no such proxy' });
   assertValid(details);
 }
 
-export function launchConfigOf(config: runtimesV1.RuntimeConfig): BrowserLaunchConfig {
+/** The launch config the agent gets; `proxy` is the resolved proxy's server and bypass rules (never credentials). */
+export function launchConfigOf(
+  config: runtimesV1.RuntimeConfig,
+  proxy?: { server: string; bypass: string[] },
+): BrowserLaunchConfig {
   return {
     ...(config.viewport ? { viewport: { width: config.viewport.width, height: config.viewport.height } } : {}),
     ...(config.userAgent ? { userAgent: config.userAgent } : {}),
@@ -64,5 +68,6 @@ export function launchConfigOf(config: runtimesV1.RuntimeConfig): BrowserLaunchC
     ...(config.timezone ? { timezone: config.timezone } : {}),
     // The agent records unless told not to (the gateway defaults `recording` to true).
     ...(config.recording ? {} : { recording: false }),
+    ...(proxy ? { proxy: { server: proxy.server, bypass: [...proxy.bypass] } } : {}),
   };
 }

@@ -3,14 +3,24 @@ import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/c
 import {
   AGENT_PATHS,
   agentWebDriverToken,
+  ProxiesV1,
   RunEvent,
   runtimesV1,
   SpacesV1,
   STOP_REASONS,
   type StopReason,
 } from '@bctrl/contracts';
-import { BctrlError, isId, newId, Principal, requireKey, requireOperator, toPage } from '@bctrl/core';
-import { platformInstruments } from '@bctrl/telemetry';
+import {
+  BctrlError,
+  isId,
+  type KeyPrincipal,
+  newId,
+  Principal,
+  requireKey,
+  requireOperator,
+  toPage,
+} from '@bctrl/core';
+import { platformInstruments, rememberSecretValue } from '@bctrl/telemetry';
 import { TRANSPORT, Transport } from '@bctrl/transport';
 import {
   type BrowserDriver,
@@ -96,12 +106,14 @@ export class RuntimesService implements BeforeApplicationShutdown {
       idleTimeoutSeconds: config.idleTimeoutSeconds,
       launchedBy: this.options.replicaId,
     };
+    const proxy = config.proxyId ? await this.resolveProxy(key, config.proxyId, row.spaceId, row.runId, row.id) : null;
     const spec: BrowserSpec = {
       runtimeId: row.id,
       spaceId: row.spaceId,
       accountId: row.accountId,
       timeoutSeconds: config.timeoutSeconds,
-      config: launchConfigOf(config),
+      config: launchConfigOf(config, proxy ?? undefined),
+      ...(proxy?.password ? { proxyCredentials: { username: proxy.username, password: proxy.password } } : {}),
     };
     const pooled = this.pool.claim(spec);
     if (pooled) return renderRuntime(await this.startWarm(row, spec, pooled, requestedAt));
@@ -414,6 +426,28 @@ export class RuntimesService implements BeforeApplicationShutdown {
     await this.events.publish(ready, RunEvent.runtimeReady, { warm: false, startMs: Date.now() - started });
     this.relay.start(ready);
     return ready;
+  }
+
+  /**
+   * The runtime's proxy with its password, from the spaces service with the caller's own principal (the read is a
+   * secret.used event on the run). Unknown, another space's or out of the key's reach: 400, as for any bad field.
+   */
+  private async resolveProxy(key: KeyPrincipal, proxyId: string, spaceId: string, runId: string, runtimeId: string) {
+    const unknown = () => BctrlError.validation([{ field: 'proxyId', issue: 'no such proxy' }]);
+    if (!isId('proxy', proxyId)) throw unknown();
+    try {
+      const proxy = await this.transport.request(
+        ProxiesV1.resolveProxy,
+        { proxyId, spaceId, runId, runtimeId },
+        { principal: key },
+      );
+      // It passed through this process: masked in its logs, whatever fails next.
+      if (proxy.password) rememberSecretValue(proxy.password);
+      return proxy;
+    } catch (error) {
+      if (error instanceof BctrlError && error.code === 'not_found') throw unknown();
+      throw error;
+    }
   }
 
   /** Out of reach and nonexistent look the same, so a key never learns another tenant's runtime exists. */
