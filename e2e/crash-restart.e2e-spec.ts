@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +9,8 @@ import { generateApiKey } from '@bctrl/core';
 import { isAlive } from '@bctrl/runtime-orchestrator';
 import { freePort, sleep, waitFor } from '@bctrl/testing';
 import { agentsOf, chromiumOf, chromiumsOf, processesOfInstallation, testInstallationId } from './browsers';
-import { removeLocalDataDir, REPO_ROOT } from './platform';
+import { type Started, startNpmStart } from './npm-start';
+import { removeLocalDataDir } from './platform';
 
 /**
  * `npm start` killed with SIGKILL (the node process alone: its children are told nothing) while runtimes and a
@@ -19,7 +20,6 @@ import { removeLocalDataDir, REPO_ROOT } from './platform';
  */
 jest.setTimeout(300_000);
 
-const START_ARGS = ['-r', '@swc-node/register', 'apps/local/src/main.ts'];
 
 const dataDir = mkdtempSync(join(tmpdir(), 'bctrl-crash-'));
 // Like a project folder: readable by the postgres user, so the embedded cluster lives inside the data dir.
@@ -31,47 +31,19 @@ const auth = { Authorization: `Bearer ${adminKey}` };
 const started: ChildProcess[] = [];
 const clients: { close(): unknown }[] = [];
 
-interface Running {
-  child: ChildProcess;
-  url: string;
-  output: () => string;
-}
-
-async function start(port: number): Promise<Running> {
-  const child = spawn(process.execPath, START_ARGS, {
-    cwd: REPO_ROOT,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      ...(process.env.CHROME_PATH ? { CHROME_PATH: process.env.CHROME_PATH } : {}),
-      BCTRL_DATA_DIR: dataDir,
+async function start(port: number): Promise<Started> {
+  const running = await startNpmStart(
+    dataDir,
+    {
       BCTRL_PORT: String(port),
       BCTRL_BOOTSTRAP_API_KEY: adminKey,
       BCTRL_INSTALLATION_ID: installationId,
       LOG_LEVEL: 'error',
     },
-    // Its own process group, as in a terminal: afterAll can end all of it, and a kill of the pid alone is a crash.
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  started.push(child);
-  let out = '';
-  child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor(
-    'the platform to be ready',
-    async () => {
-      if (child.exitCode !== null) throw new Error(`npm start exited with ${child.exitCode}:\n${out}`);
-      // Ready once it says so (the admin key exists from then on) and answers /readyz.
-      if (!out.includes('BCTRL is running')) return undefined;
-      const ready = await fetch(`${url}/readyz`).catch(() => null);
-      return ready?.status === 200 ? true : undefined;
-    },
-    120_000,
-    200,
+    { detached: true },
   );
-  return { child, url, output: () => out };
+  started.push(running.child);
+  return running;
 }
 
 function exitOf(child: ChildProcess): Promise<number | null> {

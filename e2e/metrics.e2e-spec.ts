@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,15 +7,14 @@ import WebSocket from 'ws';
 import { generateApiKey } from '@bctrl/core';
 import { type MetricDefinition, metricOfPrometheusSeries, prometheusLabel, prometheusName } from '@bctrl/telemetry';
 import { dashboardQueries, type QueriedSeries } from '@bctrl/telemetry/testing';
-import { freePort, type OtlpReceiver, type ReceivedMetric, startOtlpReceiver, waitFor } from '@bctrl/testing';
+import { type OtlpReceiver, type ReceivedMetric, startOtlpReceiver, waitFor } from '@bctrl/testing';
 import { testInstallationId } from './browsers';
+import { interrupt, type Started, startNpmStart } from './npm-start';
 import { REPO_ROOT } from './platform';
 import { startTestSite, type TestSite } from './test-site';
 
 jest.setTimeout(300_000);
 
-/** `npm start` runs exactly this (e2e/local-process.e2e-spec.ts pins it). */
-const START_ARGS = ['-r', '@swc-node/register', 'apps/local/src/main.ts'];
 
 /**
  * The invocations panel anticipates the invocation worker: no code runs invocations yet, so nothing can make
@@ -42,8 +40,7 @@ const OTLP_SHAPE: Record<MetricDefinition['kind'], { type: ReceivedMetric['type'
  */
 describe('metrics the dashboard queries (local mode in its own process, OTLP to a receiver in the test)', () => {
   let receiver: OtlpReceiver;
-  let child: ChildProcess;
-  let output = '';
+  let platform: Started;
   let url: string;
   let dataDir: string;
   let site: TestSite;
@@ -55,53 +52,20 @@ describe('metrics the dashboard queries (local mode in its own process, OTLP to 
     receiver = await startOtlpReceiver();
     site = await startTestSite();
     dataDir = mkdtempSync(join(tmpdir(), 'bctrl-e2e-metrics-'));
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
-    child = spawn(process.execPath, START_ARGS, {
-      cwd: REPO_ROOT,
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        ...(process.env.CHROME_PATH ? { CHROME_PATH: process.env.CHROME_PATH } : {}),
-        BCTRL_DATA_DIR: dataDir,
-        BCTRL_PORT: String(port),
-        BCTRL_BOOTSTRAP_API_KEY: adminKey,
-        BCTRL_INSTALLATION_ID: testInstallationId('metrics'),
-        BCTRL_RATE_LIMIT_PER_SECOND: '100000',
-        LOG_LEVEL: 'warn',
-        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-        OTEL_METRIC_EXPORT_INTERVAL: '500',
-        OTEL_BSP_SCHEDULE_DELAY: '100',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    platform = await startNpmStart(dataDir, {
+      BCTRL_BOOTSTRAP_API_KEY: adminKey,
+      BCTRL_INSTALLATION_ID: testInstallationId('metrics'),
+      BCTRL_RATE_LIMIT_PER_SECOND: '100000',
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_METRIC_EXPORT_INTERVAL: '500',
+      OTEL_BSP_SCHEDULE_DELAY: '100',
     });
-    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    await waitFor(
-      'local mode to be ready',
-      async () => {
-        if (child.exitCode !== null) throw new Error(`npm start exited with ${child.exitCode}:\n${output}`);
-        if (!output.includes('BCTRL is running')) return undefined;
-        const ready = await fetch(`${url}/readyz`).catch(() => null);
-        return ready?.status === 200 ? true : undefined;
-      },
-      120_000,
-      200,
-    );
+    url = platform.url;
   }, 180_000);
 
   afterAll(async () => {
     await client?.close().catch(() => undefined);
-    if (child && child.exitCode === null && child.signalCode === null) {
-      await new Promise<void>((done) => {
-        const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-        child.once('exit', () => {
-          clearTimeout(timer);
-          done();
-        });
-        child.kill('SIGINT');
-      });
-    }
+    if (platform) await interrupt(platform);
     await site?.close();
     await receiver?.stop();
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });

@@ -15,8 +15,15 @@ export interface Started {
 /** One installation id per data dir, as a user's install keeps: a restart must find its own browsers. */
 const installations = new Map<string, string>();
 
-/** Local mode as a user runs it, in its own process on `dataDir`, once its banner is out (or it failed, saying why). */
-export async function startNpmStart(dataDir: string, env: NodeJS.ProcessEnv = {}): Promise<Started> {
+/**
+ * Local mode as a user runs it, in its own process on `dataDir`, once its banner is out and /readyz answers (or it
+ * failed, saying why). `detached`: its own process group, as in a terminal, so a kill of the pid alone is a crash.
+ */
+export async function startNpmStart(
+  dataDir: string,
+  env: NodeJS.ProcessEnv = {},
+  options: { detached?: boolean } = {},
+): Promise<Started> {
   const port = env.BCTRL_PORT ? Number(env.BCTRL_PORT) : await freePort();
   if (!installations.has(dataDir)) installations.set(dataDir, testInstallationId('npm-start'));
   const child = spawn(process.execPath, START_ARGS, {
@@ -31,18 +38,21 @@ export async function startNpmStart(dataDir: string, env: NodeJS.ProcessEnv = {}
       LOG_LEVEL: 'warn',
       ...env,
     },
+    detached: options.detached ?? false,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  const deadline = Date.now() + 90_000;
-  while (!out.includes('BCTRL is running')) {
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 120_000;
+  // Ready once it says so (the admin key exists from then on) and answers /readyz.
+  while (!out.includes('BCTRL is running') || (await fetch(`${url}/readyz`).catch(() => null))?.status !== 200) {
     if (child.exitCode !== null) throw new Error(`npm start exited with ${child.exitCode}:\n${out}`);
     if (Date.now() > deadline) throw new Error(`npm start did not come up:\n${out}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { child, url: `http://127.0.0.1:${port}`, output: () => out };
+  return { child, url, output: () => out };
 }
 
 /** Ctrl-C, as a user stops it; SIGKILL if it has not ended 20 s later. Resolves with the exit code. */
