@@ -14,6 +14,7 @@ import { defineStorageSuite } from './storage.suite';
 import { defineLiveViewSuite } from './live-view.suite';
 import { defineFilesSuite } from './files.suite';
 import { defineSecretsSuite } from './secrets.suite';
+import { defineProxiesSuite } from './proxies.suite';
 import { defineAiConnectionsSuite } from './ai-connections.suite';
 
 describe('public API in distributed mode (each app its own process on NATS, Redis and Postgres)', () => {
@@ -26,6 +27,7 @@ describe('public API in distributed mode (each app its own process on NATS, Redi
   defineLiveViewSuite(platform);
   defineFilesSuite(platform);
   defineSecretsSuite(platform);
+  defineProxiesSuite(platform);
   defineAiConnectionsSuite(platform);
 
   it('serves /v1/cdp on cdp-proxy directly (as an ingress routes it), and a revoke closes sockets on every replica within 1 s', async () => {

@@ -11,6 +11,7 @@ import { defineStorageSuite } from './storage.suite';
 import { defineLiveViewSuite } from './live-view.suite';
 import { defineFilesSuite } from './files.suite';
 import { defineSecretsSuite } from './secrets.suite';
+import { defineProxiesSuite } from './proxies.suite';
 import { defineAiConnectionsSuite } from './ai-connections.suite';
 import { chromiumsOf } from './browsers';
 import { readRunEvents } from './run-events';
@@ -26,6 +27,7 @@ describe('public API in local mode (one process, embedded Postgres, in-process t
   defineLiveViewSuite(platform);
   defineFilesSuite(platform);
   defineSecretsSuite(platform);
+  defineProxiesSuite(platform);
   defineAiConnectionsSuite(platform);
 });
 

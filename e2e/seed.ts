@@ -76,6 +76,8 @@ export interface SeededSpace {
   runtimePath: string;
   /** A vault secret of the space (its value is random and known to nobody). */
   secretId: string;
+  /** A proxy of the space with that secret as its password (nothing listens where it points). */
+  proxyId: string;
   /** An AI connection using that secret, whose provider is unreachable (a test of it answers 422 at once). */
   aiConnectionId: string;
 }
@@ -128,6 +130,16 @@ export async function seedSpace(api: Api, name: string, extra: Record<string, un
     201,
     'create secret',
   );
+  const proxy = await expectStatus<{ id: string }>(
+    api('POST', `/v1/spaces/${space.id}/proxies`, {
+      name: 'seed-proxy',
+      server: 'http://127.0.0.1:9',
+      username: 'seed',
+      passwordSecretId: secret.id,
+    }),
+    201,
+    'create proxy',
+  );
   const aiConnection = await expectStatus<{ id: string }>(
     api('POST', `/v1/spaces/${space.id}/ai-connections`, {
       name: 'seed-ai',
@@ -150,6 +162,7 @@ export async function seedSpace(api: Api, name: string, extra: Record<string, un
     artifactId: collected.artifactId,
     runtimePath: staged.runtimePath,
     secretId: secret.id,
+    proxyId: proxy.id,
     aiConnectionId: aiConnection.id,
   };
 }

@@ -90,6 +90,14 @@ const RULES: Record<string, ProbeRule> = {
   'PATCH /v1/secrets/{secretId}': { body: () => ({ name: 'probe-renamed' }) },
   'PUT /v1/secrets/{secretId}/value': { body: () => ({ value: 'probe-rotated' }) },
   'DELETE /v1/secrets/{secretId}': {},
+  'POST /v1/spaces/{spaceId}/proxies': {
+    collection: true,
+    body: () => ({ name: 'probe-proxy', server: 'http://127.0.0.1:9' }),
+  },
+  'GET /v1/spaces/{spaceId}/proxies': {},
+  'GET /v1/proxies/{proxyId}': {},
+  'PATCH /v1/proxies/{proxyId}': { body: () => ({ name: 'probe-renamed' }) },
+  'DELETE /v1/proxies/{proxyId}': {},
   'POST /v1/spaces/{spaceId}/ai-connections': {
     collection: true,
     body: (s) => ({ name: 'probe-ai', provider: 'openai', model: 'probe', apiKeySecretId: s.secretId }),
@@ -165,6 +173,7 @@ const PATH_PARAMS: Record<string, (s: Seeds) => string> = {
   keyId: (s) => s.bystanderKeyId,
   path: (s) => s.storagePath,
   secretId: (s) => s.secretId,
+  proxyId: (s) => s.proxyId,
   aiConnectionId: (s) => s.aiConnectionId,
 };
 
@@ -223,6 +232,7 @@ describe('tenant-and-role matrix over every /v1 operation (local mode)', () => {
       objectBytes: { status: object.status, sha256: sha256(Buffer.from(await object.arrayBuffer())) },
       artifacts: await get(`/v1/runs/${seeds.runId}/artifacts?limit=100`),
       secrets: await get(`/v1/spaces/${seeds.spaceId}/secrets?limit=100`),
+      proxies: await get(`/v1/spaces/${seeds.spaceId}/proxies?limit=100`),
       aiConnections: await get(`/v1/spaces/${seeds.spaceId}/ai-connections?limit=100`),
       // lastUsedAt moves whenever a probe key is used; whether a key exists, and as what, must not.
       apiKeys: ((await get('/v1/api-keys?limit=100')).body as { data: Array<Record<string, unknown>> }).data.map(
@@ -286,6 +296,7 @@ describe('tenant-and-role matrix over every /v1 operation (local mode)', () => {
       seeds.connectionId,
       seeds.artifactId,
       seeds.secretId,
+      seeds.proxyId,
       seeds.aiConnectionId,
     ];
     const keyIds = [a.id, bystander.id, viewer.id, limited.id];

@@ -136,6 +136,11 @@ async function main(): Promise<number> {
       201,
       'create secret',
     );
+    const doomedProxy = await expectStatus<{ id: string }>(
+      admin('POST', `/v1/spaces/${main.spaceId}/proxies`, { name: 'fuzz-doomed', server: 'http://127.0.0.1:9' }),
+      201,
+      'create proxy',
+    );
     const doomedAiConnection = await expectStatus<{ id: string }>(
       admin('POST', `/v1/spaces/${main.spaceId}/ai-connections`, {
         name: 'fuzz-doomed',
@@ -198,6 +203,7 @@ async function main(): Promise<number> {
         connectionIds: { values: [main.connectionId] },
         artifactIds: { values: [main.artifactId] },
         secretIds: { values: [main.secretId] },
+        proxyIds: { values: [main.proxyId] },
         aiConnectionIds: { values: [main.aiConnectionId] },
         storagePaths: { values: [main.storagePath, 'seed-collected.txt'] },
         runtimePaths: { values: [main.runtimePath] },
@@ -214,6 +220,7 @@ async function main(): Promise<number> {
         'path.connectionId': draw('connectionIds'),
         'path.artifactId': draw('artifactIds'),
         'path.secretId': draw('secretIds'),
+        'path.proxyId': draw('proxyIds'),
         'path.aiConnectionId': draw('aiConnectionIds'),
         'path.path': draw('storagePaths'),
         'body.storagePath': draw('storagePaths', 0.5),
@@ -229,6 +236,7 @@ async function main(): Promise<number> {
         only('Connections_revoke', { 'path.connectionId': doomedConnection.id }),
         only('Storage_delete', { 'path.path': doomedPath }),
         only('Secrets_delete', { 'path.secretId': doomedSecret.id }),
+        only('Proxies_delete', { 'path.proxyId': doomedProxy.id }),
         only('AiConnections_delete', { 'path.aiConnectionId': doomedAiConnection.id }),
         // Every browser the fuzzer starts lands in the space the sweeper watches.
         only('Runtimes_create', { 'path.spaceId': main.spaceId }),

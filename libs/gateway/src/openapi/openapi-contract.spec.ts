@@ -49,6 +49,8 @@ const BUILT_PATHS = [
   /^\/v1\/runtimes\/\{runtimeId\}\/files(\/stage|\/collect)?$/,
   /^\/v1\/spaces\/\{spaceId\}\/secrets$/,
   /^\/v1\/secrets\/\{secretId\}(\/value)?$/,
+  /^\/v1\/spaces\/\{spaceId\}\/proxies$/,
+  /^\/v1\/proxies\/\{proxyId\}$/,
   /^\/v1\/spaces\/\{spaceId\}\/ai-connections$/,
   /^\/v1\/ai-connections\/\{aiConnectionId\}(\/test)?$/,
 ];
