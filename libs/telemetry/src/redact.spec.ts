@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { JsonLogger } from './json-logger';
 import { forgetSecretValues, redact, REDACTED, redactString, rememberSecretValue } from './redact';
 
@@ -46,5 +47,29 @@ describe('remembered secret values', () => {
     rememberSecretValue('secret-part');
     rememberSecretValue('secret-part-and-more');
     expect(redactString('x secret-part-and-more y')).toBe(`x ${REDACTED} y`);
+  });
+
+  it('masks a 64 KiB value whole, in every form, and keeps working after it (no pattern too large to compile)', () => {
+    // A PEM-like value with some non-ASCII, random like a real key (a periodic one would not split into distinct pieces).
+    const body = randomBytes(24 * 1024).toString('base64');
+    const big = `-----BEGIN KEY-----é${body}é-----END KEY-----`;
+    rememberSecretValue(big);
+    rememberSecretValue(canary);
+    for (const form of [big, Buffer.from(big).toString('base64'), encodeURIComponent(big)]) {
+      const masked = redactString(`before ${form} after`);
+      expect(masked.startsWith('before ')).toBe(true);
+      expect(masked.endsWith(' after')).toBe(true);
+      for (let at = 0; at + 32 <= form.length; at += 997) expect(masked).not.toContain(form.slice(at, at + 32));
+      expect(masked.length).toBeLessThan(2_000);
+    }
+    expect(redactString(`x ${canary} y`)).toBe(`x ${REDACTED} y`);
+  });
+
+  it('keeps the newest values when a long-lived process has met very many', () => {
+    const first = 'the-first-secret-value';
+    rememberSecretValue(first);
+    for (let i = 0; i < 2_000; i++) rememberSecretValue(`later-secret-${i}-${'x'.repeat(8)}`);
+    expect(redactString('later-secret-1999-xxxxxxxx')).toBe(REDACTED);
+    expect(redactString(first)).toBe(first);
   });
 });

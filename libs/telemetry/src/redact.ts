@@ -42,12 +42,27 @@ const STRING_SECRETS: ReadonlyArray<[RegExp, string]> = [
  * Shorter than this and a value would mask ordinary words; vault values are far longer in practice.
  */
 export const MIN_REMEMBERED_SECRET_LENGTH = 4;
+/** A form longer than this is remembered as at most MAX_CHUNKS pieces: each masked, the whole is masked too. */
+const MAX_FORM_LENGTH = 256;
+const MAX_CHUNKS = 16;
+/** The newest forms kept: the cost of masking grows with their number, and a long-lived process meets many. */
+const MAX_REMEMBERED_FORMS = 5_000;
 const rememberedForms = new Set<string>();
-let rememberedPattern: RegExp | null = null;
+/** Longest first, so that a value is masked whole rather than around a shorter form inside it. */
+let formsByLength: string[] = [];
+
+function piecesOf(form: string): string[] {
+  if (form.length <= MAX_FORM_LENGTH) return [form];
+  const size = Math.max(64, Math.ceil(form.length / MAX_CHUNKS));
+  const pieces: string[] = [];
+  for (let at = 0; at < form.length; at += size) pieces.push(form.slice(at, at + size));
+  return pieces;
+}
 
 /**
  * Masks `value` from now on in every string the redactor sees (log lines, error messages, events, records), also in
  * the encoded forms it travels in: base64 (as in a Basic auth header or a data URL), base64url and URL-encoding.
+ * Plain text search, not a regular expression: a 64 KiB value must not make one too large to compile.
  */
 export function rememberSecretValue(value: string): void {
   if (value.length < MIN_REMEMBERED_SECRET_LENGTH) return;
@@ -61,30 +76,31 @@ export function rememberSecretValue(value: string): void {
     encodeURIComponent(value),
     // application/x-www-form-urlencoded writes spaces as +.
     encodeURIComponent(value).replace(/%20/g, '+'),
-  ];
-  let added = false;
+  ].flatMap(piecesOf);
   for (const form of forms) {
-    if (form.length >= MIN_REMEMBERED_SECRET_LENGTH && !rememberedForms.has(form)) {
-      rememberedForms.add(form);
-      added = true;
-    }
+    if (form.length < MIN_REMEMBERED_SECRET_LENGTH) continue;
+    // Re-inserted at the end: the Set's order is the eviction order, oldest first.
+    rememberedForms.delete(form);
+    rememberedForms.add(form);
   }
-  if (!added) return;
-  // Longest first, so a value is masked whole rather than around a shorter form inside it.
-  const alternatives = [...rememberedForms]
-    .sort((a, b) => b.length - a.length)
-    .map((form) => form.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
-  rememberedPattern = new RegExp(alternatives.join('|'), 'g');
+  for (const oldest of rememberedForms) {
+    if (rememberedForms.size <= MAX_REMEMBERED_FORMS) break;
+    rememberedForms.delete(oldest);
+  }
+  formsByLength = [...rememberedForms].sort((a, b) => b.length - a.length);
 }
 
 /** Forgets every remembered value (tests). */
 export function forgetSecretValues(): void {
   rememberedForms.clear();
-  rememberedPattern = null;
+  formsByLength = [];
 }
 
 export function redactString(value: string): string {
-  let redacted = rememberedPattern ? value.replace(rememberedPattern, REDACTED) : value;
+  let redacted = value;
+  for (const form of formsByLength) {
+    if (redacted.includes(form)) redacted = redacted.split(form).join(REDACTED);
+  }
   for (const [pattern, replacement] of STRING_SECRETS) redacted = redacted.replace(pattern, replacement);
   return redacted;
 }
