@@ -5,7 +5,7 @@ import type { FastifyRequest } from 'fastify';
 import { AI_PROVIDERS, AiConnectionsV1, aiConnectionsV1 } from '@bctrl/contracts';
 import { NAME_MAX_LENGTH } from '@bctrl/core';
 import { ApiRoute } from '../http/api-docs';
-import { ListQueryDto } from '../http/list-query.dto';
+import { listOf, ListQueryDto, pageOf } from '../http/list-query.dto';
 import { DeletedDto, nullable } from '../http/public-shapes';
 import { ServiceClient } from '../http/service-client';
 
@@ -152,9 +152,9 @@ export class AiConnectionsController {
   ): Promise<AiConnectionListDto> {
     const page = await this.services.call(req, AiConnectionsV1.listAiConnections, {
       spaceId,
-      page: { limit: query.limit ?? 0, cursor: query.cursor ?? '' },
+      page: pageOf(query),
     });
-    return { data: page.data.map(toAiConnectionDto), nextCursor: nullable(page.nextCursor) };
+    return listOf(page, toAiConnectionDto);
   }
 
   @Get('ai-connections/:aiConnectionId')

@@ -15,7 +15,7 @@ import type { FastifyRequest } from 'fastify';
 import { SpacesV1, spacesV1 } from '@bctrl/contracts';
 import { NAME_MAX_LENGTH, ROLES } from '@bctrl/core';
 import { ApiRoute } from '../http/api-docs';
-import { ListQueryDto } from '../http/list-query.dto';
+import { listOf, ListQueryDto, pageOf } from '../http/list-query.dto';
 import { DeletedDto, nullable } from '../http/public-shapes';
 import { ServiceClient } from '../http/service-client';
 
@@ -111,9 +111,9 @@ export class ApiKeysController {
   @ApiRoute({ type: ApiKeyListDto })
   async list(@Req() req: FastifyRequest, @Query() query: ListQueryDto): Promise<ApiKeyListDto> {
     const page = await this.services.call(req, SpacesV1.listApiKeys, {
-      page: { limit: query.limit ?? 0, cursor: query.cursor ?? '' },
+      page: pageOf(query),
     });
-    return { data: page.data.map(toApiKeyDto), nextCursor: nullable(page.nextCursor) };
+    return listOf(page, toApiKeyDto);
   }
 
   @Delete(':keyId')

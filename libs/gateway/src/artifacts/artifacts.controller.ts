@@ -3,8 +3,7 @@ import { ApiHeader, ApiProperty, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ARTIFACT_KINDS, StorageV1, storageV1 } from '@bctrl/contracts';
 import { ApiRoute } from '../http/api-docs';
-import { ListQueryDto } from '../http/list-query.dto';
-import { nullable } from '../http/public-shapes';
+import { listOf, ListQueryDto } from '../http/list-query.dto';
 import { ServiceClient } from '../http/service-client';
 import { sendBytes } from '../storage/send-bytes';
 import { principalOf } from '../storage/storage.controller';
@@ -85,7 +84,7 @@ export class ArtifactsController {
       limit: query.limit ?? 0,
       cursor: query.cursor ?? '',
     });
-    return { data: page.data.map(toDto), nextCursor: nullable(page.nextCursor) };
+    return listOf(page, toDto);
   }
 
   @Get('artifacts/:artifactId')

@@ -4,7 +4,7 @@ import { IsIn, IsInt, IsOptional, Max, Min } from 'class-validator';
 import type { FastifyRequest } from 'fastify';
 import { CONNECTION_STATUSES, CONNECTION_TYPES, ConnectionsV1, connectionsV1 } from '@bctrl/contracts';
 import { ApiRoute } from '../http/api-docs';
-import { ListQueryDto } from '../http/list-query.dto';
+import { listOf, ListQueryDto, pageOf } from '../http/list-query.dto';
 import { nullable } from '../http/public-shapes';
 import { ServiceClient } from '../http/service-client';
 import { INT32_MAX } from '../http/validation';
@@ -149,12 +149,9 @@ export class ConnectionsController {
   ): Promise<ConnectionListDto> {
     const page = await this.services.call(req, ConnectionsV1.list, {
       runtimeId,
-      page: { limit: query.limit ?? 0, cursor: query.cursor ?? '' },
+      page: pageOf(query),
     });
-    return {
-      data: page.data.map((connection) => toConnectionDto(connection, this.publicUrl.value)),
-      nextCursor: nullable(page.nextCursor),
-    };
+    return listOf(page, (connection) => toConnectionDto(connection, this.publicUrl.value));
   }
 
   @Get('connections/:connectionId')

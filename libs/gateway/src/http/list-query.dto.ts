@@ -19,3 +19,13 @@ export class ListQueryDto {
   @Matches(/^[A-Za-z0-9_-]{1,2048}$/, { message: 'cursor is not a cursor this API returned' })
   cursor?: string;
 }
+
+/** The page a list query asks for, as the services' PageRequest (0 and '': the defaults). */
+export function pageOf(query: ListQueryDto) {
+  return { limit: query.limit ?? 0, cursor: query.cursor ?? '' };
+}
+
+/** A service's page in the public list shape: each item rendered, `nextCursor` null on the last page. */
+export function listOf<T, R>(page: { data: T[]; nextCursor: string }, render: (item: T) => R) {
+  return { data: page.data.map(render), nextCursor: page.nextCursor === '' ? null : page.nextCursor };
+}

@@ -5,7 +5,7 @@ import type { FastifyRequest } from 'fastify';
 import { ProxiesV1, proxiesV1 } from '@bctrl/contracts';
 import { NAME_MAX_LENGTH } from '@bctrl/core';
 import { ApiRoute } from '../http/api-docs';
-import { ListQueryDto } from '../http/list-query.dto';
+import { listOf, ListQueryDto, pageOf } from '../http/list-query.dto';
 import { DeletedDto, nullable } from '../http/public-shapes';
 import { ServiceClient } from '../http/service-client';
 
@@ -174,9 +174,9 @@ export class ProxiesController {
   ): Promise<ProxyListDto> {
     const page = await this.services.call(req, ProxiesV1.listProxies, {
       spaceId,
-      page: { limit: query.limit ?? 0, cursor: query.cursor ?? '' },
+      page: pageOf(query),
     });
-    return { data: page.data.map(toProxyDto), nextCursor: nullable(page.nextCursor) };
+    return listOf(page, toProxyDto);
   }
 
   @Get('proxies/:proxyId')

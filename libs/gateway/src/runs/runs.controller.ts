@@ -6,7 +6,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RunEvent, RunsV1, runsV1 } from '@bctrl/contracts';
 import { BctrlError } from '@bctrl/core';
 import { ApiRoute } from '../http/api-docs';
-import { ListQueryDto } from '../http/list-query.dto';
+import { listOf, ListQueryDto } from '../http/list-query.dto';
 import { nullable } from '../http/public-shapes';
 import { ServiceClient } from '../http/service-client';
 
@@ -212,7 +212,7 @@ export class RunsController {
       limit: query.limit ?? 0,
       cursor: query.cursor ?? '',
     });
-    return { data: page.data.map(toRunDto), nextCursor: nullable(page.nextCursor) };
+    return listOf(page, toRunDto);
   }
 
   @Get('runs/:runId')

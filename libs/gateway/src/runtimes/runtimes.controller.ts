@@ -3,6 +3,7 @@ import { ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { RuntimesV1, runtimesV1 } from '@bctrl/contracts';
 import { ApiRoute } from '../http/api-docs';
+import { listOf, pageOf } from '../http/list-query.dto';
 import { nullable } from '../http/public-shapes';
 import { ServiceClient } from '../http/service-client';
 import {
@@ -98,9 +99,9 @@ export class RuntimesController {
     const page = await this.services.call(req, RuntimesV1.list, {
       spaceId,
       status: query.status ?? '',
-      page: { limit: query.limit ?? 0, cursor: query.cursor ?? '' },
+      page: pageOf(query),
     });
-    return { data: page.data.map(toRuntimeDto), nextCursor: nullable(page.nextCursor) };
+    return listOf(page, toRuntimeDto);
   }
 
   @Get('runtimes/:runtimeId')

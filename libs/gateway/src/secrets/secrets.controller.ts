@@ -6,7 +6,7 @@ import { SecretsV1, secretsV1 } from '@bctrl/contracts';
 import { NAME_MAX_LENGTH } from '@bctrl/core';
 import { rememberSecretValue } from '@bctrl/telemetry';
 import { ApiRoute } from '../http/api-docs';
-import { ListQueryDto } from '../http/list-query.dto';
+import { listOf, ListQueryDto, pageOf } from '../http/list-query.dto';
 import { DeletedDto, nullable } from '../http/public-shapes';
 import { ServiceClient } from '../http/service-client';
 
@@ -124,9 +124,9 @@ export class SecretsController {
   ): Promise<SecretListDto> {
     const page = await this.services.call(req, SecretsV1.listSecrets, {
       spaceId,
-      page: { limit: query.limit ?? 0, cursor: query.cursor ?? '' },
+      page: pageOf(query),
     });
-    return { data: page.data.map(toSecretDto), nextCursor: nullable(page.nextCursor) };
+    return listOf(page, toSecretDto);
   }
 
   @Get('secrets/:secretId')

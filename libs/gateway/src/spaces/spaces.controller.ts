@@ -3,7 +3,7 @@ import { ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { SpacesV1, spacesV1 } from '@bctrl/contracts';
 import { ApiRoute } from '../http/api-docs';
-import { ListQueryDto } from '../http/list-query.dto';
+import { listOf, ListQueryDto, pageOf } from '../http/list-query.dto';
 import { DeletedDto, nullable } from '../http/public-shapes';
 import { ServiceClient } from '../http/service-client';
 import { CreateSpaceDto, DeleteSpaceQueryDto, SpaceDto, SpaceListDto, UpdateSpaceDto } from './spaces.dto';
@@ -39,9 +39,9 @@ export class SpacesController {
   @ApiRoute({ type: SpaceListDto })
   async list(@Req() req: FastifyRequest, @Query() query: ListQueryDto): Promise<SpaceListDto> {
     const page = await this.services.call(req, SpacesV1.listSpaces, {
-      page: { limit: query.limit ?? 0, cursor: query.cursor ?? '' },
+      page: pageOf(query),
     });
-    return { data: page.data.map(toSpaceDto), nextCursor: nullable(page.nextCursor) };
+    return listOf(page, toSpaceDto);
   }
 
   @Get(':spaceId')

@@ -15,8 +15,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { StorageV1, storageV1 } from '@bctrl/contracts';
 import { BctrlError, requireStoragePath, STORAGE_PATH_MAX_BYTES, STORAGE_SEGMENT_MAX_BYTES } from '@bctrl/core';
 import { ApiRoute } from '../http/api-docs';
-import { ListQueryDto } from '../http/list-query.dto';
-import { nullable } from '../http/public-shapes';
+import { listOf, ListQueryDto } from '../http/list-query.dto';
 import { ServiceClient } from '../http/service-client';
 import { RAW_BODY, rawContentType } from './raw-body';
 import { sendBytes } from './send-bytes';
@@ -108,7 +107,7 @@ export class StorageController {
       limit: query.limit ?? 0,
       cursor: query.cursor ?? '',
     });
-    return { data: page.data.map(toDto), nextCursor: nullable(page.nextCursor) };
+    return listOf(page, toDto);
   }
 
   @Put('*')

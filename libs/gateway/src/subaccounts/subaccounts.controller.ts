@@ -5,8 +5,8 @@ import type { FastifyRequest } from 'fastify';
 import { SpacesV1, spacesV1 } from '@bctrl/contracts';
 import { NAME_MAX_LENGTH } from '@bctrl/core';
 import { ApiRoute } from '../http/api-docs';
-import { ListQueryDto } from '../http/list-query.dto';
-import { DeletedDto, nullable } from '../http/public-shapes';
+import { listOf, ListQueryDto, pageOf } from '../http/list-query.dto';
+import { DeletedDto } from '../http/public-shapes';
 import { ServiceClient } from '../http/service-client';
 
 export class CreateSubaccountDto {
@@ -58,9 +58,9 @@ export class SubaccountsController {
   @ApiRoute({ type: SubaccountListDto })
   async list(@Req() req: FastifyRequest, @Query() query: ListQueryDto): Promise<SubaccountListDto> {
     const page = await this.services.call(req, SpacesV1.listSubaccounts, {
-      page: { limit: query.limit ?? 0, cursor: query.cursor ?? '' },
+      page: pageOf(query),
     });
-    return { data: page.data.map(toSubaccountDto), nextCursor: nullable(page.nextCursor) };
+    return listOf(page, toSubaccountDto);
   }
 
   @Get(':subaccountId')
