@@ -3,15 +3,20 @@
  * create → ready through the real gateway of local mode, all measured in one run and interleaved so that
  * machine noise hits the three alike. Prints p50/p95/p99/mean per kind, the ratios and the issue's targets.
  *
- *   node -r @swc-node/register bench/runtimes.bench.ts [--samples N] [--profile-samples N]
+ *   node -r @swc-node/register bench/runtimes.bench.ts [--samples N] [--profile-samples N] [--proxy URL|self]
+ *
+ * `--proxy` (or BENCH_PROXY): cold runtimes start with a proxy of the space (`proxyId`), raw Chromium with the same
+ * --proxy-server. `self` runs a forward proxy that requires Basic auth in this process; a URL names your own, its
+ * credentials (`http://user:password@host:port`) stored as a vault secret. Warm runtimes are measured without it:
+ * a pooled browser cannot take a proxy, so a runtime with one always starts cold.
  *
  * Needs the built agent (`npx nx build browser-runtime`); without it the driver starts the agent from source
  * through swc and cold times mean little. Exits 0 whatever the targets say; non-zero only on errors.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { Agent, request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { CHROMIUM_FLAGS } from '@bctrl/browser-runtime';
@@ -19,7 +24,8 @@ import { cdpCall } from '@bctrl/cdp-client';
 import { runsV1 } from '@bctrl/contracts';
 import { generateApiKey } from '@bctrl/core';
 import { type LocalPlatform, startLocal } from '@bctrl/local';
-import { type Transport, TRANSPORT } from '@bctrl/transport';
+import { startForwardProxy } from '@bctrl/testing';
+import { TRANSPORT, type Transport } from '@bctrl/transport';
 import { fmt, intArg, loadAverage, median, sleep, stats } from './stats';
 
 const REPO_ROOT = resolve(__dirname, '..');
@@ -30,6 +36,31 @@ const WARM_POOL = Symbol.for('bctrl.runtime-orchestrator.pool');
 const TARGETS = { coldOverRaw: 1.15, warmP50Ms: 25, warmP99Ms: 80 };
 
 // ---------------------------------------------------------------------------------------------- arguments
+
+interface BenchProxy {
+  server: string;
+  credentials: { username: string; password: string } | null;
+  close(): Promise<void>;
+}
+
+/** `--proxy URL|self` or BENCH_PROXY; null without either. */
+async function proxyArg(): Promise<BenchProxy | null> {
+  const index = process.argv.indexOf('--proxy');
+  const value = index >= 0 ? process.argv[index + 1] : process.env['BENCH_PROXY'];
+  if (!value) return null;
+  if (value === 'self') {
+    const credentials = { username: 'bench', password: generateApiKey() };
+    const proxy = await startForwardProxy({ credentials });
+    return { server: proxy.url, credentials, close: () => proxy.close() };
+  }
+  const url = new URL(value);
+  const credentials = url.username
+    ? { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) }
+    : null;
+  return { server: `${url.protocol}//${url.host}`, credentials, close: () => Promise.resolve() };
+}
+
+let benchProxy: BenchProxy | null = null;
 
 // ---------------------------------------------------------------------------------------------- processes
 
@@ -111,6 +142,7 @@ async function rawSample(): Promise<number> {
     `--user-data-dir=${userDataDir}`,
     '--remote-debugging-address=127.0.0.1',
     '--remote-debugging-port=0',
+    ...(benchProxy ? [`--proxy-server=${benchProxy.server}`] : []),
   ];
   if (process.getuid?.() === 0) args.push('--no-sandbox');
   const started = performance.now();
@@ -149,6 +181,8 @@ interface Bench {
   spaceId: string;
   ready: Map<string, ReadyEvent>;
   pool: { available: number } | null;
+  /** The space's proxy its runtimes start with, when the bench has one. */
+  proxyId: string | null;
 }
 
 /**
@@ -212,7 +246,7 @@ async function startBench(name: string, warmPoolSize: number): Promise<Bench> {
     rmSync(dataDir, { recursive: true, force: true });
     throw error;
   }
-  const bench: Bench = { name, platform, dataDir, adminKey, spaceId: '', ready: new Map(), pool: null };
+  const bench: Bench = { name, platform, dataDir, adminKey, spaceId: '', ready: new Map(), pool: null, proxyId: null };
   try {
     // The run events are the orchestrator's own account of each start: warm or not, and its launch time.
     const transport = platform.app.get<Transport>(TRANSPORT);
@@ -236,11 +270,31 @@ async function startBench(name: string, warmPoolSize: number): Promise<Bench> {
     const space = await api(bench, 'POST', '/v1/spaces', { name: `bench-${name}` });
     if (space.status !== 201) throw new Error(`create space: ${space.status} ${JSON.stringify(space.body)}`);
     bench.spaceId = space.body['id'] as string;
+    if (benchProxy && warmPoolSize === 0) bench.proxyId = await createProxy(bench, benchProxy);
     return bench;
   } catch (error) {
     await stopBench(bench);
     throw error;
   }
+}
+
+async function createProxy(bench: Bench, proxy: BenchProxy): Promise<string> {
+  let credentials = {};
+  if (proxy.credentials) {
+    const secret = await api(bench, 'POST', `/v1/spaces/${bench.spaceId}/secrets`, {
+      name: 'bench-proxy-password',
+      value: proxy.credentials.password,
+    });
+    if (secret.status !== 201) throw new Error(`create secret: ${secret.status} ${JSON.stringify(secret.body)}`);
+    credentials = { username: proxy.credentials.username, passwordSecretId: secret.body['id'] };
+  }
+  const created = await api(bench, 'POST', `/v1/spaces/${bench.spaceId}/proxies`, {
+    name: 'bench-proxy',
+    server: proxy.server,
+    ...credentials,
+  });
+  if (created.status !== 201) throw new Error(`create proxy: ${created.status} ${JSON.stringify(created.body)}`);
+  return created.body['id'] as string;
 }
 
 async function stopBench(bench: Bench): Promise<void> {
@@ -278,7 +332,10 @@ interface CreateSample {
 /** POST …/runtimes?wait=true → the 201 with status ready (the timed part), then the stop (not timed). */
 async function createSample(bench: Bench): Promise<CreateSample> {
   const sentAt = performance.now();
-  const created = await api(bench, 'POST', `/v1/spaces/${bench.spaceId}/runtimes?wait=true`, { type: 'browser' });
+  const created = await api(bench, 'POST', `/v1/spaces/${bench.spaceId}/runtimes?wait=true`, {
+    type: 'browser',
+    ...(bench.proxyId ? { proxyId: bench.proxyId } : {}),
+  });
   const answeredAt = performance.now();
   const runtimeId = created.body['id'] as string | undefined;
   try {
@@ -409,6 +466,13 @@ async function main(): Promise<void> {
   if (!builtAgent) console.warn('warning: dist/apps/browser-runtime/main.js is missing; agents start from source');
 
   console.log(`runtimes bench: ${samples} samples each, Chromium ${CHROME_PATH}, load average ${loadAverage()}`);
+  benchProxy = await proxyArg();
+  if (benchProxy) {
+    console.log(
+      `proxy: ${benchProxy.server} (${benchProxy.credentials ? 'Basic credentials from the vault' : 'no credentials'})` +
+        ' for raw Chromium and cold runtimes; warm runtimes start without it (a pooled browser cannot take one)',
+    );
+  }
   const raw: number[] = [];
   const cold: number[] = [];
   const warm: number[] = [];
@@ -515,6 +579,7 @@ async function main(): Promise<void> {
   } finally {
     if (warmBench) await stopBench(warmBench).catch((error: unknown) => console.error(error));
     await stopBench(coldBench);
+    await benchProxy?.close();
   }
 }
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import request from 'supertest';
 import { FakeKubelet, FakeKubernetesApiServer } from '@bctrl/runtime-orchestrator/testing';
-import { waitFor } from '@bctrl/testing';
+import { startForwardProxy, waitFor } from '@bctrl/testing';
 import { bctrlChromiums } from './browsers';
 import { defineConnectionSuite } from './connections.suite';
 import { defineFilesSuite } from './files.suite';
@@ -173,6 +173,65 @@ describe('Kubernetes driver end to end (fake API server and kubelet, real agents
     expect(api.secretNames(NAMESPACE)).not.toContain(name); // the garbage collector took it with its pod
     await waitFor('the pod’s processes to end', () => (kubelet.runningPods().includes(name) ? undefined : true));
     await waitFor('its Chromium to exit', () => (chromiumOf(id) ? undefined : true));
+  });
+
+  it('hands a runtime its proxy credentials through the pod Secret, never the pod spec; Playwright loads through it', async () => {
+    const password = `k8s-proxy-pw-${Date.now().toString(36)}${Math.random().toString(36).slice(2)}`;
+    const forward = await startForwardProxy({ credentials: { username: 'k8s-user', password } });
+    try {
+      const spaceId = (await http().post('/v1/spaces').set(auth()).send({ name: 'k8s-proxy' })).body.id as string;
+      const secret = await http()
+        .post(`/v1/spaces/${spaceId}/secrets`)
+        .set(auth())
+        .send({ name: 'pw', value: password });
+      const proxy = await http()
+        .post(`/v1/spaces/${spaceId}/proxies`)
+        .set(auth())
+        .send({
+          name: 'k8s',
+          server: forward.url,
+          username: 'k8s-user',
+          passwordSecretId: secret.body.id,
+          bypass: ['<-loopback>'],
+        });
+      expect(proxy.status).toBe(201);
+      const created = await http()
+        .post(`/v1/spaces/${spaceId}/runtimes?wait=true`)
+        .set(auth())
+        .send({ type: 'browser', timeoutSeconds: 300, proxyId: proxy.body.id });
+      expect(created.body.status).toBe('ready');
+      const id = created.body.id as string;
+      const name = podName(id);
+      const pod = api.getPod(name, NAMESPACE) as {
+        spec: { containers: { env: { name: string; value?: string; valueFrom?: unknown }[] }[] };
+      };
+      expect(JSON.stringify(pod)).not.toContain(password);
+      expect(pod.spec.containers[0].env.find((v) => v.name === 'BCTRL_PROXY_CREDENTIALS')).toEqual({
+        name: 'BCTRL_PROXY_CREDENTIALS',
+        valueFrom: { secretKeyRef: { name, key: 'proxy-credentials' } },
+      });
+      const connection = await http().post(`/v1/runtimes/${id}/connections`).set(auth()).send({});
+      const browser = await chromium.connectOverCDP(connection.body.wsUrl as string);
+      try {
+        const context = browser.contexts()[0] ?? (await browser.newContext());
+        const page = await context.newPage();
+        await page.goto(`${site.url}/second`);
+        expect(await page.title()).toBe('Second page');
+      } finally {
+        await browser.close();
+      }
+      expect(forward.carried().map((r) => [r.target, r.username, r.password])).toContainEqual([
+        `${site.url}/second`,
+        'k8s-user',
+        password,
+      ]);
+      // Chromium inherits the agent's environment: the pod Secret's variable is not in it.
+      const chromiumPid = chromiumOf(id)?.pid ?? 0;
+      expect(readFileSync(`/proc/${chromiumPid}/environ`, 'utf8')).not.toContain(password);
+      await http().post(`/v1/runtimes/${id}/stop`).set(auth());
+    } finally {
+      await forward.close();
+    }
   });
 
   it('a pod whose container dies fails its runtime with crashed', async () => {

@@ -11,7 +11,7 @@ export const AUTH_FAILED_EVENT_INTERVAL_MS = 5_000;
  * Paused requests: every one of the browser's requests, since Chromium hands a challenge to DevTools only for a
  * request paused at its request stage (`handleAuthRequests` refuses empty patterns, and a challenge of a request
  * matched only at its response stage falls through to Chromium's default, which fails it). Each pause costs one
- * round trip to this agent on loopback; bench/proxy-auth.bench.ts measures it.
+ * round trip to this agent on loopback; `npm run bench:proxy-auth` measures it.
  */
 const EVERY_REQUEST = [{ urlPattern: '*', requestStage: 'Request' }];
 
