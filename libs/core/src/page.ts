@@ -88,3 +88,13 @@ export function pageQuery(page: PageInput | undefined) {
     take: limit + 1,
   };
 }
+
+/** A page as the contracts' list responses carry it: `nextCursor` is '' on the last page (proto3 has no null). */
+export function toPageMessage<T extends { id: string; createdAt: Date }, R>(
+  rows: T[],
+  limit: number,
+  render: (row: T) => R,
+): { data: R[]; nextCursor: string } {
+  const page = toPage(rows, limit, render);
+  return { data: page.data, nextCursor: page.nextCursor ?? '' };
+}

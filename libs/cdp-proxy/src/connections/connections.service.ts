@@ -11,7 +11,7 @@ import {
   pageLimit,
   type Principal,
   requireKey,
-  toPage,
+  toPageMessage,
 } from '@bctrl/core';
 import { TRANSPORT, type Transport } from '@bctrl/transport';
 import { ConnectionEvents } from '../cdp/connection-events';
@@ -126,8 +126,7 @@ export class ConnectionsService {
           (row.createdAt.getTime() === after.createdAt.getTime() && row.id < after.id),
       )
       .slice(0, limit + 1);
-    const page = toPage(rows, limit, (row) => renderConnection(row.lease));
-    return { data: page.data, nextCursor: page.nextCursor ?? '' };
+    return toPageMessage(rows, limit, (row) => renderConnection(row.lease));
   }
 
   async revoke(principal: Principal, connectionId: string) {

@@ -1,7 +1,7 @@
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { Inject, Injectable } from '@nestjs/common';
 import { runsV1, SpacesV1 } from '@bctrl/contracts';
-import { BctrlError, isId, pageLimit, type Principal, requireKey, toPage } from '@bctrl/core';
+import { BctrlError, isId, pageLimit, type Principal, requireKey, toPageMessage } from '@bctrl/core';
 import { TRANSPORT, type Transport } from '@bctrl/transport';
 import type { Run } from '../generated/prisma/client';
 import { RunStore } from './run-store';
@@ -58,8 +58,7 @@ export class RunsService {
       limit: request.limit,
       cursor: request.cursor,
     });
-    const page = toPage(rows, limit, renderRun);
-    return { data: page.data, nextCursor: page.nextCursor ?? '' };
+    return toPageMessage(rows, limit, renderRun);
   }
 
   async events(principal: Principal, request: runsV1.ListRunEventsRequest) {

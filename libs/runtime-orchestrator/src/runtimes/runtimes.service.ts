@@ -18,7 +18,7 @@ import {
   Principal,
   requireKey,
   requireOperator,
-  toPage,
+  toPageMessage,
 } from '@bctrl/core';
 import { platformInstruments, rememberSecretValue } from '@bctrl/telemetry';
 import { TRANSPORT, Transport } from '@bctrl/transport';
@@ -140,8 +140,7 @@ export class RuntimesService implements BeforeApplicationShutdown {
     // An invisible space lists as not found, exactly like a missing one.
     await this.transport.request(SpacesV1.getSpace, { spaceId: request.spaceId }, { principal: key });
     const { rows, limit } = await this.runtimes.list(key, request.spaceId, request.status, request.page);
-    const page = toPage(rows, limit, renderRuntime);
-    return { data: page.data, nextCursor: page.nextCursor ?? '' };
+    return toPageMessage(rows, limit, renderRuntime);
   }
 
   async keepalive(principal: Principal, runtimeId: string) {

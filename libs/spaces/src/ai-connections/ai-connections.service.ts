@@ -12,10 +12,10 @@ import {
   newId,
   type Principal,
   requireKey,
-  toPage,
+  toPageMessage,
 } from '@bctrl/core';
 import { SecretsService } from '../secrets/secrets.service';
-import { SpacesRepository } from '../spaces/spaces.repository';
+import { SpacesService } from '../spaces/spaces.service';
 import { iso } from '../tenancy/listing';
 import { type AiConnectionFields, type AiConnectionRow, AiConnectionsRepository } from './ai-connections.repository';
 
@@ -71,15 +71,12 @@ function checkBaseUrl(value: string): ErrorDetail[] {
 export class AiConnectionsService {
   constructor(
     private readonly connections: AiConnectionsRepository,
-    private readonly spaces: SpacesRepository,
+    private readonly spaces: SpacesService,
     private readonly secrets: SecretsService,
   ) {}
 
   async create(principal: Principal, request: aiConnectionsV1.CreateAiConnectionRequest) {
-    const key = requireKey(principal, 'viewer');
-    const space = isId('space', request.spaceId) ? await this.spaces.findVisible(key, request.spaceId) : null;
-    if (!space) throw BctrlError.notFound('space');
-    requireKey(principal, 'member');
+    const space = await this.spaces.inReach(principal, request.spaceId, 'member');
     const fields: AiConnectionFields = {
       name: request.name,
       provider: request.provider,
@@ -100,11 +97,9 @@ export class AiConnectionsService {
 
   async list(principal: Principal, request: aiConnectionsV1.ListAiConnectionsRequest) {
     const key = requireKey(principal, 'viewer');
-    const space = isId('space', request.spaceId) ? await this.spaces.findVisible(key, request.spaceId) : null;
-    if (!space) throw BctrlError.notFound('space');
+    const space = await this.spaces.inReach(principal, request.spaceId, 'viewer');
     const { rows, limit } = await this.connections.list(key, space.id, request.page);
-    const page = toPage(rows, limit, renderAiConnection);
-    return { data: page.data, nextCursor: page.nextCursor ?? '' };
+    return toPageMessage(rows, limit, renderAiConnection);
   }
 
   async get(principal: Principal, id: string) {

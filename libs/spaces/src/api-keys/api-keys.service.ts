@@ -18,7 +18,7 @@ import {
   requireKey,
   Role,
   ROLES,
-  toPage,
+  toPageMessage,
 } from '@bctrl/core';
 import type { ApiKey } from '../generated/prisma/client';
 import { SpacesRepository } from '../spaces/spaces.repository';
@@ -96,8 +96,7 @@ export class ApiKeysService {
   async list(principal: Principal, request: spacesV1.ListApiKeysRequest) {
     const key = this.admin(principal, 'manage API keys');
     const { rows, limit } = await this.keys.list(key, request.page);
-    const page = toPage(rows, limit, renderApiKey);
-    return { data: page.data, nextCursor: page.nextCursor ?? '' };
+    return toPageMessage(rows, limit, renderApiKey);
   }
 
   async revoke(principal: Principal, keyId: string) {

@@ -11,11 +11,11 @@ import {
   newId,
   type Principal,
   requireKey,
-  toPage,
+  toPageMessage,
 } from '@bctrl/core';
 import { TRANSPORT, Transport } from '@bctrl/transport';
 import { SecretsService } from '../secrets/secrets.service';
-import { SpacesRepository } from '../spaces/spaces.repository';
+import { SpacesService } from '../spaces/spaces.service';
 import { iso } from '../tenancy/listing';
 import { ProxiesRepository, type ProxyFields, type ProxyRow } from './proxies.repository';
 import { checkBypass, checkCredentials, checkServer, checkUsername, normalizeServer } from './proxy-rules';
@@ -42,16 +42,13 @@ export function renderProxy(row: ProxyRow): MessageInitShape<typeof proxiesV1.Pr
 export class ProxiesService {
   constructor(
     private readonly proxies: ProxiesRepository,
-    private readonly spaces: SpacesRepository,
+    private readonly spaces: SpacesService,
     private readonly secrets: SecretsService,
     @Inject(TRANSPORT) private readonly transport: Transport,
   ) {}
 
   async create(principal: Principal, request: proxiesV1.CreateProxyRequest) {
-    const key = requireKey(principal, 'viewer');
-    const space = isId('space', request.spaceId) ? await this.spaces.findVisible(key, request.spaceId) : null;
-    if (!space) throw BctrlError.notFound('space');
-    requireKey(principal, 'member');
+    const space = await this.spaces.inReach(principal, request.spaceId, 'member');
     const fields = await this.checked(space.id, {
       name: request.name,
       server: request.server,
@@ -71,11 +68,9 @@ export class ProxiesService {
 
   async list(principal: Principal, request: proxiesV1.ListProxiesRequest) {
     const key = requireKey(principal, 'viewer');
-    const space = isId('space', request.spaceId) ? await this.spaces.findVisible(key, request.spaceId) : null;
-    if (!space) throw BctrlError.notFound('space');
+    const space = await this.spaces.inReach(principal, request.spaceId, 'viewer');
     const { rows, limit } = await this.proxies.list(key, space.id, request.page);
-    const page = toPage(rows, limit, renderProxy);
-    return { data: page.data, nextCursor: page.nextCursor ?? '' };
+    return toPageMessage(rows, limit, renderProxy);
   }
 
   async get(principal: Principal, proxyId: string) {

@@ -12,14 +12,14 @@ import {
   type Principal,
   requireKey,
   requireOperator,
-  toPage,
+  toPageMessage,
 } from '@bctrl/core';
 import { publishRunEvent } from '@bctrl/service';
 import { rememberSecretValue } from '@bctrl/telemetry';
 import { TRANSPORT, Transport } from '@bctrl/transport';
 import { open, rewrap, seal, VaultKeyMissingError } from '@bctrl/vault';
 import { SPACES_OPTIONS, type SpacesModuleOptions } from '../spaces.options';
-import { SpacesRepository } from '../spaces/spaces.repository';
+import { SpacesService } from '../spaces/spaces.service';
 import { iso } from '../tenancy/listing';
 import { sealedOf, type SecretRow, SecretsRepository } from './secrets.repository';
 
@@ -73,7 +73,7 @@ function checkDescription(description: string): ErrorDetail[] {
 export class SecretsService {
   constructor(
     private readonly secrets: SecretsRepository,
-    private readonly spaces: SpacesRepository,
+    private readonly spaces: SpacesService,
     @Inject(SPACES_OPTIONS) private readonly options: SpacesModuleOptions,
     @Inject(TRANSPORT) private readonly transport: Transport,
   ) {}
@@ -81,10 +81,7 @@ export class SecretsService {
   async create(principal: Principal, request: secretsV1.CreateSecretRequest) {
     // Masked from this process's logs from the first moment, whatever fails next.
     rememberSecretValue(request.value);
-    const key = requireKey(principal, 'viewer');
-    const space = isId('space', request.spaceId) ? await this.spaces.findVisible(key, request.spaceId) : null;
-    if (!space) throw BctrlError.notFound('space');
-    requireKey(principal, 'member');
+    const space = await this.spaces.inReach(principal, request.spaceId, 'member');
     assertValid([...checkName(request.name), ...checkValue(request.value), ...checkDescription(request.description)]);
     const id = newId('secret');
     const row = await this.secrets.create(
@@ -103,11 +100,9 @@ export class SecretsService {
 
   async list(principal: Principal, request: secretsV1.ListSecretsRequest) {
     const key = requireKey(principal, 'viewer');
-    const space = isId('space', request.spaceId) ? await this.spaces.findVisible(key, request.spaceId) : null;
-    if (!space) throw BctrlError.notFound('space');
+    const space = await this.spaces.inReach(principal, request.spaceId, 'viewer');
     const { rows, limit } = await this.secrets.list(key, space.id, request.page);
-    const page = toPage(rows, limit, renderSecret);
-    return { data: page.data, nextCursor: page.nextCursor ?? '' };
+    return toPageMessage(rows, limit, renderSecret);
   }
 
   async get(principal: Principal, secretId: string) {

@@ -10,7 +10,7 @@ import {
   newId,
   Principal,
   requireKey,
-  toPage,
+  toPageMessage,
 } from '@bctrl/core';
 import { TRANSPORT, Transport } from '@bctrl/transport';
 import { SubaccountsRepository } from '../subaccounts/subaccounts.repository';
@@ -60,12 +60,11 @@ export class SpacesService {
   async list(principal: Principal, request: spacesV1.ListSpacesRequest) {
     const key = requireKey(principal, 'viewer');
     const { rows, limit } = await this.spaces.list(key, request.page);
-    const page = toPage(rows, limit, renderSpace);
-    return { data: page.data, nextCursor: page.nextCursor ?? '' };
+    return toPageMessage(rows, limit, renderSpace);
   }
 
   async get(principal: Principal, spaceId: string): Promise<SpaceMessage> {
-    return renderSpace(await this.findOrThrow(principal, spaceId, 'viewer'));
+    return renderSpace(await this.inReach(principal, spaceId, 'viewer'));
   }
 
   async update(principal: Principal, request: spacesV1.UpdateSpaceRequest): Promise<SpaceMessage> {
@@ -73,7 +72,7 @@ export class SpacesService {
       ...(request.name !== undefined ? checkName(request.name) : []),
       ...(request.metadata ? checkMetadata(request.metadata.entries) : []),
     ];
-    const existing = await this.findOrThrow(principal, request.spaceId, 'member');
+    const existing = await this.inReach(principal, request.spaceId, 'member');
     assertValid(details);
     const row = await this.spaces.update(existing.id, {
       ...(request.name !== undefined ? { name: request.name } : {}),
@@ -87,7 +86,7 @@ export class SpacesService {
    * (through the orchestrator, with the caller's own principal) and then deletes.
    */
   async delete(principal: Principal, request: spacesV1.DeleteSpaceRequest) {
-    const existing = await this.findOrThrow(principal, request.spaceId, 'member');
+    const existing = await this.inReach(principal, request.spaceId, 'member');
     const context = { principal };
     if (request.force) {
       await this.transport.request(RuntimesV1.stopSpace, { spaceId: existing.id }, context, { timeoutMs: 60_000 });
@@ -111,8 +110,11 @@ export class SpacesService {
     return { id: existing.id, deleted: true };
   }
 
-  /** Out of reach and nonexistent look the same: a key never learns that another tenant's space exists. */
-  private async findOrThrow(principal: Principal, spaceId: string, role: 'viewer' | 'member') {
+  /**
+   * The space, when the key can see it and has `role` there. Out of reach and nonexistent look the same (404): a key
+   * never learns that another tenant's space exists; one it can see but not write to is a 403.
+   */
+  async inReach(principal: Principal, spaceId: string, role: 'viewer' | 'member') {
     const key = requireKey(principal, 'viewer');
     const row = isId('space', spaceId) ? await this.spaces.findVisible(key, spaceId) : null;
     if (!row) throw BctrlError.notFound('space');

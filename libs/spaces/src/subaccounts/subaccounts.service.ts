@@ -10,7 +10,7 @@ import {
   newId,
   Principal,
   requireKey,
-  toPage,
+  toPageMessage,
 } from '@bctrl/core';
 import type { Subaccount } from '../generated/prisma/client';
 import { iso } from '../tenancy/listing';
@@ -44,8 +44,7 @@ export class SubaccountsService {
   async list(principal: Principal, request: spacesV1.ListSubaccountsRequest) {
     const key = this.admin(principal, 'list subaccounts');
     const { rows, limit } = await this.subaccounts.list(key, request.page);
-    const page = toPage(rows, limit, renderSubaccount);
-    return { data: page.data, nextCursor: page.nextCursor ?? '' };
+    return toPageMessage(rows, limit, renderSubaccount);
   }
 
   async get(principal: Principal, id: string) {

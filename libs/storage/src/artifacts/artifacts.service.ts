@@ -11,7 +11,7 @@ import {
   type Principal,
   requireKey,
   requireOperator,
-  toPage,
+  toPageMessage,
 } from '@bctrl/core';
 import { publishRunEvent } from '@bctrl/service';
 import { TRANSPORT, type Transport } from '@bctrl/transport';
@@ -68,8 +68,7 @@ export class ArtifactsService {
       limit: request.limit,
       cursor: request.cursor,
     });
-    const page = toPage(rows, limit, renderArtifact);
-    return { data: page.data, nextCursor: page.nextCursor ?? '' };
+    return toPageMessage(rows, limit, renderArtifact);
   }
 
   async presign(principal: Principal, artifactId: string) {
