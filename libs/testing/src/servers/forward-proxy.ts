@@ -83,6 +83,7 @@ export async function startForwardProxy(options: ForwardProxyOptions = {}): Prom
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.on('data', (chunk: Buffer) => (bytesFromTargets += chunk.length));
+        answer.on('error', () => res.destroy());
         answer.pipe(res);
       },
     );
@@ -90,10 +91,14 @@ export async function startForwardProxy(options: ForwardProxyOptions = {}): Prom
       if (!res.headersSent) res.writeHead(502);
       res.end(`upstream failed: ${error.message}`);
     });
+    // A browser killed mid-request resets its side: dropped here, never an unhandled error of the test process.
+    req.on('error', () => upstream.destroy());
     req.pipe(upstream);
   });
 
   server.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => {
+    // A tunnel's socket is ours from here: a browser killed mid-tunnel resets it, which must not end this process.
+    client.on('error', () => client.destroy());
     const seen = check('CONNECT', req.url ?? '', req.headers['proxy-authorization']);
     if (!seen.carried) {
       client.end(
@@ -113,7 +118,7 @@ export async function startForwardProxy(options: ForwardProxyOptions = {}): Prom
     sockets.add(upstream);
     upstream.once('close', () => sockets.delete(upstream));
     upstream.on('error', () => client.destroy());
-    client.on('error', () => upstream.destroy());
+    client.on('close', () => upstream.destroy());
   });
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
