@@ -1,13 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { chromium } from 'playwright-core';
 import request from 'supertest';
 import { generateApiKey } from '@bctrl/core';
 import { fallbackDirOf } from '@bctrl/local';
 import {
   type OtlpReceiver,
   type ScriptedModelServer,
+  startForwardProxy,
   startOtlpReceiver,
   startScriptedModelServer,
 } from '@bctrl/testing';
@@ -131,6 +135,53 @@ describe('the vault canary (npm start, every output searched)', () => {
     expect((await call('post', `/v1/ai-connections/${accepted.body.id}/test`)).status).toBe(422);
     // Deleting the secret in use is refused, naming its users.
     expect((await call('delete', `/v1/secrets/${secretId}`)).status).toBe(409);
+
+    // As a proxy's password: a proxy that refuses it (407 after the credentials: a navigation error and a
+    // proxy.auth_failed event), then one that takes it, each driven by Playwright through a connection.
+    const site = createServer((_req, res) => res.end('<title>canary site</title>'));
+    await new Promise<void>((done) => site.listen(0, '127.0.0.1', done));
+    const siteUrl = `http://127.0.0.1:${(site.address() as AddressInfo).port}/`;
+    const refusing = await startForwardProxy({ credentials: { username: 'canary', password: canary } });
+    const taking = await startForwardProxy({ credentials: { username: 'canary', password: rotated } });
+    try {
+      for (const [name, proxy, loads] of [
+        ['refusing', refusing, false],
+        ['taking', taking, true],
+      ] as const) {
+        const created = await call('post', `/v1/spaces/${spaceId}/proxies`, {
+          name,
+          server: proxy.url,
+          username: 'canary',
+          passwordSecretId: secretId,
+          bypass: ['<-loopback>'],
+        });
+        expect(created.status).toBe(201);
+        const proxied = await call('post', `/v1/spaces/${spaceId}/runtimes?wait=true`, { proxyId: created.body.id });
+        expect(proxied.body.status).toBe('ready');
+        const connection = await call('post', `/v1/runtimes/${proxied.body.id}/connections`, { type: 'cdp' });
+        const browser = await chromium.connectOverCDP(connection.body.wsUrl as string);
+        try {
+          const context = browser.contexts()[0] ?? (await browser.newContext());
+          const page = await context.newPage();
+          const outcome = await page.goto(siteUrl).then(
+            () => 'loaded',
+            (error: Error) => error.message,
+          );
+          expect(outcome).toEqual(loads ? 'loaded' : expect.stringContaining('ERR_INVALID_AUTH_CREDENTIALS'));
+        } finally {
+          await browser.close();
+        }
+        expect(proxy.carried().length > 0).toBe(loads);
+        await call('post', `/v1/runtimes/${proxied.body.id}/stop`);
+        await call('get', `/v1/runs/${proxied.body.activeRunId}/events?limit=100`);
+        await call('get', `/v1/runs/${proxied.body.activeRunId}/commands?limit=100`);
+      }
+      await call('get', `/v1/spaces/${spaceId}/proxies`);
+    } finally {
+      await refusing.close();
+      await taking.close();
+      await new Promise((done) => site.close(done));
+    }
 
     // A runtime's run, for its events and command records.
     const runtime = await call('post', `/v1/spaces/${spaceId}/runtimes?wait=true`, {});

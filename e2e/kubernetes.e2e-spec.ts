@@ -9,6 +9,7 @@ import { bctrlChromiums } from './browsers';
 import { defineConnectionSuite } from './connections.suite';
 import { defineFilesSuite } from './files.suite';
 import { type Platform, REPO_ROOT, startLocalPlatform } from './platform';
+import { readRunEvents } from './run-events';
 import { startTestSite, type TestSite } from './test-site';
 import { defineWebDriverSuite } from './webdriver.suite';
 
@@ -318,5 +319,31 @@ describe('Kubernetes driver with a warm pool (fake API server and kubelet, real 
     expect(api.podNames(NAMESPACE)).not.toContain(pooled);
     const [refill] = await waitFor('the pool to refill', () => (poolPods().length === 1 ? poolPods() : undefined));
     expect(refill).not.toBe(pooled);
+  });
+
+  it('starts a runtime with a proxy cold, in a pod of its own, while a pooled pod waits (a running browser cannot take one)', async () => {
+    const { api, platform } = cluster;
+    const http = () => request(platform.url);
+    const spaceId = (await http().post('/v1/spaces').set(auth()).send({ name: 'k8s-warm-proxy' })).body.id as string;
+    const [pooled] = await waitFor('a pooled pod', () =>
+      (platform.pooledBrowsers?.() ?? 0) >= 1 && poolPods().length === 1 ? poolPods() : undefined,
+    );
+    const proxy = await http()
+      .post(`/v1/spaces/${spaceId}/proxies`)
+      .set(auth())
+      .send({ name: 'unused', server: 'http://127.0.0.1:9' });
+    const created = await http()
+      .post(`/v1/spaces/${spaceId}/runtimes?wait=true`)
+      .set(auth())
+      .send({ type: 'browser', timeoutSeconds: 120, proxyId: proxy.body.id });
+    expect(created.body.status).toBe('ready');
+    const id = created.body.id as string;
+    expect(api.podNames(NAMESPACE)).toEqual(expect.arrayContaining([podName(id), pooled]));
+    expect(platform.pooledBrowsers?.()).toBe(1);
+    const events = await readRunEvents(platform.transport, created.body.activeRunId as string, (seen) =>
+      seen.some((e) => e.type === 'runtime.ready'),
+    );
+    expect(events.find((e) => e.type === 'runtime.ready')?.data).toMatchObject({ warm: false });
+    expect((await http().post(`/v1/runtimes/${id}/stop`).set(auth())).body.status).toBe('stopped');
   });
 });
