@@ -1,9 +1,10 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { ProxiesV1, SecretsV1, SpacesV1 } from '@bctrl/contracts';
+import { AiConnectionsV1, ProxiesV1, SecretsV1, SpacesV1 } from '@bctrl/contracts';
 import { bindHandlers, handle } from '@bctrl/service';
-import { Closable, Transport, TRANSPORT } from '@bctrl/transport';
+import { Closable, TRANSPORT, Transport } from '@bctrl/transport';
 import { AccountsService } from './accounts/accounts.service';
 import { RootBootstrap } from './accounts/root-bootstrap';
+import { AiConnectionsService } from './ai-connections/ai-connections.service';
 import { ApiKeysService } from './api-keys/api-keys.service';
 import { ProxiesService } from './proxies/proxies.service';
 import { SecretsService } from './secrets/secrets.service';
@@ -24,6 +25,7 @@ export class SpacesHandlers implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly root: RootBootstrap,
     private readonly secrets: SecretsService,
     private readonly proxies: ProxiesService,
+    private readonly aiConnections: AiConnectionsService,
   ) {}
 
   async onApplicationBootstrap() {
@@ -61,6 +63,17 @@ export class SpacesHandlers implements OnApplicationBootstrap, OnModuleDestroy {
       handle(ProxiesV1.updateProxy, (req, ctx) => this.proxies.update(ctx.principal, req)),
       handle(ProxiesV1.deleteProxy, (req, ctx) => this.proxies.delete(ctx.principal, req.proxyId)),
       handle(ProxiesV1.resolveProxy, (req, ctx) => this.proxies.resolve(ctx.principal, req)),
+      handle(AiConnectionsV1.createAiConnection, (req, ctx) => this.aiConnections.create(ctx.principal, req)),
+      handle(AiConnectionsV1.listAiConnections, (req, ctx) => this.aiConnections.list(ctx.principal, req)),
+      handle(AiConnectionsV1.getAiConnection, (req, ctx) => this.aiConnections.get(ctx.principal, req.aiConnectionId)),
+      handle(AiConnectionsV1.updateAiConnection, (req, ctx) => this.aiConnections.update(ctx.principal, req)),
+      handle(AiConnectionsV1.deleteAiConnection, (req, ctx) =>
+        this.aiConnections.delete(ctx.principal, req.aiConnectionId),
+      ),
+      handle(AiConnectionsV1.testAiConnection, (req, ctx) =>
+        this.aiConnections.test(ctx.principal, req.aiConnectionId),
+      ),
+      handle(AiConnectionsV1.resolveAiConnection, (req, ctx) => this.aiConnections.resolve(ctx.principal, req)),
     ]);
   }
 
