@@ -1,21 +1,21 @@
 import { SpanKind } from '@opentelemetry/api';
 import request from 'supertest';
 import WebSocket from 'ws';
-import { freePort } from '@bctrl/testing';
-import { expectReconcileAfterCrash } from './reconcile';
-import { defineApiSuite } from './api.suite';
 import { healthMethod, runSubject, runsV1 } from '@bctrl/contracts';
-import { adminAccountId, DISTRIBUTED_APPS, startDistributedPlatform } from './platform';
-import { defineRuntimeSuite } from './runtimes.suite';
+import { freePort } from '@bctrl/testing';
+import { defineAiConnectionsSuite } from './ai-connections.suite';
+import { defineApiSuite } from './api.suite';
 import { defineConnectionSuite } from './connections.suite';
-import { defineWebDriverSuite } from './webdriver.suite';
-import { defineRunSuite } from './runs.suite';
-import { defineStorageSuite } from './storage.suite';
-import { defineLiveViewSuite } from './live-view.suite';
 import { defineFilesSuite } from './files.suite';
+import { defineLiveViewSuite } from './live-view.suite';
+import { adminAccountId, DISTRIBUTED_APPS, startDistributedPlatform } from './platform';
+import { expectReconcileAfterCrash } from './reconcile';
+import { defineRunSuite } from './runs.suite';
+import { defineRuntimeSuite } from './runtimes.suite';
 import { defineSecretsSuite } from './secrets.suite';
 import { defineProxiesSuite } from './proxies.suite';
-import { defineAiConnectionsSuite } from './ai-connections.suite';
+import { defineStorageSuite } from './storage.suite';
+import { defineWebDriverSuite } from './webdriver.suite';
 
 describe('public API in distributed mode (each app its own process on NATS, Redis and Postgres)', () => {
   const platform = defineApiSuite(startDistributedPlatform);

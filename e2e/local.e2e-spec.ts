@@ -1,21 +1,21 @@
-import request from 'supertest';
 import { Builder, error as seleniumErrors } from 'selenium-webdriver';
+import request from 'supertest';
 import WebSocket from 'ws';
+import { sleep, waitFor } from '@bctrl/testing';
+import { defineAiConnectionsSuite } from './ai-connections.suite';
 import { defineApiSuite } from './api.suite';
-import { Platform, startLocalPlatform } from './platform';
-import { defineRuntimeSuite } from './runtimes.suite';
+import { chromiumsOf } from './browsers';
 import { defineConnectionSuite } from './connections.suite';
-import { defineWebDriverSuite } from './webdriver.suite';
-import { defineRunSuite } from './runs.suite';
-import { defineStorageSuite } from './storage.suite';
-import { defineLiveViewSuite } from './live-view.suite';
 import { defineFilesSuite } from './files.suite';
+import { defineLiveViewSuite } from './live-view.suite';
+import { Platform, startLocalPlatform } from './platform';
+import { readRunEvents } from './run-events';
+import { defineRunSuite } from './runs.suite';
+import { defineRuntimeSuite } from './runtimes.suite';
 import { defineSecretsSuite } from './secrets.suite';
 import { defineProxiesSuite } from './proxies.suite';
-import { defineAiConnectionsSuite } from './ai-connections.suite';
-import { chromiumsOf } from './browsers';
-import { readRunEvents } from './run-events';
-import { sleep, waitFor } from '@bctrl/testing';
+import { defineStorageSuite } from './storage.suite';
+import { defineWebDriverSuite } from './webdriver.suite';
 
 describe('public API in local mode (one process, embedded Postgres, in-process transport)', () => {
   const platform = defineApiSuite(() => startLocalPlatform());

@@ -1,14 +1,14 @@
-import { Module } from '@nestjs/common';
-import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { Module } from '@nestjs/common';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { OperationObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
 import { PlatformModule } from '@bctrl/service';
 import { InProcessTransport } from '@bctrl/transport';
 import { createGatewayApp } from '../gateway.app';
 import { GatewayModule } from '../gateway.module';
 import { InMemoryIdempotencyStore } from '../idempotency/idempotency.store';
 import { UnlimitedRateLimiter } from '../rate-limit/rate-limiter';
-import type { OperationObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
 import { buildOpenApiDocument } from './openapi';
 
 /**
