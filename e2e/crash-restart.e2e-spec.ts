@@ -20,7 +20,6 @@ import { removeLocalDataDir } from './platform';
  */
 jest.setTimeout(300_000);
 
-
 const dataDir = mkdtempSync(join(tmpdir(), 'bctrl-crash-'));
 // Like a project folder: readable by the postgres user, so the embedded cluster lives inside the data dir.
 chmodSync(dataDir, 0o755);

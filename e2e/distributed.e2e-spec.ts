@@ -9,11 +9,11 @@ import { defineConnectionSuite } from './connections.suite';
 import { defineFilesSuite } from './files.suite';
 import { defineLiveViewSuite } from './live-view.suite';
 import { adminAccountId, DISTRIBUTED_APPS, startDistributedPlatform } from './platform';
+import { defineProxiesSuite } from './proxies.suite';
 import { expectReconcileAfterCrash } from './reconcile';
 import { defineRunSuite } from './runs.suite';
 import { defineRuntimeSuite } from './runtimes.suite';
 import { defineSecretsSuite } from './secrets.suite';
-import { defineProxiesSuite } from './proxies.suite';
 import { defineStorageSuite } from './storage.suite';
 import { defineWebDriverSuite } from './webdriver.suite';
 

@@ -9,11 +9,11 @@ import { defineConnectionSuite } from './connections.suite';
 import { defineFilesSuite } from './files.suite';
 import { defineLiveViewSuite } from './live-view.suite';
 import { Platform, startLocalPlatform } from './platform';
+import { defineProxiesSuite } from './proxies.suite';
 import { readRunEvents } from './run-events';
 import { defineRunSuite } from './runs.suite';
 import { defineRuntimeSuite } from './runtimes.suite';
 import { defineSecretsSuite } from './secrets.suite';
-import { defineProxiesSuite } from './proxies.suite';
 import { defineStorageSuite } from './storage.suite';
 import { defineWebDriverSuite } from './webdriver.suite';
 

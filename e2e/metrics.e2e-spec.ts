@@ -15,7 +15,6 @@ import { startTestSite, type TestSite } from './test-site';
 
 jest.setTimeout(300_000);
 
-
 /**
  * The invocations panel anticipates the invocation worker: no code runs invocations yet, so nothing can make
  * `bctrl.invocations` count. It is defined (libs/telemetry/src/metrics.ts) and left out here by name, until
