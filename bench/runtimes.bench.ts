@@ -5,8 +5,9 @@
  *
  *   node -r @swc-node/register bench/runtimes.bench.ts [--samples N] [--profile-samples N] [--proxy URL|self]
  *
- * `--proxy` (or BENCH_PROXY): cold runtimes start with a proxy of the space (`proxyId`), raw Chromium with the same
- * --proxy-server. `self` runs a forward proxy that requires Basic auth in this process; a URL names your own, its
+ * `--proxy` (or BENCH_PROXY): a third kind joins the rounds, cold runtimes with a proxy of the space (`proxyId`),
+ * interleaved with raw Chromium (started with the same --proxy-server) and plain cold runtimes, so that the proxy's
+ * cost is read off one run rather than two runs under different load. `self` runs a forward proxy that requires Basic auth in this process; a URL names your own, its
  * credentials (`http://user:password@host:port`) stored as a vault secret. Warm runtimes are measured without it:
  * a pooled browser cannot take a proxy, so a runtime with one always starts cold.
  *
@@ -330,11 +331,11 @@ interface CreateSample {
 }
 
 /** POST …/runtimes?wait=true → the 201 with status ready (the timed part), then the stop (not timed). */
-async function createSample(bench: Bench): Promise<CreateSample> {
+async function createSample(bench: Bench, proxyId: string | null = null): Promise<CreateSample> {
   const sentAt = performance.now();
   const created = await api(bench, 'POST', `/v1/spaces/${bench.spaceId}/runtimes?wait=true`, {
     type: 'browser',
-    ...(bench.proxyId ? { proxyId: bench.proxyId } : {}),
+    ...(proxyId ? { proxyId } : {}),
   });
   const answeredAt = performance.now();
   const runtimeId = created.body['id'] as string | undefined;
@@ -477,6 +478,7 @@ async function main(): Promise<void> {
   const cold: number[] = [];
   const warm: number[] = [];
   const coldEvents: ReadyEvent[] = [];
+  const coldProxy: number[] = [];
   /** Samples taken on the warm platform that the orchestrator served cold: not counted as warm. */
   const warmServedCold: number[] = [];
   let coldServedWarm = 0;
@@ -507,11 +509,16 @@ async function main(): Promise<void> {
 
       await poolFull(wb, WARM_POOL_SIZE);
       await sleep(150);
-      // Alternate which of raw and cold goes first, so neither always follows the pool's refill.
-      const order = i % 2 === 0 ? (['raw', 'cold'] as const) : (['cold', 'raw'] as const);
+      // Rotate which kind goes first, so none always follows the pool's refill.
+      const kinds = coldBench.proxyId ? (['raw', 'cold', 'proxy'] as const) : (['raw', 'cold'] as const);
+      const order = kinds.map((_, k) => kinds[(i + k) % kinds.length] as (typeof kinds)[number]);
       for (const kind of order) {
         if (kind === 'raw') raw.push(await rawSample());
-        else {
+        else if (kind === 'proxy') {
+          const sample = await createSample(coldBench, coldBench.proxyId);
+          if ((await readyEvent(coldBench, sample.runtimeId)).warm) coldServedWarm += 1;
+          coldProxy.push(sample.ms);
+        } else {
           const sample = await createSample(coldBench);
           const event = await readyEvent(coldBench, sample.runtimeId);
           if (event.warm) coldServedWarm += 1;
@@ -529,23 +536,29 @@ async function main(): Promise<void> {
     await stopBench(wb);
     warmBench = null;
 
-    const rows = { 'raw Chromium': stats(raw), 'cold create→ready': stats(cold), 'warm create→ready': stats(warm) };
+    const rows: Record<string, ReturnType<typeof stats>> = {
+      'raw Chromium': stats(raw),
+      'cold create→ready': stats(cold),
+      ...(coldProxy.length ? { 'cold+proxy create→ready': stats(coldProxy) } : {}),
+      'warm create→ready': stats(warm),
+    };
     console.log(
       `\nChromium: ${rawProduct}; agent: ${builtAgent ? 'dist (built)' : 'source (swc)'}; load average ${loadAverage()}\n`,
     );
     console.log(
-      `${'kind'.padEnd(20)}${'n'.padStart(5)}${'p50'.padStart(9)}${'p95'.padStart(9)}${'p99'.padStart(9)}` +
+      `${'kind'.padEnd(24)}${'n'.padStart(5)}${'p50'.padStart(9)}${'p95'.padStart(9)}${'p99'.padStart(9)}` +
         `${'mean'.padStart(9)}${'min'.padStart(9)}${'max'.padStart(9)}   (ms)`,
     );
     for (const [kind, s] of Object.entries(rows)) {
       console.log(
-        `${kind.padEnd(20)}${String(s.n).padStart(5)}${fmt(s.p50).padStart(9)}${fmt(s.p95).padStart(9)}` +
+        `${kind.padEnd(24)}${String(s.n).padStart(5)}${fmt(s.p50).padStart(9)}${fmt(s.p95).padStart(9)}` +
           `${fmt(s.p99).padStart(9)}${fmt(s.mean).padStart(9)}${fmt(s.min).padStart(9)}${fmt(s.max).padStart(9)}`,
       );
     }
-    const r = rows['raw Chromium'];
-    const c = rows['cold create→ready'];
-    const w = rows['warm create→ready'];
+    const r = rows['raw Chromium'] as ReturnType<typeof stats>;
+    const c = rows['cold create→ready'] as ReturnType<typeof stats>;
+    const w = rows['warm create→ready'] as ReturnType<typeof stats>;
+    const cp = rows['cold+proxy create→ready'];
     const p50Ratio = c.p50 / r.p50;
     const p99Ratio = c.p99 / r.p99;
     console.log(`\ncold p50 / raw p50 = ${p50Ratio.toFixed(3)}`);
@@ -557,12 +570,26 @@ async function main(): Promise<void> {
     const targets: [string, string, boolean][] = [
       [`cold p50 ≤ ${TARGETS.coldOverRaw}× raw p50`, `${p50Ratio.toFixed(3)}×`, p50Ratio <= TARGETS.coldOverRaw],
       [`cold p99 ≤ ${TARGETS.coldOverRaw}× raw p99`, `${p99Ratio.toFixed(3)}×`, p99Ratio <= TARGETS.coldOverRaw],
+      ...(cp
+        ? ([
+            [
+              `cold+proxy p50 ≤ ${TARGETS.coldOverRaw}× raw p50`,
+              `${(cp.p50 / r.p50).toFixed(3)}×`,
+              cp.p50 / r.p50 <= TARGETS.coldOverRaw,
+            ],
+            [
+              `cold+proxy p99 ≤ ${TARGETS.coldOverRaw}× raw p99`,
+              `${(cp.p99 / r.p99).toFixed(3)}×`,
+              cp.p99 / r.p99 <= TARGETS.coldOverRaw,
+            ],
+          ] as [string, string, boolean][])
+        : []),
       [`warm p50 ≤ ${TARGETS.warmP50Ms} ms`, `${fmt(w.p50)} ms`, w.p50 <= TARGETS.warmP50Ms],
       [`warm p99 ≤ ${TARGETS.warmP99Ms} ms`, `${fmt(w.p99)} ms`, w.p99 <= TARGETS.warmP99Ms],
     ];
     console.log('\ntargets (issue 3, item 7):');
     for (const [target, value, ok] of targets)
-      console.log(`  ${target.padEnd(26)}${value.padStart(12)}  ${verdict(ok)}`);
+      console.log(`  ${target.padEnd(32)}${value.padStart(12)}  ${verdict(ok)}`);
     console.log(
       `\nwarm samples verified by their runtime.ready event: ${warm.length}/${samples} warm` +
         (warmServedCold.length
