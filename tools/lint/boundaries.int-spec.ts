@@ -52,7 +52,7 @@ const PROBES: Probe[] = [
   {
     what: 'a service lib using shared libs',
     file: 'libs/gateway/src/lint-probe-g.ts',
-    code: "import { BctrlError } from '@bctrl/core';\nimport { SpacesV1 } from '@bctrl/contracts';\nexport const x = [BctrlError, SpacesV1];\n",
+    code: "import { SpacesV1 } from '@bctrl/contracts';\nimport { BctrlError } from '@bctrl/core';\nexport const x = [BctrlError, SpacesV1];\n",
     rule: null,
   },
   {
@@ -70,7 +70,7 @@ const PROBES: Probe[] = [
   {
     what: "an e2e suite using a lib's testing entry point and the services' libs",
     file: 'e2e/lint-probe-j.ts',
-    code: "import { FakeKubelet } from '@bctrl/runtime-orchestrator/testing';\nimport { startLocal } from '@bctrl/local';\nexport const x = [FakeKubelet, startLocal];\n",
+    code: "import { startLocal } from '@bctrl/local';\nimport { FakeKubelet } from '@bctrl/runtime-orchestrator/testing';\nexport const x = [FakeKubelet, startLocal];\n",
     rule: null,
   },
   {
@@ -78,6 +78,18 @@ const PROBES: Probe[] = [
     file: 'libs/core/src/lint-probe-k.ts',
     code: 'export function same(a: unknown, b: unknown) {\n  return a == b;\n}\n',
     rule: 'eqeqeq',
+  },
+  {
+    what: 'an async function that awaits nothing',
+    file: 'libs/core/src/lint-probe-l.ts',
+    code: 'export async function f() {\n  return 1;\n}\n',
+    rule: '@typescript-eslint/require-await',
+  },
+  {
+    what: 'imports out of order (our libs before a package)',
+    file: 'libs/gateway/src/lint-probe-m.ts',
+    code: "import { BctrlError } from '@bctrl/core';\nimport { Module } from '@nestjs/common';\nexport const x = [BctrlError, Module];\n",
+    rule: 'simple-import-sort/imports',
   },
 ];
 
