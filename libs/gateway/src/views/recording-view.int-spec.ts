@@ -16,6 +16,8 @@ const recording = readFileSync(join(__dirname, 'fixtures/recording.ndjson'));
 let server: Server;
 let origin = '';
 let browser: Browser;
+// Every navigation waits for the document only, then for the page's own data-state: under a full test run on two cores,
+// the load event (the viewer's bundle, the replay iframe) has been seen to take longer than the navigation timeout.
 
 beforeAll(async () => {
   const assets = recordingViewAssets();
@@ -83,7 +85,7 @@ describe('recording view', () => {
     page.on('pageerror', (error) => problems.push(error.message));
     page.on('request', (request) => requests.push(request.url()));
 
-    await page.goto(`${origin}/view`);
+    await page.goto(`${origin}/view`, { waitUntil: 'domcontentloaded' });
     await page.waitForSelector('body[data-state="ready"]');
     expect(await page.title()).toBe('Run <run_1> recording');
     expect(await page.textContent('#status')).toMatch(/^2 tabs, \d+ events$/);
@@ -149,8 +151,6 @@ describe('recording view', () => {
 
   it('opens on the first recorded page, not a blank frame, before Play is pressed', async () => {
     const page = await browser.newPage();
-    // Not until `load`: the replay's iframe (the first page, already rendered) holds the load event while the recorded
-    // page's own subresources are refused, which a loaded machine can stretch past the navigation timeout.
     await page.goto(`${origin}/view`, { waitUntil: 'domcontentloaded' });
     await page.waitForSelector('body[data-state="ready"]');
     // No click, no seek: what the iframe shows as the page opens. The tab began on about:blank; the first page it
@@ -166,7 +166,7 @@ describe('recording view', () => {
   it('says so when the recording cannot be loaded', async () => {
     const page = await browser.newPage();
     await page.route('**/recording.ndjson', (route) => route.fulfill({ status: 404, body: '' }));
-    await page.goto(`${origin}/view`);
+    await page.goto(`${origin}/view`, { waitUntil: 'domcontentloaded' });
     await page.waitForSelector('body[data-state="error"]');
     expect(await page.textContent('#status')).toContain('HTTP 404');
     await page.close();
