@@ -36,11 +36,6 @@ export class AiConnectionsRepository {
     return this.db.aiConnection.findFirst({ where: { AND: [spaceResourceScope(principal), { id }] } });
   }
 
-  /** Whether a secret of this space exists: an AI connection may only use its own space's secrets. */
-  async secretInSpace(spaceId: string, secretId: string) {
-    return (await this.db.secret.count({ where: { id: secretId, spaceId } })) === 1;
-  }
-
   update(id: string, name: string, data: Partial<AiConnectionFields>) {
     return uniqueNameInSpace('An AI connection', name, () => this.db.aiConnection.update({ where: { id }, data }));
   }

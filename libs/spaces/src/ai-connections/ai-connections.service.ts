@@ -176,7 +176,7 @@ export class AiConnectionsService {
     const problems = checkFields(fields);
     if (
       !problems.some((p) => p.field === 'apiKeySecretId') &&
-      !(await this.connections.secretInSpace(spaceId, fields.apiKeySecretId))
+      !(await this.secrets.isInSpace(fields.apiKeySecretId, spaceId))
     ) {
       problems.push({ field: 'apiKeySecretId', issue: 'must be a secret of this space' });
     }

@@ -35,11 +35,6 @@ export class ProxiesRepository {
     return this.db.proxy.findFirst({ where: { AND: [spaceResourceScope(principal), { id }] } });
   }
 
-  /** Whether `secretId` is a secret of `spaceId`: a proxy's password must live in the proxy's own space. */
-  async secretInSpace(secretId: string, spaceId: string): Promise<boolean> {
-    return (await this.db.secret.count({ where: { id: secretId, spaceId } })) === 1;
-  }
-
   update(id: string, fields: ProxyFields) {
     return this.uniqueName(fields.name, () => this.db.proxy.update({ where: { id }, data: fields }));
   }

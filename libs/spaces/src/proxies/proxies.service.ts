@@ -144,7 +144,7 @@ export class ProxiesService {
       details.push(...checkCredentials(fields.server, fields.username ?? '', fields.passwordSecretId ?? ''));
     }
     const secretId = fields.passwordSecretId;
-    if (secretId && !(isId('secret', secretId) && (await this.proxies.secretInSpace(secretId, spaceId)))) {
+    if (secretId && !(await this.secrets.isInSpace(secretId, spaceId))) {
       details.push({ field: 'passwordSecretId', issue: 'is not a secret of this space' });
     }
     assertValid(details);

@@ -70,6 +70,11 @@ export class SecretsRepository {
     return this.db.secret.findUniqueOrThrow({ where: { id } });
   }
 
+  /** Whether `id` is a secret of `spaceId`: what uses a secret (a proxy, an AI connection) must live in its space. */
+  async existsInSpace(id: string, spaceId: string): Promise<boolean> {
+    return (await this.db.secret.count({ where: { id, spaceId } })) === 1;
+  }
+
   markUsed(id: string) {
     return this.db.secret.update({ where: { id }, data: { lastUsedAt: new Date() }, select: { id: true } });
   }

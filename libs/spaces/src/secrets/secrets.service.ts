@@ -105,6 +105,11 @@ export class SecretsService {
     return toPageMessage(rows, limit, renderSecret);
   }
 
+  /** Whether `secretId` names a secret of `spaceId` (a malformed id names none). */
+  async isInSpace(secretId: string, spaceId: string): Promise<boolean> {
+    return isId('secret', secretId) && (await this.secrets.existsInSpace(secretId, spaceId));
+  }
+
   async get(principal: Principal, secretId: string) {
     return renderSecret(await this.findOrThrow(requireKey(principal, 'viewer'), secretId));
   }
